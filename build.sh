@@ -1,0 +1,156 @@
+#!/usr/bin/env bash
+# One entry point for setting up, building, serving and testing EZIGen in the browser.
+#
+#   ./build.sh setup   install what a fresh machine lacks (apt packages, wasm32 target,
+#                      wasm-bindgen-cli at the locked version, npm dev dependencies)
+#   ./build.sh build   wasm (release) + wasm-bindgen + TypeScript bundle into dist/
+#   ./build.sh serve   build, then serve dist/ on http://127.0.0.1:8080
+#   ./build.sh test    every test: native Rust (CPU + wgpu on lavapipe), wasm build, browser
+#
+# Every subcommand runs `setup` first when something is missing.
+set -euo pipefail
+cd "$(dirname "$0")"
+ROOT=$(pwd)
+
+APT_PACKAGES=(mesa-vulkan-drivers libvulkan1 vulkan-tools chromium chromium-driver)
+WASM_TARGET=wasm32-unknown-unknown
+export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
+export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
+
+log() { printf '\n== %s\n' "$*" >&2; }
+
+# The wasm-bindgen version in Cargo.lock; the CLI must match it exactly.
+wasm_bindgen_version() {
+  awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' Cargo.lock
+}
+
+missing_apt() {
+  local missing=()
+  for p in "${APT_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+  done
+  echo "${missing[@]:-}"
+}
+
+need_setup() {
+  [ -n "$(missing_apt)" ] && return 0
+  rustup target list --installed 2>/dev/null | grep -qx "$WASM_TARGET" || return 0
+  [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" = "$(wasm_bindgen_version)" ] || return 0
+  [ -d node_modules/playwright-core ] && [ -d node_modules/esbuild ] || return 0
+  [ package-lock.json -nt node_modules/.package-lock.json ] && return 0
+  return 1
+}
+
+setup() {
+  local missing
+  missing=$(missing_apt)
+  if [ -n "$missing" ]; then
+    log "apt: installing $missing"
+    local sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends $missing >/dev/null
+  fi
+  if ! rustup target list --installed | grep -qx "$WASM_TARGET"; then
+    log "rustup: adding $WASM_TARGET"
+    rustup target add "$WASM_TARGET"
+  fi
+  [ -f Cargo.lock ] || cargo generate-lockfile
+  local want
+  want=$(wasm_bindgen_version)
+  if [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" != "$want" ]; then
+    log "cargo: installing wasm-bindgen-cli $want (the version in Cargo.lock)"
+    # No --locked: the registry lacks one of its locked dependency versions.
+    cargo install wasm-bindgen-cli --version "$want" --force
+  fi
+  if [ ! -d node_modules/playwright-core ] || [ ! -d node_modules/esbuild ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+    log "npm: installing dev dependencies (no browser download)"
+    npm ci --no-audit --no-fund
+  fi
+}
+
+ensure_setup() {
+  if need_setup; then setup; fi
+  export PATH="$HOME/.cargo/bin:$PATH"
+}
+
+build_wasm() {
+  log "wasm: cargo build (profile wasm-release, CPU backend left out)"
+  cargo build --profile wasm-release --target "$WASM_TARGET" -p ezigen --lib \
+    --no-default-features --features web
+  log "wasm-bindgen"
+  rm -rf www/pkg
+  wasm-bindgen --target web --out-dir www/pkg "target/$WASM_TARGET/wasm-release/ezigen.wasm"
+}
+
+build_web() {
+  log "TypeScript: type check and bundle"
+  npx tsc -p www/tsconfig.json
+  rm -rf dist
+  mkdir -p dist
+  npx esbuild www/src/main.ts www/src/worker.ts --bundle --format=esm --target=es2022 \
+    --outdir=dist --log-level=warning
+  cp www/index.html www/style.css dist/
+  cp www/pkg/ezigen_bg.wasm dist/
+  local raw gz
+  raw=$(stat -c %s dist/ezigen_bg.wasm)
+  gz=$(gzip -9 -c dist/ezigen_bg.wasm | wc -c)
+  log "dist/ ready: ezigen_bg.wasm $((raw / 1024)) KiB raw, $((gz / 1024)) KiB gzipped"
+}
+
+build() {
+  build_wasm
+  build_web
+}
+
+check_boundary() {
+  log "check: only crate/src/web.rs uses wasm_bindgen/js_sys/web_sys"
+  local offenders
+  offenders=$(grep -rlE '\b(wasm_bindgen|js_sys|web_sys)\b' crate/src --include='*.rs' | grep -v '^crate/src/web.rs$' || true)
+  if [ -n "$offenders" ]; then
+    echo "wasm-bindgen used outside web.rs: $offenders" >&2
+    return 1
+  fi
+  log "check: the CPU reference backend is not in the wasm bundle"
+  if cargo tree --target "$WASM_TARGET" -p ezigen --no-default-features --features web -e normal 2>/dev/null \
+      | grep -qE 'burn-(flex|ndarray)'; then
+    echo "the wasm build pulls a CPU backend" >&2
+    return 1
+  fi
+}
+
+test_native() {
+  log "native tests (CPU reference + wgpu on the machine's Vulkan adapter)"
+  cargo test --release --workspace
+}
+
+test_browser() {
+  log "browser tests (headless Chromium via playwright-core)"
+  cargo build --release -p ezigen --bin ezigen
+  node --test --test-concurrency=1 tests/browser/
+}
+
+cmd=${1:-help}
+case "$cmd" in
+  setup) setup ;;
+  build) ensure_setup; build ;;
+  serve)
+    ensure_setup
+    build
+    log "serving"
+    exec node www/serve.mjs --dir dist --port "${PORT:-8080}" --host 127.0.0.1
+    ;;
+  test)
+    ensure_setup
+    start=$(date +%s)
+    check_boundary
+    test_native
+    build
+    test_browser
+    log "all tests passed in $(( $(date +%s) - start )) s"
+    ;;
+  *)
+    sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'
+    [ "$cmd" = help ] || exit 2
+    ;;
+esac

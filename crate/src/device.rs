@@ -1,0 +1,96 @@
+//! Device selection and the facts about a WebGPU/wgpu adapter that the app reports.
+
+use burn::tensor::Device;
+#[cfg(not(target_family = "wasm"))]
+use burn::tensor::wgpu::WgpuBackend;
+use burn::tensor::wgpu::{WgpuSetup, wgpu};
+use serde::{Deserialize, Serialize};
+
+use crate::{Error, Result};
+
+/// What the page and the CLI show about the adapter the wgpu device runs on.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct AdapterReport {
+    /// Adapter name as the driver reports it (e.g. "SwiftShader Device", "llvmpipe").
+    pub name: String,
+    /// Graphics API behind wgpu ("BrowserWebGpu", "Vulkan", ...).
+    pub backend: String,
+    /// Adapter kind ("Cpu", "DiscreteGpu", ...).
+    pub device_type: String,
+    /// Driver name and version, where the platform exposes them.
+    pub driver: String,
+    /// Whether the device was created with WGSL `shader-f16`.
+    pub shader_f16: bool,
+    /// `maxBufferSize` in bytes.
+    pub max_buffer_size: u64,
+    /// `maxStorageBufferBindingSize` in bytes.
+    pub max_storage_buffer_binding_size: u64,
+    /// `maxComputeWorkgroupStorageSize` in bytes.
+    pub max_compute_workgroup_storage_size: u32,
+}
+
+impl AdapterReport {
+    /// Reads the report off an initialised wgpu setup (the device's limits and features, which
+    /// are what kernels may rely on, not merely what the adapter offers).
+    pub fn from_setup(setup: &WgpuSetup) -> Self {
+        let info = setup.adapter.get_info();
+        let limits = setup.device.limits();
+        let features = setup.device.features();
+        Self {
+            name: info.name,
+            backend: format!("{:?}", info.backend),
+            device_type: format!("{:?}", info.device_type),
+            driver: format!("{} {}", info.driver, info.driver_info).trim().to_string(),
+            shader_f16: features.contains(wgpu::Features::SHADER_F16),
+            max_buffer_size: limits.max_buffer_size,
+            max_storage_buffer_binding_size: limits.max_storage_buffer_binding_size as u64,
+            max_compute_workgroup_storage_size: limits.max_compute_workgroup_storage_size,
+        }
+    }
+}
+
+/// Initialises burn's wgpu runtime asynchronously (the only way in a browser) and returns the
+/// device with its adapter report. In the browser this binds to `navigator.gpu`.
+pub async fn init_wgpu_async() -> Result<(Device, AdapterReport)> {
+    let options = Device::wgpu_options();
+    #[cfg(not(target_family = "wasm"))]
+    let options = options.graphics_api(native_graphics_api());
+    let (device, setup) = options
+        .init_with_setup_async()
+        .await
+        .map_err(|e| Error::Device(e.to_string()))?;
+    let report = AdapterReport::from_setup(&setup);
+    Ok((device, report))
+}
+
+/// Initialises burn's wgpu runtime natively (blocking).
+#[cfg(not(target_family = "wasm"))]
+pub fn init_wgpu() -> Result<(Device, AdapterReport)> {
+    let (device, setup) = Device::wgpu_options()
+        .graphics_api(native_graphics_api())
+        .init_with_setup()
+        .map_err(|e| Error::Device(e.to_string()))?;
+    let report = AdapterReport::from_setup(&setup);
+    Ok((device, report))
+}
+
+/// The graphics API used natively: Vulkan on Linux (avoids GL probing on headless machines),
+/// the platform default elsewhere. `EZIGEN_WGPU_API=auto` lets wgpu choose.
+#[cfg(not(target_family = "wasm"))]
+fn native_graphics_api() -> WgpuBackend {
+    match std::env::var("EZIGEN_WGPU_API").as_deref() {
+        Ok("auto") => WgpuBackend::Auto,
+        Ok("vulkan") => WgpuBackend::Vulkan,
+        Ok("metal") => WgpuBackend::Metal,
+        Ok("dx12") => WgpuBackend::Dx12,
+        _ if cfg!(target_os = "linux") => WgpuBackend::Vulkan,
+        _ => WgpuBackend::Auto,
+    }
+}
+
+/// The CPU reference device (burn's pure-Rust `flex` backend), used by native tests and the
+/// CLI's `--backend cpu`. Not compiled into the browser bundle.
+#[cfg(feature = "native")]
+pub fn cpu() -> Device {
+    Device::flex()
+}

@@ -1,0 +1,65 @@
+//! The crate's typed error. `Result` is used only at I/O, input and device boundaries; model
+//! code is infallible.
+
+/// Everything that can go wrong at the boundaries of the library.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The GPU device could not be created or failed while running.
+    #[error("GPU device error: {0}")]
+    Device(String),
+    /// A tensor read-back from the device failed.
+    #[error("reading results back from the device failed: {0}")]
+    Readback(String),
+    /// The caller passed an input the library cannot use.
+    #[error("invalid input: {0}")]
+    Input(String),
+    /// A weights file is malformed (bad header, truncated data, unsupported dtype).
+    #[error("weights file {file}: {reason}")]
+    Weights {
+        /// File or shard name.
+        file: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A component's weights do not match its architecture: every missing, unexpected and
+    /// wrongly shaped tensor is listed.
+    #[error("{component}: weights do not match the model ({})", describe_keys(.missing, .unexpected, .mismatched))]
+    Tensors {
+        /// Component name ("unet", "text_encoder", ...).
+        component: String,
+        /// Keys the model needs that the weights lack.
+        missing: Vec<String>,
+        /// Keys in the weights that the model does not use.
+        unexpected: Vec<String>,
+        /// Keys present with the wrong shape: "name: expected [..], found [..]".
+        mismatched: Vec<String>,
+    },
+    /// A model configuration is invalid or describes an unsupported architecture.
+    #[error("model configuration: {0}")]
+    Config(String),
+    /// The run was cancelled by the caller.
+    #[error("cancelled")]
+    Cancelled,
+}
+
+fn describe_keys(missing: &[String], unexpected: &[String], mismatched: &[String]) -> String {
+    let list = |v: &[String]| {
+        let shown: Vec<&str> = v.iter().take(8).map(String::as_str).collect();
+        let more = if v.len() > 8 { format!(", … {} more", v.len() - 8) } else { String::new() };
+        format!("{}{more}", shown.join(", "))
+    };
+    let mut parts = Vec::new();
+    if !missing.is_empty() {
+        parts.push(format!("{} missing: {}", missing.len(), list(missing)));
+    }
+    if !unexpected.is_empty() {
+        parts.push(format!("{} unexpected: {}", unexpected.len(), list(unexpected)));
+    }
+    if !mismatched.is_empty() {
+        parts.push(format!("{} with the wrong shape: {}", mismatched.len(), list(mismatched)));
+    }
+    parts.join("; ")
+}
+
+/// Shorthand for results carrying [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

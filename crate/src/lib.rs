@@ -1,0 +1,22 @@
+//! EZIGen in Rust: zero-shot subject-driven image generation and editing on Stable Diffusion
+//! 2.1-base, running on WebGPU (browser) or natively (wgpu on Vulkan/Metal/DX12, or the CPU
+//! reference backend).
+//!
+//! The same library code serves the browser (through [`web`], the only wasm-bindgen file) and
+//! the native CLI (`src/bin/ezigen.rs`). Models are device-agnostic: burn 0.22 picks the backend
+//! and dtype from the [`burn::tensor::Device`] at run time.
+
+pub mod device;
+pub mod error;
+pub mod imageops;
+pub mod models;
+pub mod nn;
+pub mod ops;
+pub mod schedulers;
+pub mod smoke;
+pub mod weights;
+
+#[cfg(feature = "web")]
+pub mod web;
+
+pub use error::{Error, Result};

@@ -1,0 +1,73 @@
+//! Port of diffusers `models/attention_processor.py` (`Attention` with `AttnProcessor2_0`) and
+//! `models/attention.py` (`FeedForward` with `GEGLU`).
+
+use burn::tensor::Tensor;
+use burn::tensor::activation::gelu;
+
+use crate::nn::Linear;
+use crate::ops;
+use crate::weights::VarBuilder;
+
+/// `Attention` as SD's transformer blocks use it: bias-free q/k/v, `to_out.0` with bias,
+/// head dimension `dim / heads`, scale `1/√head_dim`, no mask.
+#[derive(Clone, Debug)]
+pub struct Attention {
+    to_q: Linear,
+    to_k: Linear,
+    to_v: Linear,
+    to_out: Linear,
+    heads: usize,
+}
+
+impl Attention {
+    /// Loads `to_q` (`dim → dim`), `to_k`/`to_v` (`kv_dim → dim`) and `to_out.0`.
+    pub fn load(vb: &VarBuilder, dim: usize, kv_dim: usize, heads: usize) -> Self {
+        Self {
+            to_q: Linear::load(&vb.pp("to_q"), dim, dim, false),
+            to_k: Linear::load(&vb.pp("to_k"), kv_dim, dim, false),
+            to_v: Linear::load(&vb.pp("to_v"), kv_dim, dim, false),
+            to_out: Linear::load(&vb.pp("to_out").pp(0), dim, dim, true),
+            heads,
+        }
+    }
+
+    /// Attends from `x` `[B, N, dim]` to `context` `[B, M, kv_dim]` (itself for
+    /// self-attention).
+    pub fn forward(&self, x: Tensor<3>, context: Option<Tensor<3>>) -> Tensor<3> {
+        let dim = x.dims()[2];
+        let context = context.unwrap_or_else(|| x.clone());
+        let q = ops::split_heads(self.to_q.forward(x), self.heads);
+        let k = ops::split_heads(self.to_k.forward(context.clone()), self.heads);
+        let v = ops::split_heads(self.to_v.forward(context), self.heads);
+        let scale = 1.0 / ((dim / self.heads) as f64).sqrt();
+        self.to_out.forward(ops::merge_heads(ops::attention_chunked(q, k, v, scale, None)))
+    }
+}
+
+/// `FeedForward` with `GEGLU`: `net.0.proj` (`dim → 2·4·dim`) split into value and gate,
+/// `value · gelu(gate)` (exact erf GELU), then `net.2` (`4·dim → dim`).
+#[derive(Clone, Debug)]
+pub struct FeedForward {
+    proj: Linear,
+    out: Linear,
+}
+
+impl FeedForward {
+    /// Loads `net.0.proj` and `net.2`.
+    pub fn load(vb: &VarBuilder, dim: usize) -> Self {
+        let inner = dim * 4;
+        Self {
+            proj: Linear::load(&vb.pp("net").pp(0).pp("proj"), dim, inner * 2, true),
+            out: Linear::load(&vb.pp("net").pp(2), inner, dim, true),
+        }
+    }
+
+    /// Applies the GEGLU MLP.
+    pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
+        let h = self.proj.forward(x);
+        let inner = h.dims()[2] / 2;
+        let value = h.clone().narrow(2, 0, inner);
+        let gate = h.narrow(2, inner, inner);
+        self.out.forward(value * gelu(gate))
+    }
+}

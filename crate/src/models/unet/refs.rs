@@ -1,0 +1,75 @@
+//! EZIGen's subject-feature plumbing, passed to the UNet as explicit arguments: capture of
+//! the reference UNet's `norm1` outputs and injection into the main UNet's adapters.
+
+use burn::tensor::Tensor;
+
+/// The 16 (for SD) captured `norm1` outputs of a reference pass, `[B, HW, C]` each, in the
+/// UNet's traversal order of its transformer blocks (down, mid, up).
+#[derive(Clone, Debug, Default)]
+pub struct FeatureBank {
+    /// Captured tensors, by block index k.
+    pub features: Vec<Tensor<3>>,
+}
+
+/// Subject features ready for injection: `w_k · s_k` per block, repeated to the main pass's
+/// batch (both CFG branches get identical features). Built once per job by
+/// [`super::UNet2DConditionModel::subject_features`].
+#[derive(Clone, Debug)]
+pub struct SubjectFeatures {
+    pub(super) per_block: Vec<Tensor<3>>,
+}
+
+impl SubjectFeatures {
+    /// Number of blocks covered.
+    pub fn len(&self) -> usize {
+        self.per_block.len()
+    }
+
+    /// Whether empty.
+    pub fn is_empty(&self) -> bool {
+        self.per_block.is_empty()
+    }
+
+    /// The batch size the features were prepared for.
+    pub fn batch(&self) -> usize {
+        self.per_block.first().map_or(0, |t| t.dims()[0])
+    }
+}
+
+/// How one UNet forward pass interacts with subject features.
+pub enum RefMode<'a> {
+    /// Stock Stable Diffusion: nothing captured, adapters inactive (exactly the stock block).
+    Off,
+    /// Reference pass: record every block's `norm1` output into the bank.
+    Capture(&'a mut FeatureBank),
+    /// Main pass with the adapters active on these features.
+    Inject(&'a SubjectFeatures),
+}
+
+/// Walks the transformer blocks in traversal order during one forward pass.
+pub struct RefCursor<'m, 'a> {
+    mode: &'m mut RefMode<'a>,
+    index: usize,
+}
+
+impl<'m, 'a> RefCursor<'m, 'a> {
+    /// Starts at block 0.
+    pub fn new(mode: &'m mut RefMode<'a>) -> Self {
+        Self { mode, index: 0 }
+    }
+
+    /// Called by block k with its `norm1` output: records it (capture) or returns the
+    /// block's subject features (inject).
+    pub fn visit(&mut self, norm1_out: &Tensor<3>) -> Option<Tensor<3>> {
+        let k = self.index;
+        self.index += 1;
+        match &mut *self.mode {
+            RefMode::Off => None,
+            RefMode::Capture(bank) => {
+                bank.features.push(norm1_out.clone());
+                None
+            }
+            RefMode::Inject(subject) => subject.per_block.get(k).cloned(),
+        }
+    }
+}

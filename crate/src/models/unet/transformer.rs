@@ -1,0 +1,97 @@
+//! Port of diffusers `models/transformers/transformer_2d.py` (`Transformer2DModel`, linear
+//! projection variant) and `models/attention.py` (`BasicTransformerBlock`), with EZIGen's
+//! capture and adapter injection (official `models/reference_unet/attention_ref.py`,
+//! `models/main_unet/attention_main.py`) as explicit arguments.
+
+use burn::tensor::Tensor;
+
+use super::adapter::Adapter;
+use super::attention::{Attention, FeedForward};
+use super::refs::RefCursor;
+use crate::nn::{GroupNorm, LayerNorm, Linear};
+use crate::weights::VarBuilder;
+
+/// `BasicTransformerBlock` (self-attention, cross-attention, GEGLU feed-forward; pre-norm)
+/// with an optional EZIGen adapter.
+#[derive(Clone, Debug)]
+pub struct BasicTransformerBlock {
+    norm1: LayerNorm,
+    attn1: Attention,
+    adapter: Option<Adapter>,
+    norm2: LayerNorm,
+    attn2: Attention,
+    norm3: LayerNorm,
+    ff: FeedForward,
+}
+
+impl BasicTransformerBlock {
+    /// Loads the block; the adapter too when `with_adapter`.
+    pub fn load(vb: &VarBuilder, dim: usize, heads: usize, cross_dim: usize, eps: f64, with_adapter: bool) -> Self {
+        Self {
+            norm1: LayerNorm::load(&vb.pp("norm1"), dim, eps),
+            attn1: Attention::load(&vb.pp("attn1"), dim, dim, heads),
+            adapter: with_adapter.then(|| Adapter::load(vb, dim, heads, eps)),
+            norm2: LayerNorm::load(&vb.pp("norm2"), dim, eps),
+            attn2: Attention::load(&vb.pp("attn2"), dim, cross_dim, heads),
+            norm3: LayerNorm::load(&vb.pp("norm3"), dim, eps),
+            ff: FeedForward::load(&vb.pp("ff"), dim),
+        }
+    }
+
+    /// Spec §3.1: `h1 = h + attn1(norm1(h))`; with the adapter active
+    /// `h2 = h1 + adapter(adapter_norm(h1), w·s)`, else `h2 = h1`;
+    /// `h3 = h2 + attn2(norm2(h2), text)`; `h4 = h3 + ff(norm3(h3))`. In capture mode the
+    /// `norm1` output is recorded.
+    pub fn forward(&self, h: Tensor<3>, context: &Tensor<3>, refs: &mut RefCursor<'_, '_>) -> Tensor<3> {
+        let n1 = self.norm1.forward(h.clone());
+        let subject = refs.visit(&n1);
+        let h = h + self.attn1.forward(n1, None);
+        let h = match (subject, &self.adapter) {
+            (Some(s), Some(adapter)) => h.clone() + adapter.forward(h, &s),
+            _ => h,
+        };
+        let h = h.clone() + self.attn2.forward(self.norm2.forward(h), Some(context.clone()));
+        h.clone() + self.ff.forward(self.norm3.forward(h))
+    }
+
+    /// Whether an adapter was loaded.
+    pub fn has_adapter(&self) -> bool {
+        self.adapter.is_some()
+    }
+}
+
+/// `Transformer2DModel` with `use_linear_projection`: GroupNorm (eps 1e-6) → tokens →
+/// `proj_in` → one `BasicTransformerBlock` → `proj_out` → image → residual.
+#[derive(Clone, Debug)]
+pub struct Transformer2DModel {
+    norm: GroupNorm,
+    proj_in: Linear,
+    block: BasicTransformerBlock,
+    proj_out: Linear,
+}
+
+impl Transformer2DModel {
+    /// Loads `norm`, `proj_in`, `transformer_blocks.0`, `proj_out`.
+    pub fn load(vb: &VarBuilder, channels: usize, heads: usize, cross_dim: usize, groups: usize, eps: f64, with_adapter: bool) -> Self {
+        Self {
+            norm: GroupNorm::load(&vb.pp("norm"), groups, channels, 1e-6),
+            proj_in: Linear::load(&vb.pp("proj_in"), channels, channels, true),
+            block: BasicTransformerBlock::load(&vb.pp("transformer_blocks").pp(0), channels, heads, cross_dim, eps, with_adapter),
+            proj_out: Linear::load(&vb.pp("proj_out"), channels, channels, true),
+        }
+    }
+
+    /// Applies the transformer to `[B, C, H, W]`.
+    pub fn forward(&self, x: Tensor<4>, context: &Tensor<3>, refs: &mut RefCursor<'_, '_>) -> Tensor<4> {
+        let [b, c, h, w] = x.dims();
+        let tokens: Tensor<3> = self.norm.forward(x.clone()).reshape([b, c, h * w]).swap_dims(1, 2);
+        let tokens = self.block.forward(self.proj_in.forward(tokens), context, refs);
+        let out: Tensor<4> = self.proj_out.forward(tokens).swap_dims(1, 2).reshape([b, c, h, w]);
+        out + x
+    }
+
+    /// Whether the block has an adapter.
+    pub fn has_adapter(&self) -> bool {
+        self.block.has_adapter()
+    }
+}

@@ -1,0 +1,140 @@
+//! The layers the models are built from, holding plain device tensors loaded by key name
+//! (`weight`/`bias` as in PyTorch). Forward passes are infallible.
+
+use burn::tensor::module::conv2d;
+use burn::tensor::ops::ConvOptions;
+use burn::tensor::{Int, Tensor};
+
+use crate::ops;
+use crate::weights::VarBuilder;
+
+/// `torch.nn.Linear`. The weight is kept transposed (`[in, out]`) for a plain matmul.
+#[derive(Clone, Debug)]
+pub struct Linear {
+    weight_t: Tensor<2>,
+    bias: Option<Tensor<1>>,
+}
+
+impl Linear {
+    /// Loads `weight` `[out, in]` and, when `bias` is set, `bias` `[out]`.
+    pub fn load(vb: &VarBuilder, in_dim: usize, out_dim: usize, bias: bool) -> Self {
+        let weight_t = vb.take("weight", [out_dim, in_dim]).transpose();
+        let bias = bias.then(|| vb.take("bias", [out_dim]));
+        Self { weight_t, bias }
+    }
+
+    /// `x · Wᵀ + b` over the last axis.
+    pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
+        let y = x.matmul(self.weight_t.clone().unsqueeze());
+        match &self.bias {
+            Some(b) => y + b.clone().unsqueeze(),
+            None => y,
+        }
+    }
+
+    /// Output features.
+    pub fn out_dim(&self) -> usize {
+        self.weight_t.dims()[1]
+    }
+}
+
+/// `torch.nn.Conv2d` with square kernel, stride and padding.
+#[derive(Clone, Debug)]
+pub struct Conv2d {
+    weight: Tensor<4>,
+    bias: Option<Tensor<1>>,
+    stride: usize,
+    padding: usize,
+}
+
+impl Conv2d {
+    /// Loads `weight` `[out, in, k, k]` and `bias` `[out]`.
+    pub fn load(vb: &VarBuilder, in_ch: usize, out_ch: usize, kernel: usize, stride: usize, padding: usize) -> Self {
+        Self {
+            weight: vb.take("weight", [out_ch, in_ch, kernel, kernel]),
+            bias: Some(vb.take("bias", [out_ch])),
+            stride,
+            padding,
+        }
+    }
+
+    /// Loads `weight` `[out, in, k, k]` of a convolution without bias.
+    pub fn load_no_bias(vb: &VarBuilder, in_ch: usize, out_ch: usize, kernel: usize, stride: usize, padding: usize) -> Self {
+        Self { weight: vb.take("weight", [out_ch, in_ch, kernel, kernel]), bias: None, stride, padding }
+    }
+
+    /// Applies the convolution to `[B, C, H, W]`.
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let (s, p) = (self.stride, self.padding);
+        conv2d(x, self.weight.clone(), self.bias.clone(), ConvOptions::new([s, s], [p, p], [1, 1], 1))
+    }
+}
+
+/// `torch.nn.GroupNorm` (affine).
+#[derive(Clone, Debug)]
+pub struct GroupNorm {
+    gamma: Tensor<1>,
+    beta: Tensor<1>,
+    groups: usize,
+    eps: f64,
+}
+
+impl GroupNorm {
+    /// Loads `weight` and `bias` `[channels]`.
+    pub fn load(vb: &VarBuilder, groups: usize, channels: usize, eps: f64) -> Self {
+        Self { gamma: vb.take("weight", [channels]), beta: vb.take("bias", [channels]), groups, eps }
+    }
+
+    /// Normalises `[B, C, H, W]`.
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        ops::group_norm(x, self.groups, &self.gamma, &self.beta, self.eps)
+    }
+
+    /// GroupNorm followed by SiLU.
+    pub fn forward_silu(&self, x: Tensor<4>) -> Tensor<4> {
+        ops::group_norm_silu(x, self.groups, &self.gamma, &self.beta, self.eps)
+    }
+}
+
+/// `torch.nn.LayerNorm` (affine) over the last axis.
+#[derive(Clone, Debug)]
+pub struct LayerNorm {
+    gamma: Tensor<1>,
+    beta: Tensor<1>,
+    eps: f64,
+}
+
+impl LayerNorm {
+    /// Loads `weight` and `bias` `[dim]`.
+    pub fn load(vb: &VarBuilder, dim: usize, eps: f64) -> Self {
+        Self { gamma: vb.take("weight", [dim]), beta: vb.take("bias", [dim]), eps }
+    }
+
+    /// Normalises over the last axis.
+    pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
+        ops::layer_norm(x, &self.gamma, &self.beta, self.eps)
+    }
+}
+
+/// `torch.nn.Embedding`.
+#[derive(Clone, Debug)]
+pub struct Embedding {
+    weight: Tensor<2>,
+}
+
+impl Embedding {
+    /// Loads `weight` `[num, dim]`.
+    pub fn load(vb: &VarBuilder, num: usize, dim: usize) -> Self {
+        Self { weight: vb.take("weight", [num, dim]) }
+    }
+
+    /// Looks up `[B, T]` ids → `[B, T, dim]`.
+    pub fn forward(&self, ids: Tensor<2, Int>) -> Tensor<3> {
+        burn::tensor::module::embedding(self.weight.clone(), ids)
+    }
+
+    /// The table itself.
+    pub fn weight(&self) -> &Tensor<2> {
+        &self.weight
+    }
+}

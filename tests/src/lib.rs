@@ -1,0 +1,154 @@
+//! Shared helpers of the ezigen test suite: devices, fixture loading and closeness checks.
+//!
+//! Fixtures (`tests/fixtures/`) are produced by `tests/gen/make_fixtures.py` from diffusers
+//! 0.30.1 / transformers on tiny random-weight models; see `tests/gen/README.md`.
+
+use std::path::{Path, PathBuf};
+
+use burn::tensor::{DType, Device, Int, Tensor, TensorData};
+use ezigen::weights::safetensors::{SafetensorsHeader, StoredDType, float_data, int_values};
+use ezigen::weights::{Loader, WeightStore};
+
+/// The CPU reference device.
+pub fn cpu() -> Device {
+    ezigen::device::cpu()
+}
+
+/// The wgpu device (lavapipe on CI), created once per test process.
+pub fn wgpu() -> Device {
+    static DEVICE: std::sync::OnceLock<Device> = std::sync::OnceLock::new();
+    DEVICE
+        .get_or_init(|| {
+            let (device, report) =
+                ezigen::device::init_wgpu().expect("a wgpu adapter (install mesa-vulkan-drivers)");
+            eprintln!("wgpu adapter: {} ({}), shader-f16: {}", report.name, report.backend, report.shader_f16);
+            device
+        })
+        .clone()
+}
+
+/// The devices and dtypes every parity test runs on, with its relative tolerance.
+pub fn targets(cpu_tol: f32, wgpu_tol: f32, f16_tol: f32) -> Vec<(&'static str, Device, DType, f32)> {
+    vec![
+        ("cpu f32", cpu(), DType::F32, cpu_tol),
+        ("wgpu f32", wgpu(), DType::F32, wgpu_tol),
+        ("wgpu f16", wgpu(), DType::F16, f16_tol),
+    ]
+}
+
+/// Path of a file under `tests/fixtures/`.
+pub fn fixture(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures").join(rel)
+}
+
+/// Reads a fixture file.
+pub fn read(rel: &str) -> Vec<u8> {
+    let path = fixture(rel);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e} (regenerate with tests/gen/make_fixtures.py)", path.display()))
+}
+
+/// A reference I/O file: named tensors as f32 (or i64) host values.
+pub struct Io {
+    file: String,
+    bytes: Vec<u8>,
+    header: SafetensorsHeader,
+}
+
+impl Io {
+    /// Loads `tests/fixtures/<rel>`.
+    pub fn load(rel: &str) -> Self {
+        let bytes = read(rel);
+        let header = SafetensorsHeader::parse(&bytes, rel).expect("fixture header");
+        Self { file: rel.to_string(), bytes, header }
+    }
+
+    /// Names of all tensors.
+    pub fn names(&self) -> Vec<String> {
+        self.header.tensors.iter().map(|t| t.name.clone()).collect()
+    }
+
+    fn info(&self, name: &str) -> &ezigen::weights::TensorInfo {
+        self.header
+            .tensors
+            .iter()
+            .find(|t| t.name == name)
+            .unwrap_or_else(|| panic!("{}: no tensor {name}", self.file))
+    }
+
+    /// Shape of a tensor.
+    pub fn shape(&self, name: &str) -> Vec<usize> {
+        self.info(name).shape.clone()
+    }
+
+    /// Values of a float tensor as f32.
+    pub fn f32(&self, name: &str) -> Vec<f32> {
+        let info = self.info(name);
+        let data = float_data(info, &self.bytes[info.range.clone()], DType::F32, &self.file).unwrap();
+        data.try_to_vec::<f32>().unwrap()
+    }
+
+    /// Values of an integer tensor.
+    pub fn ints(&self, name: &str) -> Vec<i64> {
+        let info = self.info(name);
+        assert!(!info.dtype.is_float() || info.dtype == StoredDType::F32);
+        int_values(info, &self.bytes[info.range.clone()], &self.file).unwrap()
+    }
+
+    /// A float tensor on `device` in `dtype`.
+    pub fn tensor<const D: usize>(&self, name: &str, device: &Device, dtype: DType) -> Tensor<D> {
+        let shape: [usize; D] = self.shape(name).try_into().unwrap_or_else(|_| panic!("{name}: rank"));
+        Tensor::from_data(TensorData::new(self.f32(name), shape), (device, dtype))
+    }
+
+    /// An integer tensor on `device`.
+    pub fn int_tensor<const D: usize>(&self, name: &str, device: &Device) -> Tensor<D, Int> {
+        let shape: [usize; D] = self.shape(name).try_into().unwrap_or_else(|_| panic!("{name}: rank"));
+        Tensor::from_data(TensorData::new(self.ints(name), shape), device)
+    }
+}
+
+/// Loads weight files (paths under `tests/fixtures/`) into a store on `device` as `dtype`,
+/// keeping the tensors `keep` accepts, and starts a loader for `component`.
+pub fn loader(component: &str, files: &[&str], device: &Device, dtype: DType, keep: impl Fn(&str) -> bool) -> Loader {
+    let mut store = WeightStore::new(device, dtype).keep_f32(&["learnable_weights"]);
+    for f in files {
+        let bytes = read(f);
+        store.add_safetensors(&bytes, f, |n| keep(n).then(|| n.to_string())).expect("weights load");
+    }
+    store.builder(component)
+}
+
+/// Reads a tensor back to the host as f32.
+pub fn host<const D: usize>(t: Tensor<D>) -> Vec<f32> {
+    t.cast(DType::F32).into_data().try_to_vec::<f32>().unwrap()
+}
+
+/// Max absolute difference and max magnitude of the expected values.
+pub fn max_diff(actual: &[f32], expected: &[f32]) -> (f32, f32) {
+    assert_eq!(actual.len(), expected.len(), "length mismatch");
+    let mut diff = 0f32;
+    let mut mag = 0f32;
+    for (a, e) in actual.iter().zip(expected) {
+        diff = diff.max((a - e).abs());
+        mag = mag.max(e.abs());
+    }
+    (diff, mag)
+}
+
+/// Asserts `actual` is within `rel_tol · max|expected|` of `expected` everywhere, printing the
+/// first values and the max difference either way (llm.c's `check_tensor`). Returns the
+/// relative error.
+pub fn assert_close(name: &str, actual: &[f32], expected: &[f32], rel_tol: f32) -> f32 {
+    let (diff, mag) = max_diff(actual, expected);
+    let rel = diff / mag.max(f32::MIN_POSITIVE);
+    let n = actual.len().min(4);
+    eprintln!(
+        "PARITY {name}: max abs {diff:.3e}, max |ref| {mag:.3e}, rel {rel:.3e} (tol {rel_tol:.0e}); first {:?} vs {:?}",
+        &actual[..n],
+        &expected[..n]
+    );
+    assert!(actual.iter().all(|v| v.is_finite()), "{name}: non-finite values");
+    assert!(mag > 0.0, "{name}: reference is all zeros");
+    assert!(rel <= rel_tol, "{name}: relative error {rel:.3e} exceeds {rel_tol:.0e}");
+    rel
+}
