@@ -91,6 +91,7 @@ build_web() {
   npx esbuild www/src/main.ts www/src/worker.ts --bundle --format=esm --target=es2022 \
     --outdir=dist --log-level=warning
   cp www/index.html www/style.css dist/
+  if [ -d www/static ]; then cp -r www/static/. dist/; fi
   cp www/pkg/ezigen_bg.wasm dist/
   local raw gz
   raw=$(stat -c %s dist/ezigen_bg.wasm)

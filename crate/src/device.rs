@@ -36,11 +36,20 @@ impl AdapterReport {
         let info = setup.adapter.get_info();
         let limits = setup.device.limits();
         let features = setup.device.features();
+        let driver = format!("{} {}", info.driver, info.driver_info).trim().to_string();
+        // Browsers may hide the adapter's description; fall back to what they do expose.
+        let name = if !info.name.is_empty() {
+            info.name
+        } else if !driver.is_empty() {
+            driver.clone()
+        } else {
+            format!("{:?} adapter (vendor {:#x})", info.device_type, info.vendor)
+        };
         Self {
-            name: info.name,
+            name,
             backend: format!("{:?}", info.backend),
             device_type: format!("{:?}", info.device_type),
-            driver: format!("{} {}", info.driver, info.driver_info).trim().to_string(),
+            driver,
             shader_f16: features.contains(wgpu::Features::SHADER_F16),
             max_buffer_size: limits.max_buffer_size,
             max_storage_buffer_binding_size: limits.max_storage_buffer_binding_size as u64,

@@ -12,8 +12,10 @@ pub mod imageops;
 pub mod models;
 pub mod nn;
 pub mod ops;
+pub mod pipeline;
 pub mod schedulers;
 pub mod smoke;
+pub mod tokenizer;
 pub mod weights;
 
 #[cfg(feature = "web")]

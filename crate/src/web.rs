@@ -10,10 +10,17 @@ use wasm_bindgen::prelude::*;
 use crate::device::{self, AdapterReport};
 use crate::{Error, smoke};
 
-impl From<Error> for JsError {
-    fn from(e: Error) -> Self {
-        JsError::new(&e.to_string())
-    }
+/// A JS error whose message starts with the failure kind in brackets (`[bad-input] …`), which
+/// the worker maps to a user-facing explanation.
+fn js_err(e: Error) -> JsError {
+    let kind = match &e {
+        Error::Input(_) => "bad-input",
+        Error::Weights { .. } | Error::Tensors { .. } => "corrupt-shard",
+        Error::Device(_) | Error::Readback(_) => "device-lost",
+        Error::Cancelled => "cancelled",
+        Error::Config(_) => "internal",
+    };
+    JsError::new(&format!("[{kind}] {e}"))
 }
 
 /// Installs the panic hook so a Rust panic shows up as a readable console error.
@@ -34,7 +41,7 @@ impl Session {
     /// Initialises burn's wgpu runtime on `navigator.gpu` (fails with a readable message when
     /// there is no WebGPU or no adapter).
     pub async fn create() -> Result<Session, JsError> {
-        let (device, report) = device::init_wgpu_async().await?;
+        let (device, report) = device::init_wgpu_async().await.map_err(js_err)?;
         Ok(Session { device, report })
     }
 
@@ -49,10 +56,10 @@ impl Session {
     #[wasm_bindgen(js_name = smokeJson)]
     pub async fn smoke_json(&self, f16: bool) -> Result<String, JsError> {
         if f16 && !self.report.shader_f16 {
-            return Err(Error::Input("this adapter does not support shader-f16".into()).into());
+            return Err(js_err(Error::Input("this adapter does not support shader-f16".into())));
         }
         let dtype = if f16 { DType::F16 } else { DType::F32 };
-        let out = smoke::run(&self.device, dtype).await?;
+        let out = smoke::run(&self.device, dtype).await.map_err(js_err)?;
         serde_json::to_string(&out).map_err(|e| JsError::new(&e.to_string()))
     }
 }

@@ -18,6 +18,7 @@ import copy
 import json
 import os
 import shutil
+import struct
 import sys
 import tempfile
 
@@ -41,7 +42,8 @@ from diffusers import (  # noqa: E402
 )
 from diffusers.models.attention import BasicTransformerBlock  # noqa: E402
 import diffusers.schedulers.scheduling_ddpm as ddpm_module  # noqa: E402
-from safetensors.torch import load_file, save_file  # noqa: E402
+from safetensors.torch import load_file  # noqa: E402
+from safetensors.torch import save as st_save  # noqa: E402
 from torch import nn  # noqa: E402
 from torchvision import transforms as T  # noqa: E402
 from transformers import (  # noqa: E402
@@ -178,8 +180,13 @@ SEEDS = dict(text=1001, unet=1002, adapter=1003, vae=1004, clip=1005, io=2000)
 # helpers
 # ---------------------------------------------------------------------------
 def strip_private(v):
+    """Config dicts for metadata: no private keys, strict JSON (inf/nan as strings)."""
     if isinstance(v, dict):
         return {k: strip_private(x) for k, x in v.items() if not str(k).startswith("_")}
+    if isinstance(v, (list, tuple)):
+        return [strip_private(x) for x in v]
+    if isinstance(v, float) and not np.isfinite(v):
+        return str(v)
     return v
 
 
@@ -195,14 +202,28 @@ def meta(**extra):
         "numpy": np.__version__,
         "pillow": PIL.__version__,
     }
-    m.update({k: (v if isinstance(v, str) else json.dumps(strip_private(v), sort_keys=True)) for k, v in extra.items()})
+    m.update({k: (v if isinstance(v, str) else json.dumps(strip_private(v), sort_keys=True, allow_nan=False)) for k, v in extra.items()})
     return m
 
 
 def save_st(tensors, path, **extra):
+    """safetensors file with a deterministic header (safetensors itself writes the
+    __metadata__ map in hash order, which changes from run to run)."""
     os.makedirs(os.path.dirname(path), exist_ok=True)
     clean = {k: v.detach().contiguous().clone() for k, v in tensors.items()}
-    save_file(clean, path, metadata=meta(**extra))
+    raw = st_save(clean, metadata=meta(**extra))
+    (n,) = struct.unpack("<Q", raw[:8])
+    header = json.loads(raw[8 : 8 + n])
+    data = raw[8 + n :]
+    header["__metadata__"] = dict(sorted(header["__metadata__"].items()))
+    ordered = {"__metadata__": header.pop("__metadata__")}
+    ordered.update(sorted(header.items(), key=lambda kv: kv[1]["data_offsets"][0]))
+    text = json.dumps(ordered, separators=(",", ":"), ensure_ascii=True).encode("utf-8")
+    text += b" " * (-len(text) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(text)) + text + data)
+    back = load_file(path)
+    assert back.keys() == clean.keys() and all(torch.equal(back[k], clean[k]) for k in clean)
 
 
 def write_json(obj, path):
@@ -210,6 +231,16 @@ def write_json(obj, path):
     with open(path, "w") as f:
         json.dump(obj, f, indent=2, sort_keys=True)
         f.write("\n")
+
+
+def write_hf_config(cfg, explicit, arch, dtype, path):
+    """config.json like the real hub files: every model key explicit (also those equal
+    to the class defaults), no generation-related PretrainedConfig defaults."""
+    d = cfg.to_diff_dict()
+    d.update(explicit)
+    d.update(architectures=[arch], torch_dtype=dtype, model_type=cfg.model_type,
+             transformers_version=transformers.__version__)
+    write_json(d, path)
 
 
 def perturb_(model, gen):
@@ -415,9 +446,7 @@ def make_text_encoder(tok):
 
     folder = os.path.join(TINY, "text_encoder")
     os.makedirs(folder, exist_ok=True)
-    cfg.architectures = ["CLIPTextModel"]
-    cfg.torch_dtype = "float16"
-    cfg.to_json_file(os.path.join(folder, "config.json"), use_diff=False)
+    write_hf_config(cfg, TEXT_CFG, "CLIPTextModel", "float16", os.path.join(folder, "config.json"))
     sd = {k: v.to(torch.float16) for k, v in model.state_dict().items()}
     save_st(sd, os.path.join(folder, "model.safetensors"), stored_dtype="float16")
 
@@ -486,7 +515,7 @@ def make_unet(te_hidden):
     out = {}
     # --- reference pass (stock UNet, capture norm1 outputs), batch 1, t = 1, "a dog"
     ref_sample = torch.randn((1, 4, 16, 16), generator=g)
-    ref_t = torch.tensor([1], dtype=torch.int64)
+    ref_t = torch.tensor([1.0], dtype=torch.float32)  # float like the rest of the file
     ref_text = te_hidden[0:1]
     ref_out, caps = run_unet(unet, ref_sample, ref_t, ref_text, capture=True)
     assert len(caps) == 16
@@ -496,7 +525,7 @@ def make_unet(te_hidden):
         out[f"ref.capture.{k}"] = c
     # --- main pass, batch 2 ([uncond "", cond long prompt]), t = 381
     main_sample = torch.randn((2, 4, 16, 16), generator=g)
-    main_t = torch.tensor([381], dtype=torch.int64)
+    main_t = torch.tensor([381.0], dtype=torch.float32)
     main_text = te_hidden[1:3]
     feats = [c.repeat(2, 1, 1) for c in caps]  # CFG: identical features on both halves
     plain, _ = run_unet(unet, main_sample, main_t, main_text)
@@ -527,7 +556,7 @@ def make_unet(te_hidden):
     ns_adapted, _ = run_unet(unet, ns_sample, main_t, main_text, feats=feats)
     out.update({"ns.sample": ns_sample, "ns.out_adapter": ns_adapted})
     # --- timestep embedding
-    temb_t = torch.tensor([1, 381, 981], dtype=torch.int64)
+    temb_t = torch.tensor([1.0, 381.0, 981.0], dtype=torch.float32)
     with torch.no_grad():
         temb = unet.time_proj(temb_t)
         out.update({"temb.t": temb_t, "temb.out": temb, "temb.emb": unet.time_embedding(temb)})
@@ -640,9 +669,8 @@ def make_clip():
     perturb_(model, gen)
     folder = os.path.join(TINY, "clip")
     os.makedirs(folder, exist_ok=True)
-    cfg.architectures = ["CLIPVisionModelWithProjection"]
-    cfg.torch_dtype = "float32"
-    cfg.to_json_file(os.path.join(folder, "config.json"), use_diff=False)
+    write_hf_config(cfg, CLIP_VISION_CFG, "CLIPVisionModelWithProjection", "float32",
+                    os.path.join(folder, "config.json"))
     save_st(dict(model.state_dict()), os.path.join(folder, "model.safetensors"))
     model = CLIPVisionModelWithProjection.from_pretrained(folder, low_cpu_mem_usage=False).eval()
 

@@ -14,9 +14,9 @@ OpenAI `clip` package, see README.md).
 The fast tokenizer (tokenizers' JSON format) is converted from the same slow
 tokenizer by transformers, then extended:
   * a normaliser prefix that reproduces the deterministic, context-free parts of
-    ftfy.fix_text (Latin ligatures, half/fullwidth forms, curly quotes, ANSI
-    terminal escapes, removal of control characters), generated from ftfy's own
-    tables;
+    ftfy.fix_text (C1 controls as Windows-1252, Latin ligatures, half/fullwidth
+    forms, curly quotes, ANSI terminal escapes, removal of control characters),
+    generated from ftfy's own tables;
   * padding to 77 with "!" (id 0) and truncation to 77 (BOS/EOS kept).
 
 Run from the repository root:  python tests/gen/make_tokenizer.py
@@ -119,8 +119,9 @@ def ftfy_normalizers():
     """Replace-normalisers for the context-free parts of ftfy.fix_text, in ftfy's order.
 
     Generated from ftfy's own tables so they follow the pinned ftfy version:
-      fix_c1_controls (C1 controls read as Windows-1252), fix_latin_ligatures (LIGATURES), fix_character_width (WIDTH_MAP),
-      uncurl_quotes, remove_terminal_escapes, remove_control_chars (CONTROL_CHARS).
+      fix_c1_controls (C1 controls read as Windows-1252), fix_latin_ligatures (LIGATURES),
+      fix_character_width (WIDTH_MAP), uncurl_quotes, remove_terminal_escapes,
+      remove_control_chars (CONTROL_CHARS).
     Not reproducible here (context dependent): mojibake repair (fix_encoding)
     and HTML-entity unescaping (only done when the line has no '<').
     """
@@ -150,14 +151,15 @@ def ftfy_normalizers():
 LONG_1 = (
     "a highly detailed portrait of a golden retriever wearing a royal king's outfit with a red velvet cape, "
     "a golden crown covered in jewels, sitting on an ornate throne in a medieval castle hall, dramatic lighting, "
-    "oil painting, masterpiece, trending on artstation, by greg rutkowski and alphonse mucha, 8k, ultra sharp"
-)
+    "oil painting, masterpiece, trending on artstation, by greg rutkowski and alphonse mucha, 8k, ultra sharp, "
+    "intricate details, volumetric fog, golden hour, cinematic composition, highly realistic fur texture"
+)  # > 77 tokens
 LONG_2 = ", ".join(["word%d" % i for i in range(60)])
 LONG_3 = "!?" * 50 + " end"
 LONG_4 = " ".join(["cat"] * 75)  # exactly 75 content tokens -> fills 77 exactly
 LONG_5 = " ".join(["cat"] * 76)  # one too many
 LONG_6 = "日本語の長い文章をテストするためのプロンプトです。" * 6
-LONG_7 = "🐶" * 40
+LONG_7 = "🐶" * 80
 
 PROMPTS = [
     "a dog",

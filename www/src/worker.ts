@@ -1,16 +1,127 @@
-// The Web Worker that owns the wasm module and the WebGPU device. All GPU work happens here;
-// the page only draws.
+// The Web Worker that owns the wasm module, the WebGPU device and the weights cache. All GPU
+// work happens here; the page only draws. Messages are typed in protocol.ts.
 
 import init, { Session } from '../pkg/ezigen.js';
-import type { Reply, Request, GpuFailure } from './protocol.js';
+import {
+  REQUIRED_LIMITS,
+  LARGE_DOWNLOAD_BYTES,
+  type AdapterReport,
+  type CoreEvent,
+  type FailureKind,
+  type FailureScope,
+  type GpuFailure,
+  type Reply,
+  type Request,
+  type RgbaImage,
+} from './protocol.js';
+import {
+  WeightStore,
+  WeightsError,
+  deleteAllWeights,
+  formatBytes,
+  loadPlan,
+  planModel,
+  sourceFor,
+  storageInfo,
+} from './weights.js';
 
-const post = (msg: Reply) => (self as unknown as Worker).postMessage(msg);
+type OnEvent = (eventJson: string, rgba?: Uint8Array) => boolean;
 
-let session: Session | undefined;
+/**
+ * The part of crate/src/web.rs `Session` this worker uses. Model loading and the two pipelines
+ * are checked at run time, so the page still starts (adapter report, self-test) with a wasm
+ * build that lacks them.
+ */
+interface CoreSession {
+  adapterJson(): string;
+  smokeJson(f16: boolean): Promise<string>;
+  beginModel?(manifestJson: string, f16: boolean): void;
+  loadShard?(component: string, bytes: Uint8Array): void;
+  finishComponent?(component: string): void;
+  generate?(
+    paramsJson: string,
+    subject: Uint8Array,
+    width: number,
+    height: number,
+    subjectMask: Uint8Array | undefined,
+    onEvent: OnEvent,
+  ): Promise<void>;
+  edit?(
+    paramsJson: string,
+    source: Uint8Array,
+    sw: number,
+    sh: number,
+    mask: Uint8Array,
+    subject: Uint8Array,
+    width: number,
+    height: number,
+    subjectMask: Uint8Array | undefined,
+    onEvent: OnEvent,
+  ): Promise<void>;
+  free(): void;
+}
 
-function classify(detail: string): GpuFailure {
+const scope = self as unknown as Worker;
+const post = (msg: Reply, transfer: Transferable[] = []) => scope.postMessage(msg, transfer);
+
+let session: CoreSession | undefined;
+let adapter: AdapterReport | undefined;
+let modelReady = false;
+let loadAbort: AbortController | null = null;
+let running: { id: number; cancelled: boolean } | null = null;
+
+const KINDS: ReadonlySet<string> = new Set<FailureKind>([
+  'adapter-too-small',
+  'device-lost',
+  'out-of-memory',
+  'corrupt-shard',
+  'quota-exceeded',
+  'network',
+  'no-model',
+  'bad-input',
+  'cancelled',
+  'internal',
+]);
+
+/** Maps anything thrown (wasm "[kind] message" errors, DOM errors) to a failure category. */
+function classify(e: unknown): { kind: FailureKind; message: string } {
+  if (e instanceof WeightsError) return { kind: e.kind, message: e.message };
+  const message = e instanceof Error ? e.message : String(e);
+  const m = /^\s*\[([a-z-]+)\]\s*([\s\S]*)$/.exec(message);
+  if (m && KINDS.has(m[1])) return { kind: m[1] as FailureKind, message: m[2] || message };
+  if (e instanceof DOMException) {
+    if (e.name === 'QuotaExceededError') return { kind: 'quota-exceeded', message };
+    if (e.name === 'AbortError') return { kind: 'cancelled', message };
+    if (e.name === 'OperationError' && /lost/i.test(message)) return { kind: 'device-lost', message };
+  }
+  if (/device (was |is )?lost/i.test(message)) return { kind: 'device-lost', message };
+  if (/out of memory/i.test(message)) return { kind: 'out-of-memory', message };
+  return { kind: 'internal', message };
+}
+
+function fail(id: number | null, scope: FailureScope, e: unknown): void {
+  const { kind, message } = classify(e);
+  if (kind === 'device-lost') modelReady = false;
+  post({ type: 'failed', id, scope, kind, message });
+}
+
+function gpuFailure(detail: string): GpuFailure {
   return /adapter/i.test(detail) ? 'no-adapter' : 'device-failed';
 }
+
+function requireApi(names: (keyof CoreSession)[]): CoreSession {
+  if (!session) throw new WeightsError('internal', 'The GPU session is not ready.');
+  const missing = names.filter((n) => typeof session![n] !== 'function');
+  if (missing.length > 0) {
+    throw new WeightsError(
+      'internal',
+      `This build of the app's wasm core cannot do that yet (Session.${missing.join(', Session.')} missing). Rebuild it with ./build.sh build.`,
+    );
+  }
+  return session;
+}
+
+const u8 = (d: Uint8Array | Uint8ClampedArray) => new Uint8Array(d.buffer, d.byteOffset, d.byteLength);
 
 async function start(): Promise<void> {
   const gpu = (navigator as Navigator & { gpu?: unknown }).gpu;
@@ -18,29 +129,200 @@ async function start(): Promise<void> {
     post({ type: 'gpu-unavailable', reason: 'no-webgpu', detail: 'navigator.gpu is undefined' });
     return;
   }
-  await init({ module_or_path: new URL('./ezigen_bg.wasm', import.meta.url) });
   try {
-    session = await Session.create();
+    await init({ module_or_path: new URL('./ezigen_bg.wasm', import.meta.url) });
   } catch (e) {
-    const detail = e instanceof Error ? e.message : String(e);
-    post({ type: 'gpu-unavailable', reason: classify(detail), detail });
+    post({ type: 'startup-failed', message: `The app's WebAssembly core could not be loaded: ${e instanceof Error ? e.message : e}` });
     return;
   }
-  post({ type: 'ready', adapter: JSON.parse(session.adapterJson()) });
+  try {
+    session = (await Session.create()) as unknown as CoreSession;
+  } catch (e) {
+    const detail = e instanceof Error ? e.message : String(e);
+    post({ type: 'gpu-unavailable', reason: gpuFailure(detail), detail });
+    return;
+  }
+  adapter = JSON.parse(session.adapterJson()) as AdapterReport;
+  post({ type: 'ready', adapter });
+}
+
+async function loadModel(req: Extract<Request, { type: 'load-model' }>): Promise<void> {
+  if (running) throw new WeightsError('bad-input', 'Wait for the current run to finish (or cancel it) before loading a model.');
+  loadAbort?.abort();
+  const ctrl = new AbortController();
+  loadAbort = ctrl;
+  modelReady = false;
+  const t0 = performance.now();
+  try {
+    const core = requireApi(['beginModel', 'loadShard', 'finishComponent']);
+    const store = await WeightStore.open();
+    const source = sourceFor(req.source);
+    const plan = await planModel(source, store, ctrl.signal);
+    const info = plan.info;
+    const needsConfirmation =
+      info.source === 'url' && info.toDownloadBytes > LARGE_DOWNLOAD_BYTES && !req.options.confirmedLargeDownload;
+    const storage = await storageInfo(store);
+    post({ type: 'model-info', info, needsConfirmation, storage });
+    if (needsConfirmation) return;
+
+    if (!info.tiny && adapter) {
+      const buf = adapter.max_buffer_size;
+      const bind = adapter.max_storage_buffer_binding_size;
+      if (buf < REQUIRED_LIMITS.maxBufferSize || bind < REQUIRED_LIMITS.maxStorageBufferBindingSize) {
+        const mib = (n: number) => `${Math.floor(n / 1048576)} MiB`;
+        throw new WeightsError(
+          'adapter-too-small',
+          `This graphics adapter allows buffers of ${mib(buf)} and storage bindings of ${mib(bind)}; ` +
+            `the full model needs ${mib(REQUIRED_LIMITS.maxBufferSize)} and ${mib(REQUIRED_LIMITS.maxStorageBufferBindingSize)}.`,
+        );
+      }
+    }
+    if (info.toDownloadBytes > 0 && req.options.saveToStorage && store && storage.quota !== null && storage.usage !== null) {
+      const free = storage.quota - storage.usage;
+      if (info.toDownloadBytes > free) {
+        throw new WeightsError(
+          'quota-exceeded',
+          `The model needs ${formatBytes(info.toDownloadBytes)} more browser storage, but this site may only use ` +
+            `${formatBytes(Math.max(0, free))} more (${formatBytes(storage.usage)} of ${formatBytes(storage.quota)} used).`,
+        );
+      }
+    }
+
+    const f16 = req.options.allowF16 && adapter?.shader_f16 === true;
+    core.beginModel!(plan.manifestText, f16);
+    const result = await loadPlan(plan, source, store, {
+      save: req.options.saveToStorage,
+      signal: ctrl.signal,
+      onProgress: (p) => post({ type: 'model-progress', ...p }),
+      upload: (component, bytes) => core.loadShard!(component, bytes),
+      finish: (component) => core.finishComponent!(component),
+    });
+    modelReady = true;
+    post({
+      type: 'model-ready',
+      name: info.name,
+      tiny: info.tiny,
+      precision: f16 ? 'f16' : 'f32',
+      ms: performance.now() - t0,
+      cachedShards: result.cachedShards,
+      downloadedShards: result.downloadedShards,
+      warning: result.warning,
+    });
+  } finally {
+    if (loadAbort === ctrl) loadAbort = null;
+  }
+}
+
+async function runPipeline(req: Extract<Request, { type: 'generate' | 'edit' }>): Promise<void> {
+  if (!modelReady) throw new WeightsError('bad-input', 'No model is loaded yet.');
+  if (running) throw new WeightsError('bad-input', 'Another run is still in progress.');
+  const core = requireApi([req.type]);
+  const run = { id: req.id, cancelled: false };
+  running = run;
+  const t0 = performance.now();
+  // Assigned in the callback, so typed by assertion (control flow cannot see those writes).
+  let final = null as RgbaImage | null;
+  let last = null as RgbaImage | null;
+  let previews = 0;
+  let similarity: number | null = null;
+  const onEvent: OnEvent = (json, rgba) => {
+    if (run.cancelled) return false;
+    let ev: CoreEvent;
+    try {
+      ev = JSON.parse(json) as CoreEvent;
+    } catch {
+      return true;
+    }
+    if (ev.type === 'progress') {
+      const { stage, step, total, iteration } = ev;
+      post({ type: 'progress', id: run.id, stage, step, total, iteration, similarity: ev.similarity ?? null });
+    } else if (ev.type === 'image' && rgba) {
+      // Own copy: the bytes may view wasm memory, and this buffer is transferred.
+      const data = rgba.slice();
+      const image: RgbaImage = { width: ev.width, height: ev.height, data };
+      if (ev.similarity !== null && ev.similarity !== undefined) similarity = ev.similarity;
+      if (ev.final) {
+        final = image;
+      } else {
+        previews++;
+        last = { width: ev.width, height: ev.height, data: data.slice() };
+        post({ type: 'preview', id: run.id, iteration: ev.iteration, similarity: ev.similarity ?? null, image }, [data.buffer]);
+      }
+    }
+    return !run.cancelled;
+  };
+  try {
+    const paramsJson = JSON.stringify(req.params);
+    const subjectMask = req.subjectMask ? req.subjectMask.data : undefined;
+    if (req.type === 'generate') {
+      const s = req.subject;
+      await core.generate!(paramsJson, u8(s.data), s.width, s.height, subjectMask, onEvent);
+    } else {
+      const { source: src, mask, subject: s } = req;
+      await core.edit!(paramsJson, u8(src.data), src.width, src.height, mask.data, u8(s.data), s.width, s.height, subjectMask, onEvent);
+    }
+    const image = final ?? last;
+    if (!image) throw new WeightsError('internal', 'The run finished without an image.');
+    post(
+      { type: 'result', id: run.id, image, ms: performance.now() - t0, iterations: previews, similarity },
+      [(image.data as Uint8Array).buffer],
+    );
+  } catch (e) {
+    if (run.cancelled) throw new WeightsError('cancelled', 'Cancelled.');
+    throw e;
+  } finally {
+    if (running === run) running = null;
+  }
 }
 
 self.onmessage = async (ev: MessageEvent<Request>) => {
   const req = ev.data;
-  try {
-    if (!session) throw new Error('the GPU session is not ready');
-    if (req.type === 'smoke') {
-      const t0 = performance.now();
-      const output = JSON.parse(await session.smokeJson(req.f16));
-      post({ type: 'smoke-result', output, ms: performance.now() - t0 });
-    }
-  } catch (e) {
-    post({ type: 'error', message: e instanceof Error ? e.message : String(e) });
+  switch (req.type) {
+    case 'smoke':
+      try {
+        if (!session) throw new Error('the GPU session is not ready');
+        const t0 = performance.now();
+        const output = JSON.parse(await session.smokeJson(req.f16));
+        post({ type: 'smoke-result', output, ms: performance.now() - t0 });
+      } catch (e) {
+        post({ type: 'error', message: e instanceof Error ? e.message : String(e) });
+      }
+      break;
+    case 'load-model':
+      try {
+        await loadModel(req);
+      } catch (e) {
+        fail(null, 'model', e);
+      }
+      break;
+    case 'cancel-load':
+      loadAbort?.abort();
+      break;
+    case 'storage-info':
+    case 'delete-cache':
+      try {
+        let deleted = false;
+        if (req.type === 'delete-cache') {
+          loadAbort?.abort();
+          deleted = await deleteAllWeights();
+        }
+        post({ type: 'storage-info', storage: await storageInfo(await WeightStore.open()), deleted });
+      } catch (e) {
+        fail(null, 'storage', e);
+      }
+      break;
+    case 'generate':
+    case 'edit':
+      try {
+        await runPipeline(req);
+      } catch (e) {
+        fail(req.id, 'run', e);
+      }
+      break;
+    case 'cancel':
+      if (running && running.id === req.id) running.cancelled = true;
+      break;
   }
 };
 
-start().catch((e) => post({ type: 'error', message: e instanceof Error ? e.message : String(e) }));
+start().catch((e) => post({ type: 'startup-failed', message: e instanceof Error ? e.message : String(e) }));

@@ -210,7 +210,7 @@ impl<'a> VarBuilder<'a> {
         let key = self.key(name);
         let mut state = self.state.borrow_mut();
         match state.tensors.remove(&key) {
-            Some(stored) if stored.shape == shape => stored.data.reshape(shape),
+            Some(stored) if same_shape(&stored.shape, &shape) => stored.data.reshape(shape),
             Some(stored) => {
                 state.mismatched.push(format!("{key}: expected {shape:?}, found {:?}", stored.shape));
                 Tensor::zeros([1; D], (&state.device, state.dtype))
@@ -226,6 +226,19 @@ impl<'a> VarBuilder<'a> {
     pub fn take_opt<const D: usize>(&self, name: &str, shape: [usize; D]) -> Option<Tensor<D>> {
         self.contains(name).then(|| self.take(name, shape))
     }
+}
+
+/// Shapes match exactly, or up to trailing unit axes (a 1×1 convolution weight `[C, C, 1, 1]`
+/// stored for what is now a Linear `[C, C]`, as in legacy VAE attention weights).
+fn same_shape(stored: &[usize], wanted: &[usize]) -> bool {
+    fn trim(s: &[usize]) -> &[usize] {
+        let mut n = s.len();
+        while n > 1 && s[n - 1] == 1 {
+            n -= 1;
+        }
+        &s[..n]
+    }
+    stored == wanted || trim(stored) == trim(wanted)
 }
 
 /// The set of keys of a store, for diagnostics.

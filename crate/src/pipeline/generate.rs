@@ -1,0 +1,143 @@
+//! Subject-driven generation (spec §4): reference features once, the decoupled initial run
+//! (layout with the adapter off for the first (1−r)·N steps, on for the rest), then iterative
+//! appearance transfer with CLIP auto-stop.
+
+use burn::tensor::Tensor;
+
+use super::image::{self, Mask, RgbaImage};
+use super::{Job, NoiseSource, OFFICIAL_NEGATIVE_PROMPT, Output, Pipeline, ProgressSink, SamplingOptions, Stage, Trajectory, similarity};
+use crate::imageops::{Filter, Image8};
+use crate::schedulers::DdpmScheduler;
+use crate::{Error, Result};
+
+/// Inputs of a generation.
+#[derive(Clone, Debug)]
+pub struct GenerateRequest {
+    /// The subject's photo (any size; transparent pixels become white).
+    pub subject: RgbaImage,
+    /// Optional subject mask: everything outside becomes white.
+    pub subject_mask: Option<Mask>,
+    /// Target prompt ("a dog in police outfit").
+    pub prompt: String,
+    /// Subject class prompt ("a dog"); empty is allowed.
+    pub subject_prompt: String,
+    /// Uncond text of the initial run (the official negative prompt by default).
+    pub negative_prompt: String,
+    /// Uncond text of the loop iterations ("" officially).
+    pub loop_negative_prompt: String,
+    /// Sampling options.
+    pub options: SamplingOptions,
+}
+
+impl GenerateRequest {
+    /// A request with the official defaults.
+    pub fn new(subject: RgbaImage, prompt: &str, subject_prompt: &str) -> Self {
+        Self {
+            subject,
+            subject_mask: None,
+            prompt: prompt.to_string(),
+            subject_prompt: subject_prompt.to_string(),
+            negative_prompt: OFFICIAL_NEGATIVE_PROMPT.to_string(),
+            loop_negative_prompt: String::new(),
+            options: SamplingOptions::default(),
+        }
+    }
+
+    /// Checks the request; errors name the problem.
+    pub fn validate(&self) -> Result<()> {
+        self.options.validate()?;
+        if self.prompt.trim().is_empty() {
+            return Err(Error::Input("the prompt is empty: describe the image to generate".into()));
+        }
+        if let Some(m) = &self.subject_mask {
+            if m.is_empty() {
+                return Err(Error::Input("the subject mask is empty: paint the subject or leave the mask out".into()));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Pipeline {
+    /// Runs a generation. `noise` supplies every random draw (seeded or replayed), `sink`
+    /// receives progress and previews and may cancel, `trajectory` records every latent.
+    pub async fn generate(
+        &self,
+        req: &GenerateRequest,
+        noise: &mut dyn NoiseSource,
+        sink: &mut dyn ProgressSink,
+        trajectory: Option<&mut Trajectory>,
+    ) -> Result<Output> {
+        req.validate()?;
+        let mut job = Job::new(self, req.options.clone(), noise, sink, trajectory);
+        job.generate(req).await
+    }
+}
+
+impl Job<'_> {
+    async fn generate(&mut self, req: &GenerateRequest) -> Result<Output> {
+        let opts = self.opts.clone();
+        let n = opts.steps;
+        let sched = DdpmScheduler::new(&self.m().scheduler, n);
+        let timesteps = sched.timesteps().to_vec();
+
+        self.progress(Stage::EncodeText, 0, 3, 0, None)?;
+        let cond = self.encode_prompt(&req.prompt)?;
+        let ctx0 = Tensor::cat(vec![self.encode_prompt(&req.negative_prompt)?, cond.clone()], 0);
+        let ctx_loop = Tensor::cat(vec![self.encode_prompt(&req.loop_negative_prompt)?, cond], 0);
+        self.progress(Stage::EncodeText, 3, 3, 0, None)?;
+
+        self.progress(Stage::Reference, 0, 1, 0, None)?;
+        let subject = self.subject_features(&req.subject, req.subject_mask.as_ref(), &req.subject_prompt)?;
+        self.progress(Stage::Reference, 1, 1, 0, None)?;
+
+        // Decoupled initial run: adapter off for i < (1 − r)·N.
+        let s = self.pipe.latent_size();
+        let mut x = self.noise("init/latents", [1, 4, s, s])?;
+        let skip = 1.0 - opts.split_ratio;
+        for (i, &t) in timesteps.iter().enumerate() {
+            let active = opts.adapter_active(skip, i);
+            let eps = self.guided_eps(&x, t, &ctx0, active.then_some(&subject), opts.guidance);
+            let z = self.noise(&format!("run0/ddpm/step{i}"), [1, 4, s, s])?;
+            x = sched.step(eps, t, x, Some(z));
+            self.after_step(format!("run0/step{i}"), &x).await?;
+            self.progress(Stage::Layout, i + 1, n, 0, None)?;
+        }
+        self.progress(Stage::Decode, 0, 1, 0, None)?;
+        let mut current = self.decode(x).await?;
+        let mut current_emb = self.clip_embedding(&current).await?;
+        self.image(0, None, &RgbaImage::from_rgb(&current), false)?;
+
+        // Iterative appearance transfer.
+        let size = self.pipe.image_size();
+        let t_renoise = opts.renoise_timestep(self.m().scheduler.num_train_timesteps);
+        let start = opts.layout_steps();
+        let mut sims = Vec::new();
+        let mut k = 1;
+        while opts.continue_loop(k, sims.last().copied()) {
+            let input = current.resize(size, size, Filter::Bilinear);
+            let z0 = self.encode_image(image::to_tensor(&input, self.device(), self.dtype()), &format!("loop{k}/posterior"))?;
+            let eps0 = self.noise(&format!("loop{k}/renoise"), z0.dims())?;
+            let mut x = sched.add_noise(z0, eps0, t_renoise);
+            let total = timesteps.len() - start;
+            for (i, &t) in timesteps[start..].iter().enumerate() {
+                let eps = self.guided_eps(&x, t, &ctx_loop, Some(&subject), opts.guidance);
+                let z = self.noise(&format!("loop{k}/ddpm/step{i}"), [1, 4, s, s])?;
+                x = sched.step(eps, t, x, Some(z));
+                self.after_step(format!("loop{k}/step{i}"), &x).await?;
+                self.progress(Stage::Transfer, i + 1, total, k, sims.last().copied())?;
+            }
+            self.progress(Stage::Decode, 0, 1, k, sims.last().copied())?;
+            let next: Image8 = self.decode(x).await?;
+            let emb = self.clip_embedding(&next).await?;
+            let sim = similarity(&emb, &current_emb);
+            sims.push(sim);
+            current = next;
+            current_emb = emb;
+            let last = !opts.continue_loop(k + 1, Some(sim));
+            self.image(k, Some(sim), &RgbaImage::from_rgb(&current), last)?;
+            k += 1;
+        }
+        Ok(Output { image: RgbaImage::from_rgb(&current), iterations: k - 1, similarities: sims })
+    }
+}

@@ -1,0 +1,249 @@
+//! Images at the pipeline's edges: decoding user files, RGBA → RGB on white, masks, the
+//! resizes the official pipeline performs, and conversions between 8-bit images and tensors.
+
+use burn::tensor::{DType, Device, Tensor, TensorData};
+
+use crate::imageops::{Filter, Image8};
+use crate::{Error, Result};
+
+/// Images with a side larger than this are refused at decode (about 1 GiB of RGBA).
+pub const MAX_DECODE_SIDE: usize = 16384;
+/// Images with a side larger than this are first downscaled (bicubic, aspect kept) so that
+/// their long side is this long; every pipeline input is then resized to at most 512 px on
+/// its short side, so this only bounds memory and time (documented in the README).
+pub const MAX_INPUT_SIDE: usize = 4096;
+
+/// An RGBA image as the browser's `ImageData` holds it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RgbaImage {
+    /// Width in pixels.
+    pub width: usize,
+    /// Height in pixels.
+    pub height: usize,
+    /// `width · height · 4` bytes.
+    pub data: Vec<u8>,
+}
+
+/// A single-channel mask: nonzero (255) = foreground.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Mask {
+    /// Width in pixels.
+    pub width: usize,
+    /// Height in pixels.
+    pub height: usize,
+    /// `width · height` bytes.
+    pub data: Vec<u8>,
+}
+
+impl RgbaImage {
+    /// Wraps RGBA bytes, checking the length.
+    pub fn new(width: usize, height: usize, data: Vec<u8>) -> Result<Self> {
+        if width == 0 || height == 0 {
+            return Err(Error::Input("the image is empty (0 pixels)".into()));
+        }
+        if data.len() != width * height * 4 {
+            return Err(Error::Input(format!(
+                "RGBA data of {} bytes does not match {width}×{height} (needs {})",
+                data.len(),
+                width * height * 4
+            )));
+        }
+        if width > MAX_DECODE_SIDE || height > MAX_DECODE_SIDE {
+            return Err(Error::Input(format!("the image is {width}×{height}; at most {MAX_DECODE_SIDE} px per side are supported")));
+        }
+        Ok(Self { width, height, data })
+    }
+
+    /// Decodes a PNG or JPEG file.
+    pub fn decode(bytes: &[u8]) -> Result<Self> {
+        let format = image::guess_format(bytes).map_err(|_| {
+            Error::Input("unsupported image: the file is not a PNG or JPEG (its first bytes are not an image signature)".into())
+        })?;
+        if !matches!(format, image::ImageFormat::Png | image::ImageFormat::Jpeg) {
+            return Err(Error::Input(format!("unsupported image format {format:?}: use PNG or JPEG")));
+        }
+        let mut reader = image::ImageReader::with_format(std::io::Cursor::new(bytes), format);
+        let mut limits = image::Limits::default();
+        limits.max_image_width = Some(MAX_DECODE_SIDE as u32);
+        limits.max_image_height = Some(MAX_DECODE_SIDE as u32);
+        reader.limits(limits);
+        let img = reader
+            .decode()
+            .map_err(|e| Error::Input(format!("corrupt or unsupported {format:?} image: {e}")))?;
+        let rgba = img.to_rgba8();
+        let (w, h) = (rgba.width() as usize, rgba.height() as usize);
+        Self::new(w, h, rgba.into_raw())
+    }
+
+    /// RGB with transparent pixels composited onto white (as EZIGen's training subjects are
+    /// objects on white): `rgb·a + 255·(1 − a)`, rounded.
+    pub fn to_rgb_on_white(&self) -> Image8 {
+        let mut data = Vec::with_capacity(self.width * self.height * 3);
+        for px in self.data.chunks_exact(4) {
+            let a = px[3] as u32;
+            for &c in &px[..3] {
+                data.push(((c as u32 * a + 255 * (255 - a) + 127) / 255) as u8);
+            }
+        }
+        Image8 { width: self.width, height: self.height, channels: 3, data }
+    }
+
+    /// The red channel as a mask (official editing masks: foreground = pure white).
+    pub fn red_channel(&self) -> Mask {
+        Mask { width: self.width, height: self.height, data: self.data.chunks_exact(4).map(|p| p[0]).collect() }
+    }
+
+    /// An RGBA image from RGB (alpha 255).
+    pub fn from_rgb(img: &Image8) -> Self {
+        let data = img.data.chunks_exact(3).flat_map(|p| [p[0], p[1], p[2], 255]).collect();
+        Self { width: img.width, height: img.height, data }
+    }
+}
+
+impl Mask {
+    /// Wraps mask bytes, checking the length.
+    pub fn new(width: usize, height: usize, data: Vec<u8>) -> Result<Self> {
+        if data.len() != width * height || width == 0 || height == 0 {
+            return Err(Error::Input(format!("mask data of {} bytes does not match {width}×{height}", data.len())));
+        }
+        Ok(Self { width, height, data })
+    }
+
+    /// Whether no pixel is foreground.
+    pub fn is_empty(&self) -> bool {
+        self.data.iter().all(|&v| v == 0)
+    }
+}
+
+/// Bounds an input's size: images with a side above [`MAX_INPUT_SIDE`] are downscaled
+/// (bicubic, aspect kept).
+pub fn bound_size(img: Image8) -> Image8 {
+    let long = img.width.max(img.height);
+    if long <= MAX_INPUT_SIDE {
+        return img;
+    }
+    let scale = MAX_INPUT_SIDE as f64 / long as f64;
+    let w = ((img.width as f64 * scale).round() as usize).max(1);
+    let h = ((img.height as f64 * scale).round() as usize).max(1);
+    img.resize(w, h, Filter::Bicubic)
+}
+
+/// Whitens every pixel outside the subject mask (mask resized to the image when sizes differ).
+pub fn whiten_outside(rgb: &Image8, mask: &Mask) -> Image8 {
+    let m = if mask.width == rgb.width && mask.height == rgb.height {
+        mask.data.clone()
+    } else {
+        Image8 { width: mask.width, height: mask.height, channels: 1, data: mask.data.clone() }
+            .resize(rgb.width, rgb.height, Filter::Bilinear)
+            .data
+    };
+    let mut out = rgb.clone();
+    for (px, &mv) in out.data.chunks_exact_mut(3).zip(&m) {
+        if mv < 128 {
+            px.copy_from_slice(&[255, 255, 255]);
+        }
+    }
+    out
+}
+
+/// torchvision `ToTensor` + `Normalize(0.5, 0.5)`: `[1, 3, H, W]` in [-1, 1].
+pub fn to_tensor(rgb: &Image8, device: &Device, dtype: DType) -> Tensor<4> {
+    let planar = rgb.to_planar(&[0.5; 3], &[0.5; 3]);
+    Tensor::from_data(TensorData::new(planar, [1, 3, rgb.height, rgb.width]), (device, dtype))
+}
+
+/// The inversion's normalisation: `np.array(img)/255` in f64, mapped to [-1, 1], then cast to
+/// f32 (spec §11.2).
+pub fn to_tensor_f64(rgb: &Image8, device: &Device, dtype: DType) -> Tensor<4> {
+    let (w, h) = (rgb.width, rgb.height);
+    let mut planar = vec![0f32; 3 * h * w];
+    for (i, px) in rgb.data.chunks_exact(3).enumerate() {
+        for c in 0..3 {
+            planar[c * h * w + i] = ((px[c] as f64 / 255.0) * 2.0 - 1.0) as f32;
+        }
+    }
+    Tensor::from_data(TensorData::new(planar, [1, 3, h, w]), (device, dtype))
+}
+
+/// diffusers' postprocess of planar `[3, H, W]` f32 values: `(x/2 + 0.5)` clamped to [0, 1],
+/// `×255`, rounded half to even (numpy), to an 8-bit RGB image.
+pub fn from_planar(values: &[f32], width: usize, height: usize) -> Image8 {
+    let n = width * height;
+    let mut data = Vec::with_capacity(n * 3);
+    for i in 0..n {
+        for c in 0..3 {
+            let v = (values[c * n + i] / 2.0 + 0.5).clamp(0.0, 1.0) * 255.0;
+            data.push(v.round_ties_even() as u8);
+        }
+    }
+    Image8 { width, height, channels: 3, data }
+}
+
+/// OpenCV `resize(INTER_LINEAR)` of an 8-bit single-channel image (half-pixel centres, 11-bit
+/// fixed-point weights, no antialiasing), as the official editing mask preprocessing uses.
+pub fn cv2_resize_linear(src: &[u8], sw: usize, sh: usize, dw: usize, dh: usize) -> Vec<u8> {
+    const BITS: i32 = 11;
+    const SCALE: i32 = 1 << BITS;
+    let coeffs = |src_len: usize, dst_len: usize| -> Vec<(usize, usize, i32, i32)> {
+        let scale = src_len as f64 / dst_len as f64;
+        (0..dst_len)
+            .map(|d| {
+                let fx = ((d as f64 + 0.5) * scale - 0.5) as f32;
+                let mut sx = fx.floor() as i64;
+                let mut f = fx - sx as f32;
+                if sx < 0 {
+                    sx = 0;
+                    f = 0.0;
+                }
+                if sx >= src_len as i64 - 1 {
+                    sx = src_len as i64 - 1;
+                    f = 0.0;
+                }
+                let a0 = ((1.0 - f) * SCALE as f32).round() as i32;
+                let x0 = sx as usize;
+                let x1 = (x0 + 1).min(src_len - 1);
+                (x0, x1, a0, SCALE - a0)
+            })
+            .collect()
+    };
+    let cx = coeffs(sw, dw);
+    let cy = coeffs(sh, dh);
+    let rows: Vec<Vec<i32>> = (0..sh)
+        .map(|y| cx.iter().map(|&(x0, x1, a0, a1)| src[y * sw + x0] as i32 * a0 + src[y * sw + x1] as i32 * a1).collect())
+        .collect();
+    let mut out = Vec::with_capacity(dw * dh);
+    for &(y0, y1, b0, b1) in &cy {
+        for x in 0..dw {
+            let v = (rows[y0][x] as i64 * b0 as i64 + rows[y1][x] as i64 * b1 as i64 + (1i64 << (2 * BITS - 1))) >> (2 * BITS);
+            out.push(v.clamp(0, 255) as u8);
+        }
+    }
+    out
+}
+
+/// PyTorch `F.interpolate(mode="bilinear", align_corners=False, antialias=False)` of a
+/// single-channel float image, computed on the host.
+pub fn torch_bilinear(src: &[f32], sw: usize, sh: usize, dw: usize, dh: usize) -> Vec<f32> {
+    let axis = |src_len: usize, dst_len: usize| -> Vec<(usize, usize, f32)> {
+        let scale = src_len as f32 / dst_len as f32;
+        (0..dst_len)
+            .map(|d| {
+                let s = ((d as f32 + 0.5) * scale - 0.5).max(0.0);
+                let i0 = (s.floor() as usize).min(src_len - 1);
+                let i1 = (i0 + 1).min(src_len - 1);
+                (i0, i1, s - i0 as f32)
+            })
+            .collect()
+    };
+    let ax = axis(sw, dw);
+    let ay = axis(sh, dh);
+    let mut out = Vec::with_capacity(dw * dh);
+    for &(y0, y1, fy) in &ay {
+        for &(x0, x1, fx) in &ax {
+            let top = src[y0 * sw + x0] * (1.0 - fx) + src[y0 * sw + x1] * fx;
+            let bot = src[y1 * sw + x0] * (1.0 - fx) + src[y1 * sw + x1] * fx;
+            out.push(top * (1.0 - fy) + bot * fy);
+        }
+    }
+    out
+}

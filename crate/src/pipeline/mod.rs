@@ -1,0 +1,422 @@
+//! EZIGen's two tasks, generate and edit, as library code shared by the browser and the CLI
+//! (official `infer.py: iteration_wrapper`, `loop_infer`; `models/pipelines/pipline_sd_main.py`;
+//! `models/inversion_models/`; spec §2, §4, §5).
+//!
+//! Lean by default: the official script's two unused 50-step debug passes ("simple" and "pure
+//! text") are skipped. They only produce images that are saved and never used; skipping them
+//! changes which random numbers later draws get, not any output's distribution, and every draw
+//! here is keyed by name anyway (`docs/noise-replay.md`).
+
+pub mod edit;
+pub mod generate;
+pub mod image;
+pub mod noise;
+
+use std::ops::ControlFlow;
+
+use burn::tensor::{DType, Device, Int, Tensor, TensorData};
+use serde::{Deserialize, Serialize};
+
+use crate::imageops::{Image8, clip_preprocess};
+use crate::models::clip::{ClipTextModel, ClipVisionModel};
+use crate::models::unet::{FeatureBank, RefMode, SubjectFeatures, UNet2DConditionModel};
+use crate::models::vae::{VaeDecoder, VaeEncoder};
+use crate::schedulers::SchedulerConfig;
+use crate::tokenizer::ClipTokenizer;
+use crate::{Error, Result};
+
+pub use edit::EditRequest;
+pub use generate::GenerateRequest;
+pub use image::{Mask, RgbaImage};
+pub use noise::{NoiseSource, ReplayNoise, SeededNoise};
+
+/// The official negative prompt of the initial generation run (misspelling included).
+pub const OFFICIAL_NEGATIVE_PROMPT: &str = "dark, blur, defoucus, lack of content, dizzy.";
+/// Fewest refinement iterations under auto-stop.
+pub const MIN_ITERATIONS: usize = 3;
+/// Most refinement iterations under auto-stop.
+pub const MAX_ITERATIONS: usize = 9;
+/// The token EZIGen's inversion conditioning repeats (`ExceptionCLIPTextModel`).
+pub const EXCEPTION_TOKEN: usize = 7788;
+
+/// Sampling options shared by both tasks (defaults = the official values).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct SamplingOptions {
+    /// Seed of every random draw.
+    pub seed: u64,
+    /// DDPM steps N (50).
+    pub steps: usize,
+    /// Classifier-free guidance of generation (7.5).
+    pub guidance: f64,
+    /// Guidance of the edit loops (hard-coded 2 in the official code).
+    pub edit_guidance: f64,
+    /// r: the last r·N steps are appearance transfer (0.4).
+    pub split_ratio: f64,
+    /// Auto-stop when consecutive images' CLIP similarity reaches this (0.99).
+    pub sim_threshold: f64,
+    /// Run exactly this many refinement iterations instead of auto-stop.
+    pub iterations: Option<usize>,
+}
+
+impl Default for SamplingOptions {
+    fn default() -> Self {
+        Self { seed: 3154, steps: 50, guidance: 7.5, edit_guidance: 2.0, split_ratio: 0.4, sim_threshold: 0.99, iterations: None }
+    }
+}
+
+impl SamplingOptions {
+    /// Checks ranges; the error names the bad option.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |m: &str| Err(Error::Input(m.to_string()));
+        if !(1..=1000).contains(&self.steps) {
+            return bad("steps must be between 1 and 1000");
+        }
+        if !(self.split_ratio > 0.0 && self.split_ratio <= 1.0) {
+            return bad("split ratio must be in (0, 1]");
+        }
+        if self.transfer_steps() == 0 {
+            return bad("split ratio × steps must be at least one step");
+        }
+        if !self.guidance.is_finite() || !self.edit_guidance.is_finite() {
+            return bad("guidance must be a finite number");
+        }
+        if !(self.sim_threshold.is_finite() && self.sim_threshold <= 1.0) {
+            return bad("similarity threshold must be at most 1");
+        }
+        if self.iterations.is_some_and(|n| n == 0 || n > 50) {
+            return bad("iterations must be between 1 and 50");
+        }
+        Ok(())
+    }
+
+    /// Steps of the layout phase: `int(N − r·N)` (30 of 50).
+    pub fn layout_steps(&self) -> usize {
+        (self.steps as f64 - self.split_ratio * self.steps as f64) as usize
+    }
+
+    /// Steps of each appearance-transfer pass (20 of 50).
+    pub fn transfer_steps(&self) -> usize {
+        self.steps - self.layout_steps()
+    }
+
+    /// The timestep the loop re-noises to: `int(r·1000)` (400).
+    pub fn renoise_timestep(&self, train_steps: usize) -> usize {
+        ((self.split_ratio * train_steps as f64) as usize).min(train_steps - 1)
+    }
+
+    /// The official gate (`attention_main.py`): the adapter is active at step index `i` of a
+    /// call iff `skip_ratio · N < i + 1`.
+    pub fn adapter_active(&self, skip_ratio: f64, i: usize) -> bool {
+        skip_ratio * (self.steps as f64) < (i + 1) as f64
+    }
+
+    /// The loop condition of `loop_infer`: whether iteration `k` (1-based) runs, given the
+    /// similarity of the last finished iteration to its predecessor.
+    pub fn continue_loop(&self, k: usize, last_similarity: Option<f64>) -> bool {
+        match self.iterations {
+            Some(n) => k <= n,
+            None => {
+                let sim = last_similarity.unwrap_or(f64::NEG_INFINITY);
+                (k <= MAX_ITERATIONS && sim < self.sim_threshold) || k <= MIN_ITERATIONS
+            }
+        }
+    }
+}
+
+/// Pipeline stages, as reported to the progress sink.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Stage {
+    /// Tokenizing and encoding the prompts.
+    EncodeText,
+    /// Encoding the subject and the reference-UNet pass.
+    Reference,
+    /// The initial (layout + first transfer) run.
+    Layout,
+    /// An iterative appearance-transfer pass.
+    Transfer,
+    /// DPM-Solver++ inversion (editing).
+    Inversion,
+    /// VAE decoding.
+    Decode,
+}
+
+/// What the pipeline reports while running.
+#[derive(Clone, Debug)]
+pub enum Event<'a> {
+    /// A step of a stage finished.
+    Progress {
+        /// Stage.
+        stage: Stage,
+        /// Steps done in this stage (1-based).
+        step: usize,
+        /// Steps of this stage.
+        total: usize,
+        /// Iteration (0 = initial image / first edit round's inputs).
+        iteration: usize,
+        /// Similarity of the last finished iteration to its predecessor.
+        similarity: Option<f64>,
+    },
+    /// An iteration's image (a preview; `last` for the result).
+    Image {
+        /// Iteration (0 = the initial image).
+        iteration: usize,
+        /// Similarity to the previous image (None for iteration 0).
+        similarity: Option<f64>,
+        /// The image.
+        image: &'a RgbaImage,
+        /// Whether this is the returned result.
+        last: bool,
+    },
+}
+
+/// Receives [`Event`]s; returning `Break` cancels the run (the pipeline returns
+/// [`Error::Cancelled`] within one UNet step).
+pub trait ProgressSink {
+    /// Handles one event.
+    fn event(&mut self, event: Event<'_>) -> ControlFlow<()>;
+}
+
+/// A sink that ignores everything.
+pub struct NoProgress;
+
+impl ProgressSink for NoProgress {
+    fn event(&mut self, _: Event<'_>) -> ControlFlow<()> {
+        ControlFlow::Continue(())
+    }
+}
+
+/// Records the latent after every step and iteration under trajectory keys (`run0/step{i}`,
+/// `loop{k}/step{i}`, `edit/loop{k}/inv{j}`, `edit/loop{k}/step{i}`), as f32.
+#[derive(Default)]
+pub struct Trajectory {
+    /// Name, shape and values in recording order.
+    pub entries: Vec<(String, Vec<usize>, Vec<f32>)>,
+}
+
+/// The result of a task.
+#[derive(Clone, Debug)]
+pub struct Output {
+    /// The final image.
+    pub image: RgbaImage,
+    /// Refinement iterations that ran.
+    pub iterations: usize,
+    /// Similarity of each iteration to its predecessor.
+    pub similarities: Vec<f64>,
+}
+
+/// Every model of EZIGen on one device.
+pub struct Models {
+    /// CLIP BPE tokenizer.
+    pub tokenizer: ClipTokenizer,
+    /// SD 2.1-base text encoder.
+    pub text_encoder: ClipTextModel,
+    /// The UNet with EZIGen's adapters (also serves the reference pass and the inversion).
+    pub unet: UNet2DConditionModel,
+    /// VAE encoder.
+    pub vae_encoder: VaeEncoder,
+    /// VAE decoder.
+    pub vae_decoder: VaeDecoder,
+    /// CLIP ViT-B/32 for auto-stop.
+    pub clip_vision: ClipVisionModel,
+    /// Scheduler constants.
+    pub scheduler: SchedulerConfig,
+    /// VAE scaling factor (0.18215).
+    pub vae_scaling: f64,
+}
+
+/// The pipeline: models plus the device and dtype they run in.
+pub struct Pipeline {
+    /// The models.
+    pub models: Models,
+    device: Device,
+    dtype: DType,
+}
+
+/// Per-job state shared by both tasks.
+pub(crate) struct Job<'a> {
+    pub pipe: &'a Pipeline,
+    pub noise: &'a mut dyn NoiseSource,
+    pub sink: &'a mut dyn ProgressSink,
+    pub trajectory: Option<&'a mut Trajectory>,
+    pub opts: SamplingOptions,
+    /// A readback of the previous step kept in flight (one step behind).
+    pending: Option<Tensor<1>>,
+}
+
+impl Pipeline {
+    /// Wraps loaded models.
+    pub fn new(models: Models, device: &Device, dtype: DType) -> Result<Self> {
+        if !models.unet.has_adapters() {
+            return Err(Error::Config("the UNet has no EZIGen adapters (load the adapter weights)".into()));
+        }
+        Ok(Self { models, device: device.clone(), dtype })
+    }
+
+    /// Device.
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    /// Float dtype.
+    pub fn dtype(&self) -> DType {
+        self.dtype
+    }
+
+    /// Pixel size the models work at: 8 × the UNet's `sample_size` (512 for SD 2.1-base).
+    pub fn image_size(&self) -> usize {
+        8 * self.models.unet.config().sample_size
+    }
+
+    /// Latent size of the generation (`sample_size`).
+    pub fn latent_size(&self) -> usize {
+        self.models.unet.config().sample_size
+    }
+}
+
+impl<'a> Job<'a> {
+    pub(crate) fn new(
+        pipe: &'a Pipeline,
+        opts: SamplingOptions,
+        noise: &'a mut dyn NoiseSource,
+        sink: &'a mut dyn ProgressSink,
+        trajectory: Option<&'a mut Trajectory>,
+    ) -> Self {
+        Self { pipe, noise, sink, trajectory, opts, pending: None }
+    }
+
+    pub(crate) fn device(&self) -> &Device {
+        &self.pipe.device
+    }
+
+    pub(crate) fn dtype(&self) -> DType {
+        self.pipe.dtype
+    }
+
+    pub(crate) fn m(&self) -> &'a Models {
+        &self.pipe.models
+    }
+
+    /// Reports progress; `Err(Cancelled)` when the sink asks to stop.
+    pub(crate) fn progress(&mut self, stage: Stage, step: usize, total: usize, iteration: usize, similarity: Option<f64>) -> Result<()> {
+        match self.sink.event(Event::Progress { stage, step, total, iteration, similarity }) {
+            ControlFlow::Continue(()) => Ok(()),
+            ControlFlow::Break(()) => Err(Error::Cancelled),
+        }
+    }
+
+    /// Reports an image; `Err(Cancelled)` when the sink asks to stop.
+    pub(crate) fn image(&mut self, iteration: usize, similarity: Option<f64>, image: &RgbaImage, last: bool) -> Result<()> {
+        match self.sink.event(Event::Image { iteration, similarity, image, last }) {
+            ControlFlow::Continue(()) => Ok(()),
+            ControlFlow::Break(()) => Err(Error::Cancelled),
+        }
+    }
+
+    /// A named noise draw on the device.
+    pub(crate) fn noise(&mut self, key: &str, shape: [usize; 4]) -> Result<Tensor<4>> {
+        noise::draw_tensor(self.noise, key, shape, &self.pipe.device, self.pipe.dtype)
+    }
+
+    /// Called after every UNet step: records the trajectory when asked, and otherwise awaits a
+    /// one-element readback of the *previous* step (keeping the GPU queue full while giving a
+    /// browser's event loop a turn).
+    pub(crate) async fn after_step(&mut self, key: String, latent: &Tensor<4>) -> Result<()> {
+        if let Some(traj) = self.trajectory.as_deref_mut() {
+            let shape = latent.dims().to_vec();
+            let values = read_f32(latent.clone()).await?;
+            traj.entries.push((key, shape, values));
+            return Ok(());
+        }
+        let probe: Tensor<1> = latent.clone().reshape([-1]).narrow(0, 0, 1);
+        if let Some(prev) = self.pending.replace(probe) {
+            read_f32(prev).await?;
+        }
+        Ok(())
+    }
+
+    /// Encodes a prompt → `[1, 77, D]`.
+    pub(crate) fn encode_prompt(&self, text: &str) -> Result<Tensor<3>> {
+        let (ids, _) = self.m().tokenizer.encode(text)?;
+        let ids: Vec<i64> = ids.into_iter().map(i64::from).collect();
+        let n = ids.len();
+        let ids = Tensor::<2, Int>::from_data(TensorData::new(ids, [1, n]), &self.pipe.device);
+        Ok(self.m().text_encoder.forward(ids).cast(self.pipe.dtype))
+    }
+
+    /// VAE-encodes an image tensor in [-1, 1] and samples the posterior with the draw `key`,
+    /// scaled by the VAE factor.
+    pub(crate) fn encode_image(&mut self, image: Tensor<4>, key: &str) -> Result<Tensor<4>> {
+        let post = self.m().vae_encoder.forward(image);
+        let shape = post.mean.dims();
+        let noise = self.noise(key, shape)?;
+        Ok(post.sample(noise) * self.m().vae_scaling)
+    }
+
+    /// Decodes scaled latents to an 8-bit RGB image.
+    pub(crate) async fn decode(&self, latents: Tensor<4>) -> Result<Image8> {
+        let img = self.m().vae_decoder.forward(latents / self.m().vae_scaling);
+        let [_, _, h, w] = img.dims();
+        let values = read_f32(img).await?;
+        Ok(image::from_planar(&values, w, h))
+    }
+
+    /// The subject features of a job: whiten, squash to the model size (bilinear), encode,
+    /// noise at T_sub = 1, one reference pass with capture, scaled and repeated to batch 2.
+    pub(crate) fn subject_features(&mut self, subject: &RgbaImage, mask: Option<&Mask>, subject_prompt: &str) -> Result<SubjectFeatures> {
+        let size = self.pipe.image_size();
+        let rgb = image::bound_size(subject.to_rgb_on_white());
+        let rgb = match mask {
+            Some(m) => image::whiten_outside(&rgb, m),
+            None => rgb,
+        };
+        let rgb = rgb.resize(size, size, crate::imageops::Filter::Bilinear);
+        let x = image::to_tensor(&rgb, self.device(), self.dtype());
+        let z = self.encode_image(x, "subject/posterior")?;
+        let eps = self.noise("subject/t1", z.dims())?;
+        let sched = crate::schedulers::DdpmScheduler::new(&self.m().scheduler, self.opts.steps);
+        let z = sched.add_noise(z, eps, 1);
+        let ctx = self.encode_prompt(subject_prompt)?;
+        let mut bank = FeatureBank::default();
+        let _ = self.m().unet.forward(z, 1.0, &ctx, RefMode::Capture(&mut bank));
+        Ok(self.m().unet.subject_features(&bank, 2))
+    }
+
+    /// CLIP ViT-B/32 image embedding, L2-normalised, on the host.
+    pub(crate) async fn clip_embedding(&self, rgb: &Image8) -> Result<Vec<f32>> {
+        let model = &self.m().clip_vision;
+        let size = model.config().image_size;
+        let pixels = clip_preprocess(rgb, size);
+        let x = Tensor::from_data(TensorData::new(pixels, [1, 3, size, size]), (self.device(), self.dtype()));
+        let mut e = read_f32(model.forward(x)).await?;
+        let norm = e.iter().map(|v| v * v).sum::<f32>().sqrt().max(f32::MIN_POSITIVE);
+        e.iter_mut().for_each(|v| *v /= norm);
+        Ok(e)
+    }
+
+    /// Classifier-free guided noise prediction: `ε_u + g·(ε_c − ε_u)` from one batch-2 pass
+    /// over `[uncond, cond]`.
+    pub(crate) fn guided_eps(&self, latent: &Tensor<4>, t: usize, ctx: &Tensor<3>, subject: Option<&SubjectFeatures>, guidance: f64) -> Tensor<4> {
+        let x = Tensor::cat(vec![latent.clone(), latent.clone()], 0);
+        let refs = match subject {
+            Some(s) => RefMode::Inject(s),
+            None => RefMode::Off,
+        };
+        let eps = self.m().unet.forward(x, t as f32, ctx, refs);
+        let eps_u = eps.clone().narrow(0, 0, 1);
+        let eps_c = eps.narrow(0, 1, 1);
+        eps_u.clone() + (eps_c - eps_u) * guidance
+    }
+}
+
+/// Cosine similarity of two normalised embeddings.
+pub(crate) fn similarity(a: &[f32], b: &[f32]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| *x as f64 * *y as f64).sum()
+}
+
+/// Reads a tensor back as f32 host values (asynchronously, as browsers require).
+pub async fn read_f32<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>> {
+    let data = t.cast(DType::F32).into_data_async().await.map_err(|e| Error::Readback(format!("{e:?}")))?;
+    data.try_to_vec::<f32>().map_err(|e| Error::Readback(format!("{e:?}")))
+}

@@ -1,0 +1,142 @@
+//! The one injectable source of every random draw of the pipelines. Each draw has a name
+//! (the key scheme of `docs/noise-replay.md`, e.g. `run0/ddpm/step3`) and a shape; a
+//! [`SeededNoise`] derives an independent standard-normal stream per key from the seed, and
+//! a [`ReplayNoise`] hands out tensors recorded elsewhere (e.g. by PyTorch) under those keys.
+
+use std::collections::BTreeMap;
+
+use burn::tensor::{DType, Device, Tensor, TensorData};
+
+use crate::weights::safetensors::{SafetensorsHeader, float_data};
+use crate::{Error, Result};
+
+/// Where the pipelines get their Gaussian noise.
+pub trait NoiseSource {
+    /// A standard-normal tensor for the draw `key` of shape `shape`, as f32 host values.
+    fn draw(&mut self, key: &str, shape: [usize; 4]) -> Result<Vec<f32>>;
+}
+
+/// Uploads a draw to `device` as `dtype`.
+pub fn draw_tensor(source: &mut dyn NoiseSource, key: &str, shape: [usize; 4], device: &Device, dtype: DType) -> Result<Tensor<4>> {
+    let values = source.draw(key, shape)?;
+    Ok(Tensor::from_data(TensorData::new(values, shape), (device, dtype)))
+}
+
+/// SplitMix64: seeds and mixes.
+fn splitmix(state: &mut u64) -> u64 {
+    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// xoshiro256++ generator.
+struct Xoshiro([u64; 4]);
+
+impl Xoshiro {
+    fn new(seed: u64) -> Self {
+        let mut s = seed;
+        Self([splitmix(&mut s), splitmix(&mut s), splitmix(&mut s), splitmix(&mut s)])
+    }
+
+    fn next(&mut self) -> u64 {
+        let s = &mut self.0;
+        let out = (s[0].wrapping_add(s[3])).rotate_left(23).wrapping_add(s[0]);
+        let t = s[1] << 17;
+        s[2] ^= s[0];
+        s[3] ^= s[1];
+        s[1] ^= s[2];
+        s[0] ^= s[3];
+        s[2] ^= t;
+        s[3] = s[3].rotate_left(45);
+        out
+    }
+
+    /// Uniform in (0, 1].
+    fn uniform(&mut self) -> f64 {
+        ((self.next() >> 11) as f64 + 1.0) * (1.0 / (1u64 << 53) as f64)
+    }
+}
+
+/// Deterministic noise: one independent stream per (seed, key), so a draw does not depend on
+/// which other draws happened before it.
+#[derive(Clone, Debug)]
+pub struct SeededNoise {
+    seed: u64,
+}
+
+impl SeededNoise {
+    /// Noise for `seed`.
+    pub fn new(seed: u64) -> Self {
+        Self { seed }
+    }
+}
+
+impl NoiseSource for SeededNoise {
+    fn draw(&mut self, key: &str, shape: [usize; 4]) -> Result<Vec<f32>> {
+        // FNV-1a of the key, mixed with the seed.
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for b in key.bytes() {
+            h = (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01B3);
+        }
+        let mut s = self.seed ^ h.rotate_left(17);
+        let mut rng = Xoshiro::new(splitmix(&mut s));
+        let n: usize = shape.iter().product();
+        let mut out = Vec::with_capacity(n + 1);
+        while out.len() < n {
+            // Box–Muller: two normals per pair of uniforms.
+            let (u1, u2) = (rng.uniform(), rng.uniform());
+            let r = (-2.0 * u1.ln()).sqrt();
+            let th = std::f64::consts::TAU * u2;
+            out.push((r * th.cos()) as f32);
+            out.push((r * th.sin()) as f32);
+        }
+        out.truncate(n);
+        Ok(out)
+    }
+}
+
+/// Recorded noise: a safetensors file with one float tensor per key. A missing key or a shape
+/// different from the requested one is an error naming the key.
+pub struct ReplayNoise {
+    tensors: BTreeMap<String, (Vec<usize>, Vec<f32>)>,
+    file: String,
+    used: Vec<String>,
+}
+
+impl ReplayNoise {
+    /// Parses a whole safetensors file of noise draws.
+    pub fn from_bytes(bytes: &[u8], file: &str) -> Result<Self> {
+        let header = SafetensorsHeader::parse(bytes, file)?;
+        header.check_len(bytes.len(), file)?;
+        let mut tensors = BTreeMap::new();
+        for info in &header.tensors {
+            let data = float_data(info, &bytes[info.range.clone()], DType::F32, file)?;
+            let values = data.try_to_vec::<f32>().map_err(|e| Error::Weights { file: file.into(), reason: format!("{e:?}") })?;
+            tensors.insert(info.name.clone(), (info.shape.clone(), values));
+        }
+        Ok(Self { tensors, file: file.to_string(), used: Vec::new() })
+    }
+
+    /// Keys handed out so far, in order.
+    pub fn used(&self) -> &[String] {
+        &self.used
+    }
+}
+
+impl NoiseSource for ReplayNoise {
+    fn draw(&mut self, key: &str, shape: [usize; 4]) -> Result<Vec<f32>> {
+        let (stored_shape, values) = self.tensors.get(key).ok_or_else(|| {
+            Error::Input(format!("noise file {}: no draw named `{key}` (shape {shape:?}); see docs/noise-replay.md", self.file))
+        })?;
+        if stored_shape.as_slice() != shape {
+            return Err(Error::Input(format!(
+                "noise file {}: draw `{key}` has shape {stored_shape:?}, the pipeline needs {shape:?}",
+                self.file
+            )));
+        }
+        self.used.push(key.to_string());
+        Ok(values.clone())
+    }
+}

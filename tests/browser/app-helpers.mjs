@@ -1,0 +1,264 @@
+// Helpers of the app tests (tests/browser/app-*.test.mjs): a static server for dist/ that logs
+// every request and can break some on purpose, test images written on the fly (PNG via zlib),
+// and page actions (uploads, drag-and-drop, painting with real mouse events).
+
+import { createServer } from 'node:http';
+import { createReadStream, statSync } from 'node:fs';
+import { extname, join, normalize, resolve, sep } from 'node:path';
+import { deflateSync } from 'node:zlib';
+import { CSP } from '../../www/serve.mjs';
+import { ROOT } from './helpers.mjs';
+
+export { launch, screenshot, watchConsole, ARTIFACTS, ROOT } from './helpers.mjs';
+
+/** The built app (override with EZIGEN_DIST to test another build). */
+export const DIST = resolve(process.env.EZIGEN_DIST ?? join(ROOT, 'dist'));
+/** End-to-end tests need the wasm exports generate/edit/loadShard and a model in dist/models. */
+export const FULL = !!process.env.EZIGEN_FULL_APP;
+
+const TYPES = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.wasm': 'application/wasm',
+  '.json': 'application/json',
+  '.webmanifest': 'application/manifest+json',
+  '.png': 'image/png',
+  '.svg': 'image/svg+xml',
+};
+
+/**
+ * Serves `dir` like www/serve.mjs (same headers), records every request in `requests`
+ * ({ method, path }) and lets `intercept(req, res, path)` answer a request itself (return true).
+ */
+export async function serveApp({ dir = DIST, intercept = null } = {}) {
+  const root = resolve(dir);
+  const requests = [];
+  const server = createServer((req, res) => {
+    let path;
+    try {
+      path = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
+    } catch {
+      res.writeHead(400).end();
+      return;
+    }
+    requests.push({ method: req.method, path });
+    if (intercept && intercept(req, res, path)) return;
+    if (path.endsWith('/')) path += 'index.html';
+    const file = normalize(join(root, path));
+    let st;
+    try {
+      if (!file.startsWith(root + sep)) throw new Error('outside');
+      st = statSync(file);
+      if (!st.isFile()) throw new Error('not a file');
+    } catch {
+      res.writeHead(404, { 'content-type': 'text/plain' }).end('not found');
+      return;
+    }
+    res.writeHead(200, {
+      'content-type': TYPES[extname(file)] ?? 'application/octet-stream',
+      'content-length': st.size,
+      'content-security-policy': CSP,
+      'cross-origin-opener-policy': 'same-origin',
+      'cross-origin-embedder-policy': 'require-corp',
+      'x-content-type-options': 'nosniff',
+      'cache-control': 'no-cache',
+    });
+    if (req.method === 'HEAD') res.end();
+    else createReadStream(file).pipe(res);
+  });
+  await new Promise((ok, fail) => {
+    server.once('error', fail);
+    server.listen(0, '127.0.0.1', ok);
+  });
+  const { port } = server.address();
+  return {
+    url: `http://127.0.0.1:${port}/`,
+    origin: `http://127.0.0.1:${port}`,
+    requests,
+    /** Requests for model files (manifest and shards). */
+    modelRequests: () => requests.filter((r) => r.path.startsWith('/models/')),
+    shardRequests: () => requests.filter((r) => r.path.startsWith('/models/') && !r.path.endsWith('/manifest.json')),
+    close: () =>
+      new Promise((ok) => {
+        server.closeAllConnections();
+        server.close(ok);
+      }),
+  };
+}
+
+// --- test images ---------------------------------------------------------------------------------
+
+function crc32(buf) {
+  let c;
+  const table = new Uint32Array(256);
+  for (let n = 0; n < 256; n++) {
+    c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    table[n] = c >>> 0;
+  }
+  c = 0xffffffff;
+  for (const b of buf) c = table[(c ^ b) & 0xff] ^ (c >>> 8);
+  return (c ^ 0xffffffff) >>> 0;
+}
+
+function chunk(type, data) {
+  const len = Buffer.alloc(4);
+  len.writeUInt32BE(data.length);
+  const td = Buffer.concat([Buffer.from(type, 'latin1'), data]);
+  const crc = Buffer.alloc(4);
+  crc.writeUInt32BE(crc32(td));
+  return Buffer.concat([len, td, crc]);
+}
+
+/** An RGBA PNG whose pixels come from `pixel(x, y) → [r, g, b, a]`. */
+export function makePng(width, height, pixel = (x, y) => [(x * 255) / width, (y * 255) / height, 128, 255]) {
+  const raw = Buffer.alloc(height * (width * 4 + 1));
+  for (let y = 0; y < height; y++) {
+    const row = y * (width * 4 + 1);
+    for (let x = 0; x < width; x++) {
+      const p = pixel(x, y);
+      for (let i = 0; i < 4; i++) raw[row + 1 + x * 4 + i] = Math.max(0, Math.min(255, Math.round(p[i])));
+    }
+  }
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(width, 0);
+  ihdr.writeUInt32BE(height, 4);
+  ihdr[8] = 8;
+  ihdr[9] = 6;
+  return Buffer.concat([
+    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    chunk('IHDR', ihdr),
+    chunk('IDAT', deflateSync(raw)),
+    chunk('IEND', Buffer.alloc(0)),
+  ]);
+}
+
+/** A PNG header claiming `width`×`height` (tiny file, huge image: the page must refuse it). */
+export function makeHugePngHeader(width, height) {
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(width, 0);
+  ihdr.writeUInt32BE(height, 4);
+  ihdr[8] = 8;
+  ihdr[9] = 6;
+  // Rows of one filter byte + zeros, deflated: valid but never decoded by the page.
+  const raw = Buffer.alloc(64 * (width * 4 + 1));
+  return Buffer.concat([
+    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    chunk('IHDR', ihdr),
+    chunk('IDAT', deflateSync(raw)),
+    chunk('IEND', Buffer.alloc(0)),
+  ]);
+}
+
+/** Reads width, height and the tEXt chunks of a PNG file. */
+export function readPng(buf) {
+  const sig = buf.subarray(0, 8).toString('hex');
+  if (sig !== '89504e470d0a1a0a') throw new Error('not a PNG');
+  const text = {};
+  let width = 0;
+  let height = 0;
+  let i = 8;
+  while (i + 12 <= buf.length) {
+    const len = buf.readUInt32BE(i);
+    const type = buf.subarray(i + 4, i + 8).toString('latin1');
+    const body = buf.subarray(i + 8, i + 8 + len);
+    const crc = buf.readUInt32BE(i + 8 + len);
+    if (crc !== crc32(buf.subarray(i + 4, i + 8 + len))) throw new Error(`bad CRC in ${type}`);
+    if (type === 'IHDR') {
+      width = body.readUInt32BE(0);
+      height = body.readUInt32BE(4);
+    } else if (type === 'tEXt') {
+      const z = body.indexOf(0);
+      text[body.subarray(0, z).toString('latin1')] = body.subarray(z + 1).toString('latin1');
+    } else if (type === 'IEND') break;
+    i += 12 + len;
+  }
+  return { width, height, text };
+}
+
+/** A file payload for Playwright's setInputFiles. */
+export const file = (name, buffer, mimeType = 'image/png') => ({ name, mimeType, buffer });
+
+// --- page actions --------------------------------------------------------------------------------
+
+/** Opens the app and waits until the GPU status is known. */
+export async function openApp(context, url) {
+  const page = await context.newPage();
+  const logs = [];
+  page.on('console', (m) => logs.push(`[${m.type()}] ${m.text()}`));
+  page.on('pageerror', (e) => logs.push(`[pageerror] ${e.message}`));
+  await page.goto(url);
+  await page.waitForFunction(() => document.querySelector('#gpu-status')?.dataset.state !== 'loading', null, { timeout: 120_000 });
+  return { page, logs };
+}
+
+/** Waits until the model is loaded (or fails with the page's message). */
+export async function waitModelReady(page, timeout = 300_000) {
+  await page.waitForFunction(
+    () => ['ready', 'failed'].includes(document.querySelector('#model-status')?.dataset.state ?? ''),
+    null,
+    { timeout },
+  );
+  const st = await page.locator('#model-status').getAttribute('data-state');
+  if (st !== 'ready') {
+    const why = await page.locator('#model-error').innerText().catch(() => '');
+    throw new Error(`model not ready: ${await page.locator('#model-status').innerText()} ${why}`);
+  }
+}
+
+/** Drops a file onto `selector` with a real DataTransfer (as a drag from the desktop would). */
+export async function dropFile(page, selector, name, buffer, mimeType = 'image/png') {
+  const dt = await page.evaluateHandle(
+    ({ name, b64, mimeType }) => {
+      const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+      const dt = new DataTransfer();
+      dt.items.add(new File([bytes], name, { type: mimeType }));
+      return dt;
+    },
+    { name, b64: buffer.toString('base64'), mimeType },
+  );
+  await page.dispatchEvent(selector, 'dragover', { dataTransfer: dt });
+  await page.dispatchEvent(selector, 'drop', { dataTransfer: dt });
+}
+
+/** Pastes a file as a clipboard paste event would deliver it. */
+export async function pasteFile(page, name, buffer, mimeType = 'image/png') {
+  await page.evaluate(
+    ({ name, b64, mimeType }) => {
+      const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+      const dt = new DataTransfer();
+      dt.items.add(new File([bytes], name, { type: mimeType }));
+      document.dispatchEvent(new ClipboardEvent('paste', { clipboardData: dt, bubbles: true, cancelable: true }));
+    },
+    { name, b64: buffer.toString('base64'), mimeType },
+  );
+}
+
+/**
+ * Paints a stroke with real mouse events over the mask canvas in `host` (e.g. '#mask-host');
+ * points are fractions of the canvas box.
+ */
+export async function paint(page, host, points, { button = 'left', shift = false } = {}) {
+  const box = await page.locator(`${host} .mask-overlay`).boundingBox();
+  if (!box) throw new Error(`${host} has no visible mask canvas`);
+  const at = ([fx, fy]) => [box.x + fx * box.width, box.y + fy * box.height];
+  if (shift) await page.keyboard.down('Shift');
+  await page.mouse.move(...at(points[0]));
+  await page.mouse.down({ button });
+  for (const p of points.slice(1)) await page.mouse.move(...at(p), { steps: 6 });
+  await page.mouse.up({ button });
+  if (shift) await page.keyboard.up('Shift');
+}
+
+/** Painted pixel count as the page reports it, and as its overlay canvas shows it. */
+export async function maskState(page, host) {
+  return page.evaluate((host) => {
+    const el = document.querySelector(`${host} .mask-canvas`);
+    const overlay = el.querySelector('.mask-overlay');
+    const d = overlay.getContext('2d').getImageData(0, 0, overlay.width, overlay.height).data;
+    let shown = 0;
+    for (let i = 3; i < d.length; i += 4) if (d[i] > 0) shown++;
+    return { painted: Number(el.dataset.painted), shown, size: Number(el.dataset.size), total: overlay.width * overlay.height };
+  }, host);
+}
