@@ -10,6 +10,8 @@ pub mod device;
 pub mod error;
 pub mod imageops;
 pub mod models;
+#[cfg(feature = "native")]
+pub mod native;
 pub mod nn;
 pub mod ops;
 pub mod pipeline;

@@ -240,7 +240,9 @@ export async function pasteFile(page, name, buffer, mimeType = 'image/png') {
  * points are fractions of the canvas box.
  */
 export async function paint(page, host, points, { button = 'left', shift = false } = {}) {
-  const box = await page.locator(`${host} .mask-overlay`).boundingBox();
+  const overlay = page.locator(`${host} .mask-overlay`);
+  await overlay.scrollIntoViewIfNeeded();
+  const box = await overlay.boundingBox();
   if (!box) throw new Error(`${host} has no visible mask canvas`);
   const at = ([fx, fy]) => [box.x + fx * box.width, box.y + fy * box.height];
   if (shift) await page.keyboard.down('Shift');

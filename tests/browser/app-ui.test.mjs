@@ -367,7 +367,7 @@ test('without WebGPU the inputs still work and the button says why it cannot run
     await page.locator('#subject-editor').waitFor({ state: 'visible' });
     assert.match(await page.locator('#run-reason').textContent(), /WebGPU/);
     assert.equal(await page.locator('#run').getAttribute('aria-disabled'), 'true');
-    await page.click('#run'); // does nothing, but must not throw
+    await page.click('#run', { force: true }); // aria-disabled: does nothing, but must not throw
     assert.equal(await page.locator('#run-panel').isVisible(), false);
     await screenshot(page, 'app-no-webgpu');
   } finally {

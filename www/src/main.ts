@@ -435,6 +435,7 @@ function onModelReady(msg: Extract<Reply, { type: 'model-ready' }>): void {
 }
 
 function onModelFailed(kind: FailureKind, message: string): void {
+  if (worker && workerReady && state.gpu === 'ok') send({ type: 'storage-info' });
   if (kind === 'cancelled') {
     setModelStatus('idle', 'Loading was cancelled. The parts downloaded so far are kept.');
     return;
@@ -607,7 +608,13 @@ window.addEventListener('dragover', (e) => e.preventDefault());
 window.addEventListener('drop', (e) => e.preventDefault());
 
 const maskCanvas = new MaskCanvas({ label: 'Mask over the photo to edit' });
-const subjectCanvas = new MaskCanvas({ label: 'Subject photo; paint the subject to keep', color: [34, 197, 94] });
+const subjectCanvas = new MaskCanvas({
+  label: 'Subject photo; paint the subject to keep',
+  color: [34, 197, 94],
+  // Small while only shown, large while painting.
+  maxHeight: () =>
+    $<HTMLSelectElement>('subject-bg').value === 'paint' ? Math.max(240, Math.min(window.innerHeight * 0.65, 720)) : 260,
+});
 $('mask-host').append(maskCanvas.element);
 $('mask-toolbar-host').append(createMaskToolbar('mask', maskCanvas, 'Mask'));
 $('subject-host').append(subjectCanvas.element);
@@ -761,10 +768,8 @@ function setSubjectBg(value: string): void {
   show(note, !!text);
   show($('subject-paint'), mode === 'paint');
   subjectCanvas.element.classList.toggle('view-only', mode !== 'paint');
-  if (mode === 'paint') {
-    activeMask = subjectCanvas;
-    subjectCanvas.fit();
-  }
+  if (mode === 'paint') activeMask = subjectCanvas;
+  subjectCanvas.fit();
   updateSubjectPreview();
   updateRunState();
 }

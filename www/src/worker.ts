@@ -154,7 +154,6 @@ async function loadModel(req: Extract<Request, { type: 'load-model' }>): Promise
   modelReady = false;
   const t0 = performance.now();
   try {
-    const core = requireApi(['beginModel', 'loadShard', 'finishComponent']);
     const store = await WeightStore.open();
     const source = sourceFor(req.source);
     const plan = await planModel(source, store, ctrl.signal);
@@ -188,6 +187,7 @@ async function loadModel(req: Extract<Request, { type: 'load-model' }>): Promise
       }
     }
 
+    const core = requireApi(['beginModel', 'loadShard', 'finishComponent']);
     const f16 = req.options.allowF16 && adapter?.shader_f16 === true;
     core.beginModel!(plan.manifestText, f16);
     const result = await loadPlan(plan, source, store, {

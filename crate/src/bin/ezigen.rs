@@ -1,13 +1,22 @@
-//! The native `ezigen` command line: device information and a smoke computation now; generate,
-//! edit, convert and bench as the library grows.
+//! The native `ezigen` command line: generate, edit, device information and a smoke test.
+//! Runs the same library code as the browser.
 
+use std::io::Write;
+use std::ops::ControlFlow;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Instant;
 
 use burn::tensor::{DType, Device};
-use clap::{Parser, Subcommand, ValueEnum};
-use ezigen::{device, smoke};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use ezigen::pipeline::{
+    EditRequest, Event, GenerateRequest, Mask, NoiseSource, Output, Pipeline, ProgressSink, ReplayNoise, RgbaImage,
+    SamplingOptions, SeededNoise, Trajectory,
+};
+use ezigen::weights::safetensors::{StoredDType, TensorToWrite, write};
+use ezigen::{Error, device, smoke};
 
-/// EZIGen (subject-driven generation and editing on SD 2.1-base) natively.
+/// EZIGen (subject-driven generation and editing on SD 2.1-base), natively.
 #[derive(Parser)]
 #[command(name = "ezigen", version, about)]
 struct Cli {
@@ -31,8 +40,77 @@ enum Dtype {
     F16,
 }
 
+/// Options shared by generate and edit.
+#[derive(Args)]
+struct Common {
+    /// Target prompt, e.g. "a dog in police outfit".
+    #[arg(long)]
+    prompt: String,
+    /// Subject class prompt, e.g. "a dog".
+    #[arg(long, default_value = "")]
+    subject_prompt: String,
+    /// Subject image (PNG/JPEG; transparent pixels become white).
+    #[arg(long)]
+    subject: PathBuf,
+    /// Optional subject mask (white = subject; outside becomes white).
+    #[arg(long)]
+    subject_mask: Option<PathBuf>,
+    /// Output PNG.
+    #[arg(long)]
+    out: PathBuf,
+    /// Converted weights folder (from `ezigen convert`). Default: the built-in tiny model.
+    #[arg(long)]
+    weights: Option<PathBuf>,
+    #[arg(long, default_value_t = 3154)]
+    seed: u64,
+    #[arg(long, default_value_t = 50)]
+    steps: usize,
+    /// Classifier-free guidance (generation).
+    #[arg(long, default_value_t = 7.5)]
+    guidance: f64,
+    /// Guidance of the edit loops (official: 2).
+    #[arg(long, default_value_t = 2.0)]
+    edit_guidance: f64,
+    /// Share of the steps used for appearance transfer (more = more subject appearance).
+    #[arg(long, default_value_t = 0.4)]
+    split_ratio: f64,
+    /// Auto-stop when consecutive images reach this CLIP similarity.
+    #[arg(long, default_value_t = 0.99)]
+    sim_threshold: f64,
+    /// Run exactly this many refinement iterations (default: auto-stop, 3 to 9).
+    #[arg(long)]
+    iterations: Option<usize>,
+    #[arg(long, value_enum, default_value = "wgpu")]
+    backend: Backend,
+    #[arg(long, value_enum, default_value = "f32")]
+    dtype: Dtype,
+    /// Replay recorded noise: a safetensors file with one tensor per named draw
+    /// (docs/noise-replay.md).
+    #[arg(long)]
+    noise: Option<PathBuf>,
+    /// Write the latent after every step and iteration to this safetensors file.
+    #[arg(long)]
+    trajectory: Option<PathBuf>,
+}
+
 #[derive(Subcommand)]
 enum Command {
+    /// Subject image + prompt → image.
+    Generate(Common),
+    /// Source image + mask + subject + prompt → edited image.
+    Edit {
+        /// The photo to edit.
+        #[arg(long)]
+        source: PathBuf,
+        /// Where the subject goes (white = foreground), the same size as the source.
+        #[arg(long)]
+        mask: PathBuf,
+        /// Also paste the untouched background back in pixel space (not in the official output).
+        #[arg(long)]
+        composite_background: bool,
+        #[command(flatten)]
+        common: Common,
+    },
     /// Print the wgpu adapter report (name, f16 support, limits) as JSON.
     Info,
     /// Run the small conv + GroupNorm + attention computation and print it as JSON.
@@ -48,10 +126,116 @@ fn pick_device(backend: Backend) -> ezigen::Result<Device> {
     match backend {
         Backend::Cpu => Ok(device::cpu()),
         Backend::Wgpu => device::init_wgpu().map(|(device, report)| {
-            eprintln!("wgpu adapter: {} ({}, {})", report.name, report.backend, report.device_type);
+            eprintln!("wgpu adapter: {} ({}, {}), shader-f16: {}", report.name, report.backend, report.device_type, report.shader_f16);
             device
         }),
     }
+}
+
+fn dtype(d: Dtype, device: &Device) -> ezigen::Result<DType> {
+    match d {
+        Dtype::F32 => Ok(DType::F32),
+        Dtype::F16 if device.supports_dtype(DType::F16) => Ok(DType::F16),
+        Dtype::F16 => Err(Error::Input("this device does not support f16; use --dtype f32".into())),
+    }
+}
+
+fn read_image(path: &Path) -> ezigen::Result<RgbaImage> {
+    let bytes = std::fs::read(path).map_err(|e| Error::Input(format!("{}: {e}", path.display())))?;
+    RgbaImage::decode(&bytes).map_err(|e| Error::Input(format!("{}: {e}", path.display())))
+}
+
+fn read_mask(path: &Path) -> ezigen::Result<Mask> {
+    Ok(read_image(path)?.red_channel())
+}
+
+fn load_pipeline(c: &Common) -> ezigen::Result<(Pipeline, Device)> {
+    let device = pick_device(c.backend)?;
+    let dtype = dtype(c.dtype, &device)?;
+    let t0 = Instant::now();
+    let pipe = match &c.weights {
+        Some(dir) => ezigen::native::load_converted(dir, &device, dtype)?,
+        None => {
+            eprintln!(
+                "note: no --weights given, so the built-in tiny random-weight model is used: images will be meaningless noise.\n      \
+                 For real images convert SD 2.1-base + the EZIGen checkpoint + CLIP ViT-B/32 with `ezigen convert` and pass --weights DIR."
+            );
+            ezigen::native::DiffusersFolders::builtin_tiny().load(&device, dtype)?
+        }
+    };
+    eprintln!("models loaded in {:.1} s ({:?})", t0.elapsed().as_secs_f64(), dtype);
+    Ok((pipe, device))
+}
+
+fn options(c: &Common) -> SamplingOptions {
+    SamplingOptions {
+        seed: c.seed,
+        steps: c.steps,
+        guidance: c.guidance,
+        edit_guidance: c.edit_guidance,
+        split_ratio: c.split_ratio,
+        sim_threshold: c.sim_threshold,
+        iterations: c.iterations,
+    }
+}
+
+/// Progress on stderr: one updating line per stage, one line per finished iteration.
+struct StderrProgress {
+    start: Instant,
+}
+
+impl ProgressSink for StderrProgress {
+    fn event(&mut self, event: Event<'_>) -> ControlFlow<()> {
+        let mut err = std::io::stderr();
+        match event {
+            Event::Progress { stage, step, total, iteration, .. } => {
+                let width = 30;
+                let filled = if total == 0 { width } else { step * width / total };
+                let _ = write!(
+                    err,
+                    "\r{:<12} it {iteration} [{}{}] {step}/{total}  {:.1} s   ",
+                    format!("{stage:?}"),
+                    "#".repeat(filled),
+                    "-".repeat(width - filled),
+                    self.start.elapsed().as_secs_f64()
+                );
+            }
+            Event::Image { iteration, similarity, last, .. } => {
+                let sim = similarity.map_or("—".to_string(), |s| format!("{s:.4}"));
+                let _ = writeln!(err, "\riteration {iteration} done, similarity to previous {sim}{}", if last { " (final)" } else { "" });
+            }
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+fn noise_source(c: &Common) -> ezigen::Result<Box<dyn NoiseSource>> {
+    Ok(match &c.noise {
+        Some(p) => {
+            let bytes = std::fs::read(p).map_err(|e| Error::Input(format!("{}: {e}", p.display())))?;
+            Box::new(ReplayNoise::from_bytes(&bytes, &p.display().to_string())?)
+        }
+        None => Box::new(SeededNoise::new(c.seed)),
+    })
+}
+
+fn save_outputs(c: &Common, out: &Output, traj: Option<Trajectory>) -> ezigen::Result<()> {
+    let img = image::RgbaImage::from_raw(out.image.width as u32, out.image.height as u32, out.image.data.clone())
+        .expect("output size matches its data");
+    img.save(&c.out).map_err(|e| Error::Input(format!("{}: {e}", c.out.display())))?;
+    eprintln!("wrote {} ({}×{}, {} iterations)", c.out.display(), out.image.width, out.image.height, out.iterations);
+    if let (Some(path), Some(traj)) = (&c.trajectory, traj) {
+        let bytes: Vec<Vec<u8>> = traj.entries.iter().map(|(_, _, v)| v.iter().flat_map(|x| x.to_le_bytes()).collect()).collect();
+        let tensors: Vec<TensorToWrite> = traj
+            .entries
+            .iter()
+            .zip(&bytes)
+            .map(|((name, shape, _), b)| TensorToWrite { name, dtype: StoredDType::F32, shape, bytes: b })
+            .collect();
+        std::fs::write(path, write(&tensors, &Default::default())).map_err(|e| Error::Input(format!("{}: {e}", path.display())))?;
+        eprintln!("wrote trajectory {} ({} latents)", path.display(), traj.entries.len());
+    }
+    Ok(())
 }
 
 fn run(cli: Cli) -> ezigen::Result<()> {
@@ -60,14 +244,42 @@ fn run(cli: Cli) -> ezigen::Result<()> {
             let (_, report) = device::init_wgpu()?;
             println!("{}", serde_json::to_string_pretty(&report).expect("report serialises"));
         }
-        Command::Smoke { backend, dtype } => {
+        Command::Smoke { backend, dtype: d } => {
             let device = pick_device(backend)?;
-            let dtype = match dtype {
-                Dtype::F32 => DType::F32,
-                Dtype::F16 => DType::F16,
-            };
-            let out = pollster::block_on(smoke::run(&device, dtype))?;
+            let dt = dtype(d, &device)?;
+            let out = pollster::block_on(smoke::run(&device, dt))?;
             println!("{}", serde_json::to_string(&out).expect("output serialises"));
+        }
+        Command::Generate(c) => {
+            let subject = read_image(&c.subject)?;
+            let mut req = GenerateRequest::new(subject, &c.prompt, &c.subject_prompt);
+            req.subject_mask = c.subject_mask.as_deref().map(read_mask).transpose()?;
+            req.options = options(&c);
+            req.validate()?;
+            if c.subject_prompt.trim().is_empty() {
+                eprintln!("warning: empty --subject-prompt; EZIGen expects the subject's class, e.g. \"a dog\"");
+            }
+            let (pipe, _) = load_pipeline(&c)?;
+            let mut noise = noise_source(&c)?;
+            let mut traj = c.trajectory.is_some().then(Trajectory::default);
+            let mut sink = StderrProgress { start: Instant::now() };
+            let out = pollster::block_on(pipe.generate(&req, noise.as_mut(), &mut sink, traj.as_mut()))?;
+            eprintln!("generate took {:.1} s", sink.start.elapsed().as_secs_f64());
+            save_outputs(&c, &out, traj)?;
+        }
+        Command::Edit { source, mask, composite_background, common: c } => {
+            let mut req = EditRequest::new(read_image(&source)?, read_mask(&mask)?, read_image(&c.subject)?, &c.prompt, &c.subject_prompt);
+            req.subject_mask = c.subject_mask.as_deref().map(read_mask).transpose()?;
+            req.composite_background = composite_background;
+            req.options = options(&c);
+            req.validate()?;
+            let (pipe, _) = load_pipeline(&c)?;
+            let mut noise = noise_source(&c)?;
+            let mut traj = c.trajectory.is_some().then(Trajectory::default);
+            let mut sink = StderrProgress { start: Instant::now() };
+            let out = pollster::block_on(pipe.edit(&req, noise.as_mut(), &mut sink, traj.as_mut()))?;
+            eprintln!("edit took {:.1} s", sink.start.elapsed().as_secs_f64());
+            save_outputs(&c, &out, traj)?;
         }
     }
     Ok(())
@@ -77,7 +289,7 @@ fn main() -> ExitCode {
     match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e}");
+            eprintln!("\nerror: {e}");
             ExitCode::FAILURE
         }
     }

@@ -1,6 +1,7 @@
 //! Weights: safetensors parsing, the device-resident weight store that shards stream into, and
 //! the prefix-based builder the models load themselves from by their original key names.
 
+pub mod components;
 pub mod names;
 pub mod safetensors;
 pub mod store;

@@ -237,3 +237,45 @@ pub fn int_values(info: &TensorInfo, bytes: &[u8], file: &str) -> Result<Vec<i64
         other => return Err(bad(file, format!("tensor {}: {} is not an integer type", info.name, other.name()))),
     })
 }
+
+/// One tensor to write: name, stored dtype, shape and little-endian bytes.
+pub struct TensorToWrite<'a> {
+    /// Key name.
+    pub name: &'a str,
+    /// Stored dtype.
+    pub dtype: StoredDType,
+    /// Shape.
+    pub shape: &'a [usize],
+    /// `numel · dtype.size()` bytes.
+    pub bytes: &'a [u8],
+}
+
+/// Serialises tensors (in the given order) and string metadata into a safetensors file. The
+/// header is padded with spaces to a multiple of 8 bytes, as the reference writer does.
+pub fn write(tensors: &[TensorToWrite<'_>], metadata: &BTreeMap<String, String>) -> Vec<u8> {
+    let mut header = serde_json::Map::new();
+    if !metadata.is_empty() {
+        let m: serde_json::Map<String, Value> = metadata.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect();
+        header.insert("__metadata__".into(), Value::Object(m));
+    }
+    let mut offset = 0usize;
+    for t in tensors {
+        let end = offset + t.bytes.len();
+        header.insert(
+            t.name.to_string(),
+            serde_json::json!({ "dtype": t.dtype.name(), "shape": t.shape, "data_offsets": [offset, end] }),
+        );
+        offset = end;
+    }
+    let mut json = serde_json::to_vec(&Value::Object(header)).expect("header serialises");
+    while json.len() % 8 != 0 {
+        json.push(b' ');
+    }
+    let mut out = Vec::with_capacity(8 + json.len() + offset);
+    out.extend_from_slice(&(json.len() as u64).to_le_bytes());
+    out.extend_from_slice(&json);
+    for t in tensors {
+        out.extend_from_slice(t.bytes);
+    }
+    out
+}

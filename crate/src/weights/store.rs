@@ -112,9 +112,19 @@ impl WeightStore {
                 missing: Vec::new(),
                 mismatched: Vec::new(),
                 allowed_unused: Vec::new(),
+                random: false,
             }),
             component: component.to_string(),
         }
+    }
+
+    /// A builder that creates every tensor the model asks for with random values on the device
+    /// (normal, σ = 0.02; norm weights 1, biases 0): full-size architectures without weights,
+    /// for benchmarks and shape checks.
+    pub fn random_builder(device: &Device, dtype: DType, component: &str) -> Loader {
+        let loader = WeightStore::new(device, dtype).builder(component);
+        loader.state.borrow_mut().random = true;
+        loader
     }
 }
 
@@ -125,6 +135,7 @@ struct LoadState {
     missing: Vec<String>,
     mismatched: Vec<String>,
     allowed_unused: Vec<String>,
+    random: bool,
 }
 
 /// Owns the tensors while a model takes them; [`Loader::finish`] reports what did not fit.
@@ -215,6 +226,7 @@ impl<'a> VarBuilder<'a> {
                 state.mismatched.push(format!("{key}: expected {shape:?}, found {:?}", stored.shape));
                 Tensor::zeros([1; D], (&state.device, state.dtype))
             }
+            None if state.random => random_param(&key, shape, &state.device, state.dtype),
             None => {
                 state.missing.push(key);
                 Tensor::zeros([1; D], (&state.device, state.dtype))
@@ -225,6 +237,19 @@ impl<'a> VarBuilder<'a> {
     /// Takes the tensor `name` if present (for optional biases).
     pub fn take_opt<const D: usize>(&self, name: &str, shape: [usize; D]) -> Option<Tensor<D>> {
         self.contains(name).then(|| self.take(name, shape))
+    }
+}
+
+fn random_param<const D: usize>(key: &str, shape: [usize; D], device: &Device, dtype: DType) -> Tensor<D> {
+    let dtype = if key.contains("learnable_weights") { DType::F32 } else { dtype };
+    let leaf = key.rsplit('.').next().unwrap_or(key);
+    let is_norm = key.contains("norm") && D == 1;
+    if leaf == "bias" {
+        Tensor::zeros(shape, (device, dtype))
+    } else if is_norm || key.contains("learnable_weights") {
+        Tensor::ones(shape, (device, dtype))
+    } else {
+        Tensor::random(shape, burn::tensor::Distribution::Normal(0.0, 0.02), (device, dtype))
     }
 }
 

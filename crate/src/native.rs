@@ -1,0 +1,103 @@
+//! Native-only model loading from files: the diffusers folder layout (SD 2.1-base + EZIGen
+//! checkpoint + CLIP) and the project's built-in tiny random-weight model.
+
+use std::path::{Path, PathBuf};
+
+use burn::tensor::{DType, Device};
+
+use crate::pipeline::Pipeline;
+use crate::weights::components::{COMPONENTS, ModelBuilder, ModelConfigs, route_raw_key};
+use crate::{Error, Result};
+
+/// Where the built-in tiny random-weight model lives in the repository (diffusers layout).
+pub fn builtin_tiny_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/tiny")
+}
+
+fn read(path: &Path) -> Result<Vec<u8>> {
+    std::fs::read(path).map_err(|e| Error::Weights { file: path.display().to_string(), reason: e.to_string() })
+}
+
+fn read_json(path: &Path) -> Result<serde_json::Value> {
+    let bytes = read(path)?;
+    serde_json::from_slice(&bytes).map_err(|e| Error::Config(format!("{}: {e}", path.display())))
+}
+
+/// The first existing file among `names` in `dir`.
+fn find(dir: &Path, names: &[&str]) -> Result<PathBuf> {
+    names
+        .iter()
+        .map(|n| dir.join(n))
+        .find(|p| p.is_file())
+        .ok_or_else(|| Error::Weights { file: dir.display().to_string(), reason: format!("none of {} found", names.join(", ")) })
+}
+
+/// Paths of the three model folders in diffusers / transformers / accelerate layout.
+pub struct DiffusersFolders {
+    /// SD 2.1-base folder (`text_encoder/`, `unet/`, `vae/`, `scheduler/`).
+    pub sd: PathBuf,
+    /// EZIGen checkpoint folder (`model.safetensors`).
+    pub ezigen: PathBuf,
+    /// CLIP ViT-B/32 folder (`config.json`, `model.safetensors`).
+    pub clip: PathBuf,
+}
+
+impl DiffusersFolders {
+    /// The built-in tiny model's folders.
+    pub fn builtin_tiny() -> Self {
+        let d = builtin_tiny_dir();
+        Self { sd: d.clone(), ezigen: d.join("ezigen/checkpoint"), clip: d.join("clip") }
+    }
+
+    /// The configurations found in the folders.
+    pub fn configs(&self) -> Result<ModelConfigs> {
+        Ok(ModelConfigs {
+            unet: read_json(&self.sd.join("unet/config.json"))?,
+            vae: read_json(&self.sd.join("vae/config.json"))?,
+            text_encoder: read_json(&self.sd.join("text_encoder/config.json"))?,
+            clip_vision: read_json(&self.clip.join("config.json"))?,
+            scheduler: read_json(&self.sd.join("scheduler/scheduler_config.json"))?,
+        })
+    }
+
+    /// The weight files with the kind of checkpoint each is.
+    pub fn weight_files(&self) -> Result<Vec<(&'static str, PathBuf)>> {
+        Ok(vec![
+            ("text_encoder", find(&self.sd.join("text_encoder"), &["model.safetensors"])?),
+            ("unet", find(&self.sd.join("unet"), &["diffusion_pytorch_model.safetensors"])?),
+            ("ezigen", find(&self.ezigen, &["model.safetensors"])?),
+            ("vae", find(&self.sd.join("vae"), &["diffusion_pytorch_model.safetensors"])?),
+            ("clip", find(&self.clip, &["model.safetensors"])?),
+        ])
+    }
+
+    /// Loads everything into a pipeline on `device` in `dtype`.
+    pub fn load(&self, device: &Device, dtype: DType) -> Result<Pipeline> {
+        let mut builder = ModelBuilder::new(&self.configs()?, device, dtype)?;
+        let tokenizer = self.sd.join("tokenizer/tokenizer.json");
+        if tokenizer.is_file() {
+            builder.load_shard("tokenizer", &read(&tokenizer)?, "tokenizer.json")?;
+        } else {
+            builder.load_shard("tokenizer", crate::tokenizer::DEFAULT_TOKENIZER_JSON, "built-in tokenizer.json")?;
+        }
+        for (kind, path) in self.weight_files()? {
+            let bytes = read(&path)?;
+            let file = path.display().to_string();
+            for component in COMPONENTS.into_iter().filter(|&c| c != "tokenizer") {
+                builder.load_shard_with(component, &bytes, &file, |name| {
+                    route_raw_key(kind, name).and_then(|(c, n)| (c == component).then_some(n))
+                })?;
+            }
+        }
+        for component in COMPONENTS {
+            builder.finish_component(component)?;
+        }
+        builder.into_pipeline()
+    }
+}
+
+/// Loads a converted model folder (`manifest.json` + shards, written by `ezigen convert`).
+pub fn load_converted(dir: &Path, device: &Device, dtype: DType) -> Result<Pipeline> {
+    let _ = (device, dtype);
+    Err(Error::Input(format!("{}: loading converted weights is not implemented yet", dir.display())))
+}

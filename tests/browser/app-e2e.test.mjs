@@ -1,0 +1,283 @@
+// End to end with the built-in tiny model in dist/models: generate from a file upload to a
+// downloaded PNG, edit with a painted mask, cancel and run again, offline second visit, and an
+// interrupted download that resumes with only the missing shards.
+//
+// These need the wasm exports beginModel/loadShard/finishComponent/generate/edit; they are
+// skipped unless EZIGEN_FULL_APP is set.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import {
+  ARTIFACTS,
+  DIST,
+  FULL,
+  file,
+  launch,
+  makePng,
+  maskState,
+  openApp,
+  paint,
+  readPng,
+  screenshot,
+  serveApp,
+  waitModelReady,
+} from './app-helpers.mjs';
+
+const skip = !FULL;
+const subject = makePng(200, 160, (x, y) => {
+  const inside = (x - 100) ** 2 + (y - 80) ** 2 < 60 ** 2;
+  return inside ? [150, 90, 40, 255] : [235, 235, 235, 255];
+});
+const RUN_TIMEOUT = Number(process.env.EZIGEN_RUN_TIMEOUT_MS ?? 600_000);
+
+/** Fills the form for a short run: the subject, a prompt, `steps` steps and a fixed iteration count. */
+async function fillShortRun(page, { steps = 4, iterations = 1, prompt = 'a dog in police outfit' } = {}) {
+  await page.setInputFiles('#subject-file', file('dog.png', subject));
+  await page.locator('#subject-editor').waitFor({ state: 'visible' });
+  await page.fill('#prompt', prompt);
+  await page.fill('#subject-prompt', 'a dog');
+  await page.locator('#advanced > summary').click();
+  await page.fill('#steps', String(steps));
+  await page.check('#stop-fixed');
+  await page.fill('#iterations', String(iterations));
+}
+
+async function runAndWait(page) {
+  await page.waitForFunction(() => document.querySelector('#run-reason')?.dataset.ready === 'true', null, { timeout: 60_000 });
+  const before = await page.locator('#history li').count();
+  await page.click('#run');
+  await page.waitForFunction(
+    (n) => document.querySelectorAll('#history li').length > n || !document.querySelector('#run-error').hidden,
+    before,
+    { timeout: RUN_TIMEOUT },
+  );
+  if (await page.locator('#run-error').isVisible()) throw new Error(`run failed: ${await page.locator('#run-error').innerText()}`);
+}
+
+test('generate: upload → run → iteration previews → result → PNG download with parameters', { skip }, async () => {
+  const server = await serveApp();
+  const { context, close } = await launch({ webgpu: true });
+  try {
+    const { page } = await openApp(context, server.url);
+    await waitModelReady(page);
+    assert.equal(await page.locator('#tiny-banner').isVisible(), true, 'the tiny-model banner is shown');
+    await fillShortRun(page);
+    await page.waitForFunction(() => document.querySelector('#run-reason')?.dataset.ready === 'true');
+    await page.click('#run');
+    await page.locator('#run-panel').waitFor({ state: 'visible' });
+    await page.waitForFunction(() => document.querySelector('#run-panel')?.dataset.stage, null, { timeout: RUN_TIMEOUT });
+    await screenshot(page, 'app-running');
+    await page.locator('#result').waitFor({ state: 'visible', timeout: RUN_TIMEOUT });
+    assert.ok((await page.locator('#previews li').count()) >= 1, 'every iteration shows a preview');
+    await screenshot(page, 'app-result');
+
+    const [download] = await Promise.all([page.waitForEvent('download'), page.click('#download')]);
+    assert.equal(download.suggestedFilename(), 'ezigen_seed3154_split0.4_a-dog-in-police-outfit.png');
+    const path = join(ARTIFACTS, 'app-download.png');
+    await download.saveAs(path);
+    const png = readPng(readFileSync(path));
+    assert.equal(String(png.width), await page.locator('#result').getAttribute('data-width'));
+    assert.equal(String(png.height), await page.locator('#result').getAttribute('data-height'));
+    const meta = JSON.parse(png.text.parameters);
+    assert.equal(meta.seed, 3154);
+    assert.equal(meta.steps, 4);
+    assert.equal(meta.iterations, 1);
+    assert.equal(meta.prompt, 'a dog in police outfit');
+
+    // The history restores the parameters of a result.
+    await page.fill('#seed', '77');
+    await page.click('#history li button');
+    assert.equal(await page.locator('#seed').inputValue(), '3154');
+  } finally {
+    await close();
+    await server.close();
+  }
+});
+
+test('edit: mask painted with the mouse → result has the source resized to short side 128', { skip }, async () => {
+  const server = await serveApp();
+  const { context, close } = await launch({ webgpu: true });
+  try {
+    const { page } = await openApp(context, server.url);
+    await waitModelReady(page);
+    await page.check('#mode-edit');
+    // 384×256 → short side 128 (8 · sample_size 16 of the tiny model) → 192×128.
+    await page.setInputFiles('#source-file', file('room.png', makePng(384, 256)));
+    await page.locator('#source-editor').waitFor({ state: 'visible' });
+    await paint(page, '#mask-host', [[0.3, 0.4], [0.6, 0.6]]);
+    assert.ok((await maskState(page, '#mask-host')).painted > 0);
+    await fillShortRun(page, { prompt: 'a dog on the sofa' });
+    await runAndWait(page);
+    assert.equal(await page.locator('#result').getAttribute('data-width'), '192');
+    assert.equal(await page.locator('#result').getAttribute('data-height'), '128');
+    assert.equal(await page.locator('#before-after').isVisible(), true);
+    await page.click('#before-after');
+    assert.equal(await page.locator('#before-canvas').isVisible(), true);
+    await screenshot(page, 'app-edit-before');
+    await page.click('#before-after');
+    assert.equal(await page.locator('#result-canvas').isVisible(), true);
+  } finally {
+    await close();
+    await server.close();
+  }
+});
+
+test('cancel stops a run within a step, and the next run succeeds', { skip }, async () => {
+  const server = await serveApp();
+  const { context, close } = await launch({ webgpu: true });
+  try {
+    const { page } = await openApp(context, server.url);
+    await waitModelReady(page);
+    await fillShortRun(page, { steps: 50, iterations: 2 });
+    await page.click('#run');
+    await page.waitForFunction(() => document.querySelector('#run-panel')?.dataset.stage, null, { timeout: RUN_TIMEOUT });
+    const t0 = Date.now();
+    await page.click('#cancel');
+    await page.waitForFunction(() => document.querySelector('#run-error')?.dataset.kind === 'cancelled', null, { timeout: RUN_TIMEOUT });
+    console.log(`cancelled after ${Date.now() - t0} ms`);
+    assert.equal(await page.locator('#run-panel').isVisible(), false);
+    assert.equal(await page.locator('#model-status').getAttribute('data-state'), 'ready');
+    await page.fill('#steps', '4');
+    await page.fill('#iterations', '1');
+    await runAndWait(page);
+    assert.equal(await page.locator('#result').isVisible(), true);
+  } finally {
+    await close();
+    await server.close();
+  }
+});
+
+test('offline: after a first visit the page opens and generates with the network gone', { skip }, async () => {
+  let server = await serveApp();
+  const { context, close } = await launch({ webgpu: true });
+  try {
+    const { page } = await openApp(context, server.url);
+    await waitModelReady(page);
+    await page.waitForFunction(async () => {
+      await navigator.serviceWorker.ready;
+      return !!navigator.serviceWorker.controller;
+    }, null, { timeout: 60_000 });
+    const url = server.url;
+    await server.close();
+    server = null;
+    // Nothing answers on that port any more, and the browser is offline too.
+    await context.setOffline(true);
+    await page.goto(url);
+    await page.waitForFunction(() => document.querySelector('#gpu-status')?.dataset.state === 'ok', null, { timeout: 120_000 });
+    await waitModelReady(page);
+    assert.equal(await page.locator('#model-status').getAttribute('data-downloaded'), '0');
+    await fillShortRun(page, { steps: 2 });
+    await runAndWait(page);
+    await screenshot(page, 'app-offline-result');
+  } finally {
+    await close();
+    await server?.close();
+  }
+});
+
+test('an interrupted download resumes: only missing shards are fetched, a second visit fetches none', { skip }, async () => {
+  const manifest = JSON.parse(readFileSync(join(DIST, 'models/manifest.json'), 'utf8'));
+  const shardFiles = Object.keys(manifest.shards);
+  assert.ok(shardFiles.length >= 3, 'the tiny model has several shards');
+  const breakAt = 3; // the third shard request dies halfway through its body
+  let shardRequests = 0;
+  let broken = null;
+  const server = await serveApp({
+    intercept(req, res, path) {
+      if (!path.startsWith('/models/') || path.endsWith('/manifest.json')) return false;
+      shardRequests++;
+      if (shardRequests !== breakAt) return false;
+      broken = path;
+      const full = join(DIST, path);
+      const size = statSync(full).size;
+      res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': size });
+      res.write(readFileSync(full).subarray(0, Math.floor(size / 2)), () => res.destroy());
+      return true;
+    },
+  });
+  const { context, close } = await launch({ webgpu: true });
+  try {
+    const { page } = await openApp(context, server.url);
+    await page.waitForFunction(() => document.querySelector('#model-error')?.dataset.kind, null, { timeout: 300_000 });
+    assert.equal(await page.locator('#model-error').getAttribute('data-kind'), 'network');
+    await screenshot(page, 'app-download-interrupted');
+    const firstRound = server.shardRequests().map((r) => r.path);
+    assert.equal(firstRound.length, breakAt);
+
+    await page.click('#model-error [data-action="retry"]');
+    await waitModelReady(page);
+    const secondRound = server.shardRequests().map((r) => r.path).slice(firstRound.length);
+    assert.equal(secondRound.length, shardFiles.length - (breakAt - 1), `only the missing shards: ${secondRound.join(', ')}`);
+    assert.ok(secondRound.includes(broken), 'the broken shard is fetched again');
+    for (const done of firstRound.slice(0, breakAt - 1)) assert.ok(!secondRound.includes(done), `${done} was not fetched again`);
+    assert.equal(await page.locator('#model-status').getAttribute('data-cached'), String(breakAt - 1));
+
+    const before = server.shardRequests().length;
+    await page.reload();
+    await waitModelReady(page);
+    assert.equal(server.shardRequests().length, before, 'a second visit downloads nothing');
+    assert.equal(await page.locator('#model-status').getAttribute('data-downloaded'), '0');
+  } finally {
+    await close();
+    await server.close();
+  }
+});
+
+test('a corrupt shard is named, never cached, and fetched again on retry', { skip }, async () => {
+  const manifest = JSON.parse(readFileSync(join(DIST, 'models/manifest.json'), 'utf8'));
+  const victim = Object.keys(manifest.shards)[1];
+  let corrupt = true;
+  const server = await serveApp({
+    intercept(req, res, path) {
+      if (path !== `/models/${victim}` || !corrupt) return false;
+      const bytes = Buffer.from(readFileSync(join(DIST, path)));
+      bytes[bytes.length >> 1] ^= 0xff; // same size, one byte flipped
+      res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': bytes.length }).end(bytes);
+      return true;
+    },
+  });
+  const { context, close } = await launch({ webgpu: true });
+  try {
+    const { page } = await openApp(context, server.url);
+    await page.waitForFunction(() => document.querySelector('#model-error')?.dataset.kind, null, { timeout: 300_000 });
+    assert.equal(await page.locator('#model-error').getAttribute('data-kind'), 'corrupt-shard');
+    assert.match(await page.locator('#model-error').innerText(), new RegExp(victim.replace('.', '\\.')));
+    corrupt = false;
+    const before = server.shardRequests().length;
+    await page.click('#model-error [data-action="retry"]');
+    await waitModelReady(page);
+    const again = server.shardRequests().slice(before).map((r) => r.path);
+    assert.deepEqual(again, [`/models/${victim}`, ...again.slice(1)], 'the damaged shard was not cached');
+    assert.equal(again.length, Object.keys(manifest.shards).length - 1);
+  } finally {
+    await close();
+    await server.close();
+  }
+});
+
+test('weights from a local folder: nothing is fetched; delete cached weights empties storage', { skip }, async () => {
+  const server = await serveApp();
+  const { context, close } = await launch({ webgpu: true });
+  try {
+    const { page } = await openApp(context, server.url);
+    await waitModelReady(page);
+    await page.waitForFunction(() => Number(document.querySelector('#storage-info')?.dataset.shards) > 0);
+    await page.locator('#model-panel > summary').click();
+    await page.click('#cache-delete');
+    await page.click('#cache-confirm-yes');
+    await page.waitForFunction(() => document.querySelector('#storage-info')?.dataset.shards === '0');
+    assert.match(await page.locator('#storage-info').textContent(), /none/);
+
+    const before = server.modelRequests().length;
+    await page.setInputFiles('#model-folder', join(DIST, 'models'));
+    await page.waitForFunction(() => document.querySelector('#model-status')?.dataset.state === 'loading');
+    await waitModelReady(page);
+    assert.match(await page.locator('#model-status').textContent(), /chosen folder/);
+    assert.equal(server.modelRequests().length, before, 'a local folder is read, not fetched');
+  } finally {
+    await close();
+    await server.close();
+  }
+});
