@@ -7,6 +7,7 @@ use burn::tensor::{DType, Device};
 
 use crate::pipeline::Pipeline;
 use crate::weights::components::{COMPONENTS, ModelBuilder, ModelConfigs, route_raw_key};
+use crate::weights::manifest::Manifest;
 use crate::{Error, Result};
 
 /// Where the built-in tiny random-weight model lives in the repository (diffusers layout).
@@ -96,8 +97,30 @@ impl DiffusersFolders {
     }
 }
 
-/// Loads a converted model folder (`manifest.json` + shards, written by `ezigen convert`).
+/// Loads a converted model folder (`manifest.json` + shards, written by `ezigen convert`),
+/// component by component, one shard in memory at a time, each verified against its SHA-256.
 pub fn load_converted(dir: &Path, device: &Device, dtype: DType) -> Result<Pipeline> {
-    let _ = (device, dtype);
-    Err(Error::Input(format!("{}: loading converted weights is not implemented yet", dir.display())))
+    use sha2::{Digest, Sha256};
+    let manifest_path = dir.join("manifest.json");
+    let json = std::fs::read_to_string(&manifest_path)
+        .map_err(|e| Error::Weights { file: manifest_path.display().to_string(), reason: format!("{e} (is this a folder written by `ezigen convert`?)") })?;
+    let manifest = Manifest::from_json(&json)?;
+    let mut builder = ModelBuilder::new(&manifest.config, device, dtype)?;
+    for component in COMPONENTS {
+        for shard in &manifest.components[component].shards {
+            let entry = &manifest.shards[shard];
+            let path = dir.join(shard);
+            let bytes = std::fs::read(&path).map_err(|e| Error::Weights { file: shard.clone(), reason: format!("cannot read {}: {e}", path.display()) })?;
+            if bytes.len() as u64 != entry.bytes {
+                return Err(Error::Weights { file: shard.clone(), reason: format!("{} bytes, the manifest says {} (truncated or replaced)", bytes.len(), entry.bytes) });
+            }
+            let digest: String = Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect();
+            if digest != entry.sha256 {
+                return Err(Error::Weights { file: shard.clone(), reason: "SHA-256 does not match the manifest (corrupt file)".into() });
+            }
+            builder.load_shard(component, &bytes, shard)?;
+        }
+        builder.finish_component(component)?;
+    }
+    builder.into_pipeline()
 }

@@ -177,6 +177,13 @@ export function readPng(buf) {
   return { width, height, text };
 }
 
+/** Shard file names of a manifest in the order the app loads them. */
+export function shardLoadOrder(manifest) {
+  const order = ['tokenizer', 'text_encoder', 'unet', 'adapters', 'vae_encoder', 'vae_decoder', 'clip_vision'];
+  const comps = [...order.filter((c) => c in manifest.components), ...Object.keys(manifest.components).filter((c) => !order.includes(c))];
+  return comps.flatMap((c) => manifest.components[c].shards);
+}
+
 /** A file payload for Playwright's setInputFiles. */
 export const file = (name, buffer, mimeType = 'image/png') => ({ name, mimeType, buffer });
 

@@ -77,3 +77,32 @@ test('no model at models/: a message says how to get one, with a folder picker',
     await server.close();
   }
 });
+
+test('not enough storage: said before any download, with ways out', async () => {
+  const manifest = bigManifest();
+  manifest.shards['unet-00000.safetensors'].bytes = 40e12; // 40 TB: more than any test profile may store
+  manifest.components.unet.bytes = 40e12;
+  const server = await serveApp({
+    intercept(req, res, path) {
+      if (path !== '/models/manifest.json') return false;
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(manifest));
+      return true;
+    },
+  });
+  const { context, close } = await launch({ webgpu: true });
+  try {
+    const { page } = await openApp(context, server.url);
+    const box = page.locator('#model-error');
+    await box.waitFor({ state: 'visible', timeout: 120_000 });
+    assert.equal(await box.getAttribute('data-kind'), 'quota-exceeded');
+    assert.match(await box.innerText(), /needs 40 TB more browser storage/);
+    for (const action of ['delete-cache', 'load-without-saving', 'choose-folder']) {
+      assert.equal(await page.locator(`#model-error [data-action="${action}"]`).isVisible(), true, action);
+    }
+    assert.equal(await page.locator('#model-confirm').isVisible(), false, 'no download offered that cannot be stored');
+    assert.deepEqual(server.shardRequests(), []);
+  } finally {
+    await close();
+    await server.close();
+  }
+});

@@ -54,6 +54,10 @@ test('mode switch: edit shows the photo and mask inputs and renames the button',
     assert.equal(await page.locator('#source-section').isVisible(), false);
     assert.equal(await page.locator('#run').textContent(), 'Generate');
     assert.equal(await hidden('guidance'), false);
+    await page.emulateMedia({ colorScheme: 'dark' });
+    await page.waitForTimeout(400); // let colour transitions finish
+    await screenshot(page, 'app-dark');
+    await page.emulateMedia({ colorScheme: 'light' });
   } finally {
     await page.close();
   }
@@ -222,6 +226,26 @@ test('uploading a mask of another size resizes it (nearest) and says so', async 
   }
 });
 
+test('a 6000×4000 photo: the mask keeps full resolution, the display is scaled', async () => {
+  const { page } = await openApp(browser.context, server.url);
+  try {
+    await page.check('#mode-edit');
+    await page.setInputFiles('#source-file', file('big.png', makePng(6000, 4000, (x, y) => [(x >> 4) & 255, (y >> 4) & 255, 90, 255])));
+    await page.locator('#source-editor').waitFor({ state: 'visible', timeout: 60_000 });
+    assert.match(await page.locator('#source-meta').textContent(), /6000 × 4000 px/);
+    const mask = makePng(100, 100, (x) => (x < 50 ? [255, 255, 255, 255] : [0, 0, 0, 255]));
+    await page.setInputFiles('#mask-upload', file('mask.png', mask));
+    await page.locator('#mask-note').waitFor({ state: 'visible' });
+    assert.equal((await maskState(page, '#mask-host')).painted, 3000 * 4000);
+    await paint(page, '#mask-host', [[0.75, 0.5], [0.9, 0.5]]);
+    assert.ok((await maskState(page, '#mask-host')).painted > 3000 * 4000);
+    const overlay = await page.evaluate(() => document.querySelector('#mask-host .mask-overlay').width);
+    assert.ok(overlay <= 4096, `display canvas capped (${overlay})`);
+  } finally {
+    await page.close();
+  }
+});
+
 test('subject background: alpha channel or painting gives a whitened preview', async () => {
   const { page } = await openApp(browser.context, server.url);
   try {
@@ -305,8 +329,13 @@ test('keyboard: Tab reaches the primary controls in order, Enter opens the file 
     // The run button stays focusable while blocked, and says why.
     assert.ok((await page.locator('#run-reason').textContent()).length > 0);
 
+    // Listen first and let the browser acknowledge (file-chooser interception is enabled
+    // asynchronously), then press Enter on the focused drop zone.
+    const chooserOpened = page.waitForEvent('filechooser');
+    await page.evaluate(() => 0);
     await page.focus('#subject-drop');
-    const [chooser] = await Promise.all([page.waitForEvent('filechooser'), page.keyboard.press('Enter')]);
+    await page.keyboard.press('Enter');
+    const chooser = await chooserOpened;
     await chooser.setFiles(file('dog.png', subject));
     await page.locator('#subject-editor').waitFor({ state: 'visible' });
   } finally {
@@ -333,12 +362,12 @@ test('errors never pass silently: uncaught errors and rejections show a message'
   }
 });
 
-test('network: every request stays on the page’s own origin', async () => {
+test('network: every request stays on the page’s own origin, no CSP violations', async () => {
   const { context, close } = await launch({ webgpu: true });
   const urls = [];
   context.on('request', (r) => urls.push(r.url()));
   try {
-    const { page } = await openApp(context, server.url);
+    const { page, logs } = await openApp(context, server.url);
     page.on('worker', (w) => urls.push(`${w.url()}`));
     await page.waitForFunction(
       () => ['ready', 'failed', 'idle', 'confirm'].includes(document.querySelector('#model-status')?.dataset.state ?? '') &&
@@ -351,6 +380,7 @@ test('network: every request stays on the page’s own origin', async () => {
     await page.waitForTimeout(500);
     const foreign = urls.filter((u) => !u.startsWith(server.origin) && !u.startsWith('blob:') && !u.startsWith('data:'));
     assert.deepEqual(foreign, [], 'no third-party requests');
+    assert.deepEqual(logs.filter((l) => /Content Security Policy/i.test(l)), [], 'no CSP violations');
     assert.ok(urls.some((u) => u.endsWith('/main.js')));
     assert.ok(server.requests.length > 0);
   } finally {

@@ -62,6 +62,21 @@ impl Io {
         Self { file: rel.to_string(), bytes, header }
     }
 
+    /// A `__metadata__` entry.
+    pub fn metadata(&self, key: &str) -> Option<&str> {
+        self.header.metadata.get(key).map(String::as_str)
+    }
+
+    /// Whether a tensor exists.
+    pub fn has(&self, name: &str) -> bool {
+        self.header.tensors.iter().any(|t| t.name == name)
+    }
+
+    /// Raw bytes of a tensor (e.g. u8 images).
+    pub fn raw(&self, name: &str) -> &[u8] {
+        &self.bytes[self.info(name).range.clone()]
+    }
+
     /// Names of all tensors.
     pub fn names(&self) -> Vec<String> {
         self.header.tensors.iter().map(|t| t.name.clone()).collect()

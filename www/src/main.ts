@@ -36,6 +36,18 @@ const show = (el: HTMLElement, on: boolean) => {
   el.hidden = !on;
 };
 
+/** Sets text where `backticked` parts become <code> (no HTML parsing). */
+function setText(el: HTMLElement, text: string): void {
+  el.replaceChildren(
+    ...text.split('`').map((part, i) => {
+      if (i % 2 === 0) return document.createTextNode(part);
+      const code = document.createElement('code');
+      code.textContent = part;
+      return code;
+    }),
+  );
+}
+
 // --- never die silently -----------------------------------------------------------------------
 
 function showAppError(text: string): void {
@@ -141,6 +153,7 @@ function onReply(msg: Reply): void {
       }
       send({ type: 'smoke', f16: false });
       send({ type: 'storage-info' });
+      if (autoLoadAfterReady) setModelStatus('idle', 'Checking the GPU before loading the model…');
       break;
     case 'gpu-unavailable':
       workerReady = true;
@@ -282,7 +295,7 @@ function setModelStatus(status: typeof state.model.status, text: string): void {
   el.dataset.state = status;
   const summary = $('model-summary');
   chip.dataset.state = status === 'ready' ? (state.model.tiny ? 'warn' : 'ok') : status;
-  let chipText = text;
+  let chipText = state.gpu === 'loading' || autoLoadAfterReady ? 'Starting…' : 'No model';
   if (status === 'ready') chipText = `${state.model.name} · ${state.model.precision}`;
   else if (status === 'loading') chipText = `Loading model ${Math.round(state.model.progress * 100)} %`;
   else if (status === 'failed') chipText = state.gpu === 'failed' ? 'No WebGPU' : 'Model not loaded';
@@ -442,7 +455,7 @@ function onModelFailed(kind: FailureKind, message: string): void {
   }
   const ex = explain(kind, message);
   $('model-error-title').textContent = ex.title;
-  $('model-error-text').textContent = ex.body;
+  setText($('model-error-text'), ex.body);
   const actions = $('model-error-actions');
   actions.replaceChildren(...ex.actions.map(actionButton));
   $('model-error').dataset.kind = kind;
@@ -636,6 +649,13 @@ subjectCanvas.addEventListener('change', (ev) => {
   updateRunState();
 });
 
+/** Frees a replaced image's bitmap unless a run or a history entry still shows it. */
+function release(img: DecodedImage | null): void {
+  if (!img) return;
+  if (running?.source === img || history.some((h) => h.source === img.bitmap)) return;
+  img.bitmap.close();
+}
+
 function describe(img: DecodedImage): string {
   return `${img.name} · ${img.rgba.width} × ${img.rgba.height} px`;
 }
@@ -649,7 +669,7 @@ async function loadSource(file: File): Promise<void> {
     fieldError('source-error', e instanceof ImageInputError ? e.message : `That file could not be read: ${(e as Error).message}`);
     return;
   }
-  state.source?.bitmap.close();
+  release(state.source);
   state.source = img;
   show($('source-drop'), false);
   show($('source-editor'), true);
@@ -671,7 +691,7 @@ async function loadSubject(file: File): Promise<void> {
     fieldError('subject-error', e instanceof ImageInputError ? e.message : `That file could not be read: ${(e as Error).message}`);
     return;
   }
-  state.subject?.bitmap.close();
+  release(state.subject);
   state.subject = img;
   show($('subject-drop'), false);
   show($('subject-editor'), true);
@@ -690,7 +710,7 @@ setupImageInput('subject-drop', 'subject-file', 'subject-section', (f) => void l
 $('source-replace').addEventListener('click', () => $<HTMLInputElement>('source-file').click());
 $('subject-replace').addEventListener('click', () => $<HTMLInputElement>('subject-file').click());
 $('subject-remove').addEventListener('click', () => {
-  state.subject?.bitmap.close();
+  release(state.subject);
   state.subject = null;
   show($('subject-drop'), true);
   show($('subject-editor'), false);
@@ -879,6 +899,12 @@ function writeParams(p: EditParams): void {
   updateRunState();
 }
 
+$('prompt').addEventListener('keydown', (e) => {
+  if (e.key === 'Enter' && (e.ctrlKey || e.metaKey)) {
+    e.preventDefault();
+    runButton.click();
+  }
+});
 $('seed-dice').addEventListener('click', () => {
   num('seed').value = String(crypto.getRandomValues(new Uint32Array(1))[0] % 1_000_000_000);
   updateRunState();
@@ -920,6 +946,7 @@ function blockReason(): string | null {
   if (state.model.status !== 'ready') {
     if (state.model.status === 'loading') return `Loading the model… ${Math.round(state.model.progress * 100)} %`;
     if (state.gpu === 'loading') return 'Starting WebGPU…';
+    if (autoLoadAfterReady) return 'Checking the GPU before loading the model…';
     return 'Load a model first (see “Model & device”).';
   }
   if (state.mode === 'edit') {
@@ -972,7 +999,8 @@ function startRun(): void {
   const transfer: Transferable[] = [subject.data.buffer];
   if (sMask) transfer.push(sMask.data.buffer);
   if (mode === 'generate') {
-    send({ type: 'generate', id, params, subject, subjectMask: sMask }, transfer);
+    const { compositeBackground: _unused, ...generateParams } = params;
+    send({ type: 'generate', id, params: generateParams, subject, subjectMask: sMask }, transfer);
   } else {
     const src = state.source!;
     const source = copyRgba(src.rgba);
@@ -1027,7 +1055,8 @@ $('cancel').addEventListener('click', () => {
 function onRunProgress(p: Extract<Reply, { type: 'progress' }>): void {
   if (!running || p.id !== running.id || running.cancelling) return;
   let label = STAGE_LABELS[p.stage] ?? p.stage;
-  if (p.stage === 'transfer' || p.stage === 'layout') label += `, iteration ${p.iteration + 1}`;
+  // Iteration 0 is the initial image (layout run); refinement iterations count from 1.
+  if ((p.stage === 'transfer' || p.stage === 'decode') && p.iteration > 0) label += `, iteration ${p.iteration}`;
   if (running.stage !== p.stage || !$('run-stage').textContent!.startsWith(label)) $('run-stage').textContent = label;
   running.stage = p.stage;
   const bar = $<HTMLProgressElement>('run-progress');
@@ -1044,7 +1073,7 @@ function onPreview(id: number, iteration: number, similarity: number | null, ima
   drawRgba(canvas, image);
   canvas.setAttribute('role', 'img');
   const cap = document.createElement('span');
-  cap.textContent = `Iteration ${iteration + 1}${similarity !== null ? ` · ${similarity.toFixed(3)}` : ''}`;
+  cap.textContent = `${iteration === 0 ? 'Initial' : `Iteration ${iteration}`}${similarity !== null ? ` · ${similarity.toFixed(3)}` : ''}`;
   canvas.setAttribute('aria-label', cap.textContent);
   li.append(canvas, cap);
   $('previews').append(li);
@@ -1202,7 +1231,7 @@ function onRunFailed(id: number | null, kind: FailureKind, message: string): voi
   finishRun();
   const ex = explain(kind, message);
   $('run-error-title').textContent = ex.title;
-  $('run-error-text').textContent = ex.body;
+  setText($('run-error-text'), ex.body);
   $('run-error-actions').replaceChildren(...ex.actions.filter((a) => a !== 'retry').map(actionButton));
   const box = $('run-error');
   box.dataset.kind = kind;
@@ -1213,7 +1242,7 @@ function onRunFailed(id: number | null, kind: FailureKind, message: string): voi
     setModelStatus('failed', 'The GPU device needs a restart: reload the model.');
     const me = $('model-error');
     $('model-error-title').textContent = ex.title;
-    $('model-error-text').textContent = ex.body;
+    setText($('model-error-text'), ex.body);
     $('model-error-actions').replaceChildren(actionButton('reload-model'));
     show(me, true);
   }

@@ -32,6 +32,9 @@ export interface MaskCanvasOptions {
   maxHeight?: () => number;
 }
 
+/** Longest side of the display canvases; larger images are shown scaled down. */
+const DISPLAY_MAX = 4096;
+
 /** Bytes of undo history kept per canvas (oldest steps are dropped first). */
 const HISTORY_BYTES = 96 * 1048576;
 const HISTORY_STEPS = 100;
@@ -50,6 +53,8 @@ export class MaskCanvas extends EventTarget {
 
   width = 0;
   height = 0;
+  /** Display scale of the canvases relative to the mask (1 up to DISPLAY_MAX pixels). */
+  private ds = 1;
   private mask = new Uint8Array(0);
   private undoStack: Patch[] = [];
   private redoStack: Patch[] = [];
@@ -110,11 +115,16 @@ export class MaskCanvas extends EventTarget {
   setImage(image: CanvasImageSource, width: number, height: number): void {
     this.width = width;
     this.height = height;
-    this.base.width = width;
-    this.base.height = height;
-    this.base.getContext('2d')!.drawImage(image, 0, 0, width, height);
-    this.overlay.width = width;
-    this.overlay.height = height;
+    // The canvases only display: above DISPLAY_MAX they are drawn smaller (the mask itself
+    // always keeps the image's full resolution).
+    this.ds = Math.min(1, DISPLAY_MAX / Math.max(width, height));
+    const dw = Math.max(1, Math.round(width * this.ds));
+    const dh = Math.max(1, Math.round(height * this.ds));
+    this.base.width = dw;
+    this.base.height = dh;
+    this.base.getContext('2d')!.drawImage(image, 0, 0, dw, dh);
+    this.overlay.width = dw;
+    this.overlay.height = dh;
     this.mask = new Uint8Array(width * height);
     this.undoStack = [];
     this.redoStack = [];
@@ -406,16 +416,28 @@ export class MaskCanvas extends EventTarget {
     this.renderRect(0, 0, this.width, this.height);
   }
 
+  /** Redraws the overlay over the mask rectangle (x, y, w, h), in display pixels. */
   private renderRect(x: number, y: number, w: number, h: number): void {
     if (w <= 0 || h <= 0) return;
-    const img = new ImageData(w, h);
+    const ds = this.ds;
+    const dx0 = Math.floor(x * ds);
+    const dy0 = Math.floor(y * ds);
+    const dx1 = Math.min(this.overlay.width, Math.ceil((x + w) * ds));
+    const dy1 = Math.min(this.overlay.height, Math.ceil((y + h) * ds));
+    const dw = dx1 - dx0;
+    const dh = dy1 - dy0;
+    if (dw <= 0 || dh <= 0) return;
+    const img = new ImageData(dw, dh);
     const d = img.data;
     const [r, g, b] = this.color;
-    for (let yy = 0; yy < h; yy++) {
-      let src = (y + yy) * this.width + x;
-      let dst = yy * w * 4;
-      for (let xx = 0; xx < w; xx++, src++, dst += 4) {
-        if (this.mask[src]) {
+    for (let yy = 0; yy < dh; yy++) {
+      // Nearest mask pixel of each display pixel (identity when ds = 1).
+      const sy = ds === 1 ? dy0 + yy : Math.min(this.height - 1, Math.floor((dy0 + yy + 0.5) / ds));
+      const row = sy * this.width;
+      let dst = yy * dw * 4;
+      for (let xx = 0; xx < dw; xx++, dst += 4) {
+        const sx = ds === 1 ? dx0 + xx : Math.min(this.width - 1, Math.floor((dx0 + xx + 0.5) / ds));
+        if (this.mask[row + sx]) {
           d[dst] = r;
           d[dst + 1] = g;
           d[dst + 2] = b;
@@ -423,7 +445,7 @@ export class MaskCanvas extends EventTarget {
         }
       }
     }
-    this.overlay.getContext('2d')!.putImageData(img, x, y);
+    this.overlay.getContext('2d')!.putImageData(img, dx0, dy0);
   }
 
   private changed(kind: string): void {

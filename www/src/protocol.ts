@@ -80,12 +80,12 @@ export const DEFAULTS: EditParams = {
 /** Allowed ranges of the numeric parameters (the form validates against these). */
 export const LIMITS = {
   seed: { min: 0, max: 4294967295 },
-  steps: { min: 1, max: 200 },
+  steps: { min: 1, max: 1000 },
   guidance: { min: 0, max: 30 },
   editGuidance: { min: 0, max: 30 },
-  splitRatio: { min: 0, max: 1 },
+  splitRatio: { min: 0.01, max: 1 },
   simThreshold: { min: 0, max: 1 },
-  iterations: { min: 1, max: 20 },
+  iterations: { min: 1, max: 50 },
 } as const;
 
 /** The largest image side the page accepts (anything larger is refused with a message). */
@@ -232,6 +232,8 @@ export type Reply =
     }
   | { type: 'storage-info'; storage: StorageInfo; deleted: boolean }
   | { type: 'progress'; id: number; stage: Stage; step: number; total: number; iteration: number; similarity: number | null }
+  // iteration 0 is the initial image, refinement iterations count from 1
   | { type: 'preview'; id: number; iteration: number; similarity: number | null; image: RgbaImage }
+  // iterations: refinement iterations run (the image events' largest `iteration`; 0 = initial image only)
   | { type: 'result'; id: number; image: RgbaImage; ms: number; iterations: number; similarity: number | null }
   | { type: 'failed'; id: number | null; scope: FailureScope; kind: FailureKind; message: string };

@@ -272,6 +272,12 @@ function networkError(what: string, e: unknown): WeightsError {
     return new WeightsError('cancelled', 'Loading the model was cancelled.');
   }
   const why = e instanceof Error ? e.message : String(e);
+  if (typeof navigator !== 'undefined' && navigator.onLine === false) {
+    return new WeightsError(
+      'network',
+      `This device is offline, and ${what} is not stored in this browser yet. Connect to the internet and press Retry: parts downloaded before are kept.`,
+    );
+  }
   return new WeightsError(
     'network',
     `The download of ${what} failed (${why}). Check the connection and press Retry: shards that were already downloaded are kept and not fetched again.`,

@@ -35,9 +35,9 @@ type OnEvent = (eventJson: string, rgba?: Uint8Array) => boolean;
 interface CoreSession {
   adapterJson(): string;
   smokeJson(f16: boolean): Promise<string>;
-  beginModel?(manifestJson: string, f16: boolean): void;
-  loadShard?(component: string, bytes: Uint8Array): void;
-  finishComponent?(component: string): void;
+  beginModel?(manifestJson: string, f16: boolean): void | Promise<void>;
+  loadShard?(component: string, bytes: Uint8Array): void | Promise<void>;
+  finishComponent?(component: string): void | Promise<void>;
   generate?(
     paramsJson: string,
     subject: Uint8Array,
@@ -158,12 +158,8 @@ async function loadModel(req: Extract<Request, { type: 'load-model' }>): Promise
     const source = sourceFor(req.source);
     const plan = await planModel(source, store, ctrl.signal);
     const info = plan.info;
-    const needsConfirmation =
-      info.source === 'url' && info.toDownloadBytes > LARGE_DOWNLOAD_BYTES && !req.options.confirmedLargeDownload;
     const storage = await storageInfo(store);
-    post({ type: 'model-info', info, needsConfirmation, storage });
-    if (needsConfirmation) return;
-
+    // Refuse early, before asking the user to download gigabytes that could not be used or kept.
     if (!info.tiny && adapter) {
       const buf = adapter.max_buffer_size;
       const bind = adapter.max_storage_buffer_binding_size;
@@ -187,9 +183,14 @@ async function loadModel(req: Extract<Request, { type: 'load-model' }>): Promise
       }
     }
 
+    const needsConfirmation =
+      info.source === 'url' && info.toDownloadBytes > LARGE_DOWNLOAD_BYTES && !req.options.confirmedLargeDownload;
+    post({ type: 'model-info', info, needsConfirmation, storage });
+    if (needsConfirmation) return;
+
     const core = requireApi(['beginModel', 'loadShard', 'finishComponent']);
     const f16 = req.options.allowF16 && adapter?.shader_f16 === true;
-    core.beginModel!(plan.manifestText, f16);
+    await core.beginModel!(plan.manifestText, f16);
     const result = await loadPlan(plan, source, store, {
       save: req.options.saveToStorage,
       signal: ctrl.signal,
@@ -223,7 +224,7 @@ async function runPipeline(req: Extract<Request, { type: 'generate' | 'edit' }>)
   // Assigned in the callback, so typed by assertion (control flow cannot see those writes).
   let final = null as RgbaImage | null;
   let last = null as RgbaImage | null;
-  let previews = 0;
+  let iterations = 0; // refinement iterations seen (iteration 0 is the initial image)
   let similarity: number | null = null;
   const onEvent: OnEvent = (json, rgba) => {
     if (run.cancelled) return false;
@@ -241,10 +242,10 @@ async function runPipeline(req: Extract<Request, { type: 'generate' | 'edit' }>)
       const data = rgba.slice();
       const image: RgbaImage = { width: ev.width, height: ev.height, data };
       if (ev.similarity !== null && ev.similarity !== undefined) similarity = ev.similarity;
+      iterations = Math.max(iterations, ev.iteration);
       if (ev.final) {
         final = image;
       } else {
-        previews++;
         last = { width: ev.width, height: ev.height, data: data.slice() };
         post({ type: 'preview', id: run.id, iteration: ev.iteration, similarity: ev.similarity ?? null, image }, [data.buffer]);
       }
@@ -264,7 +265,7 @@ async function runPipeline(req: Extract<Request, { type: 'generate' | 'edit' }>)
     const image = final ?? last;
     if (!image) throw new WeightsError('internal', 'The run finished without an image.');
     post(
-      { type: 'result', id: run.id, image, ms: performance.now() - t0, iterations: previews, similarity },
+      { type: 'result', id: run.id, image, ms: performance.now() - t0, iterations, similarity },
       [(image.data as Uint8Array).buffer],
     );
   } catch (e) {

@@ -111,6 +111,30 @@ enum Command {
         #[command(flatten)]
         common: Common,
     },
+    /// Convert SD 2.1-base + the EZIGen checkpoint + CLIP ViT-B/32 into the sharded format the
+    /// browser streams (or, with --tiny, the built-in tiny random model).
+    Convert {
+        /// Stable Diffusion 2.1-base folder (diffusers layout).
+        #[arg(long, required_unless_present = "tiny")]
+        sd: Option<PathBuf>,
+        /// The official EZIGen checkpoint folder (e.g. checkpoint-200000/).
+        #[arg(long, required_unless_present = "tiny")]
+        ezigen: Option<PathBuf>,
+        /// CLIP ViT-B/32 folder (transformers layout).
+        #[arg(long, required_unless_present = "tiny")]
+        clip: Option<PathBuf>,
+        /// Convert the built-in tiny random-weight model instead.
+        #[arg(long)]
+        tiny: bool,
+        /// Output folder.
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, value_enum, default_value = "f16")]
+        dtype: Dtype,
+        /// Largest shard in MiB.
+        #[arg(long, default_value_t = 64)]
+        shard_mb: usize,
+    },
     /// Print the wgpu adapter report (name, f16 support, limits) as JSON.
     Info,
     /// Run the small conv + GroupNorm + attention computation and print it as JSON.
@@ -240,6 +264,30 @@ fn save_outputs(c: &Common, out: &Output, traj: Option<Trajectory>) -> ezigen::R
 
 fn run(cli: Cli) -> ezigen::Result<()> {
     match cli.command {
+        Command::Convert { sd, ezigen: ez, clip, tiny, out, dtype: d, shard_mb } => {
+            let folders = if tiny {
+                ezigen::native::DiffusersFolders::builtin_tiny()
+            } else {
+                ezigen::native::DiffusersFolders { sd: sd.expect("required"), ezigen: ez.expect("required"), clip: clip.expect("required") }
+            };
+            if shard_mb == 0 {
+                return Err(Error::Input("--shard-mb must be at least 1".into()));
+            }
+            let opts = ezigen::convert::ConvertOptions {
+                folders,
+                out: out.clone(),
+                dtype: match d {
+                    Dtype::F16 => StoredDType::F16,
+                    Dtype::F32 => StoredDType::F32,
+                },
+                shard_bytes: shard_mb << 20,
+                name: if tiny { "tiny-random".into() } else { "sd21-base-ezigen".into() },
+                tiny,
+            };
+            let t0 = Instant::now();
+            let manifest = ezigen::convert::convert(&opts)?;
+            eprintln!("wrote {} in {:.1} s:\n{}", out.display(), t0.elapsed().as_secs_f64(), ezigen::convert::summary(&manifest));
+        }
         Command::Info => {
             let (_, report) = device::init_wgpu()?;
             println!("{}", serde_json::to_string_pretty(&report).expect("report serialises"));

@@ -2,8 +2,11 @@
 //! the prefix-based builder the models load themselves from by their original key names.
 
 pub mod components;
+pub mod manifest;
 pub mod names;
 pub mod safetensors;
+#[cfg(feature = "native")]
+pub mod torch_bin;
 pub mod store;
 
 pub use safetensors::{SafetensorsHeader, StoredDType, TensorInfo};

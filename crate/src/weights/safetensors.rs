@@ -66,6 +66,16 @@ impl StoredDType {
         matches!(self, Self::F32 | Self::F16 | Self::BF16 | Self::F64)
     }
 
+    /// F32 for float types (the dtype kept at full precision), itself otherwise.
+    pub fn max_f32(self) -> Self {
+        if self.is_float() { Self::F32 } else { self }
+    }
+
+    /// Parses the safetensors spelling.
+    pub fn from_name(s: &str) -> Option<Self> {
+        Self::parse(s)
+    }
+
     /// The safetensors spelling ("F32", "F16", ...).
     pub fn name(self) -> &'static str {
         match self {

@@ -220,7 +220,8 @@ impl<'a> VarBuilder<'a> {
     pub fn take<const D: usize>(&self, name: &str, shape: [usize; D]) -> Tensor<D> {
         let key = self.key(name);
         let mut state = self.state.borrow_mut();
-        match state.tensors.remove(&key) {
+        let stored = state.tensors.remove(&key).or_else(|| join_parts(&mut state.tensors, &key));
+        match stored {
             Some(stored) if same_shape(&stored.shape, &shape) => stored.data.reshape(shape),
             Some(stored) => {
                 state.mismatched.push(format!("{key}: expected {shape:?}, found {:?}", stored.shape));
@@ -238,6 +239,20 @@ impl<'a> VarBuilder<'a> {
     pub fn take_opt<const D: usize>(&self, name: &str, shape: [usize; D]) -> Option<Tensor<D>> {
         self.contains(name).then(|| self.take(name, shape))
     }
+}
+
+/// Reassembles a tensor written in parts `key#0`, `key#1`, … (split along the first axis by the
+/// converter to keep every tensor under 128 MiB).
+fn join_parts(tensors: &mut BTreeMap<String, Stored>, key: &str) -> Option<Stored> {
+    let mut parts = Vec::new();
+    while let Some(p) = tensors.remove(&format!("{key}#{}", parts.len())) {
+        parts.push(p);
+    }
+    let first = parts.first()?;
+    let mut shape = first.shape.clone();
+    shape[0] = parts.iter().map(|p| p.shape[0]).sum();
+    let data = Tensor::cat(parts.into_iter().map(|p| p.data).collect(), 0);
+    Some(Stored { data, shape })
 }
 
 fn random_param<const D: usize>(key: &str, shape: [usize; D], device: &Device, dtype: DType) -> Tensor<D> {

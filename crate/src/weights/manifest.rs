@@ -1,0 +1,117 @@
+//! `manifest.json` of a converted model: what the browser and `--weights DIR` read before
+//! any shard. Written by `ezigen convert`.
+//!
+//! ```json
+//! { "format": "ezigen-shards", "version": 1, "name": "sd21-base-ezigen", "tiny": false,
+//!   "dtype": "f16", "total_bytes": 2712345678,
+//!   "components": { "unet": { "bytes": N, "shards": ["unet-00000.safetensors", …],
+//!                             "tensors": [{ "name", "dtype", "shape", "shard", "begin", "end" }, …] }, … },
+//!   "shards": { "unet-00000.safetensors": { "component": "unet", "bytes": N, "sha256": "…" }, … },
+//!   "config": { "unet": {…}, "vae": {…}, "text_encoder": {…}, "clip_vision": {…}, "scheduler": {…} } }
+//! ```
+//! `begin`/`end` are byte offsets of a tensor's data within its shard file. Every shard is a
+//! complete safetensors file (the tokenizer's is `tokenizer.json`).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::components::{COMPONENTS, ModelConfigs};
+use crate::{Error, Result};
+
+/// The format name in `manifest.json`.
+pub const FORMAT: &str = "ezigen-shards";
+/// The format version this build reads and writes.
+pub const VERSION: u32 = 1;
+
+/// A tensor's location.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct TensorEntry {
+    /// Canonical key.
+    pub name: String,
+    /// Stored dtype ("F16", "F32").
+    pub dtype: String,
+    /// Shape.
+    pub shape: Vec<usize>,
+    /// Shard file name.
+    pub shard: String,
+    /// First byte of the data in the shard.
+    pub begin: u64,
+    /// One past the last byte.
+    pub end: u64,
+}
+
+/// A component: its shards in load order and its tensors.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct ComponentEntry {
+    /// Bytes of all its shards.
+    pub bytes: u64,
+    /// Shard files, in load order.
+    pub shards: Vec<String>,
+    /// Tensors (empty for the tokenizer).
+    #[serde(default)]
+    pub tensors: Vec<TensorEntry>,
+}
+
+/// A shard file.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct ShardEntry {
+    /// Component it belongs to.
+    pub component: String,
+    /// File size.
+    pub bytes: u64,
+    /// SHA-256 of the file, lower-case hex.
+    pub sha256: String,
+}
+
+/// The whole manifest.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Manifest {
+    /// Always [`FORMAT`].
+    pub format: String,
+    /// Format version.
+    pub version: u32,
+    /// Model name ("sd21-base-ezigen", "tiny-random").
+    pub name: String,
+    /// Whether this is the built-in tiny random-weight model.
+    #[serde(default)]
+    pub tiny: bool,
+    /// Dtype most tensors are stored in ("f16" or "f32").
+    pub dtype: String,
+    /// Sum of all shard sizes.
+    pub total_bytes: u64,
+    /// Components by name.
+    pub components: BTreeMap<String, ComponentEntry>,
+    /// Shards by file name.
+    pub shards: BTreeMap<String, ShardEntry>,
+    /// Model configurations.
+    pub config: ModelConfigs,
+}
+
+impl Manifest {
+    /// Parses and checks a manifest (format, version, every component present, shard
+    /// references consistent).
+    pub fn from_json(json: &str) -> Result<Self> {
+        let m: Self = serde_json::from_str(json).map_err(|e| Error::Config(format!("manifest.json: {e}")))?;
+        if m.format != FORMAT {
+            return Err(Error::Config(format!("manifest.json: format `{}` is not `{FORMAT}`", m.format)));
+        }
+        if m.version != VERSION {
+            return Err(Error::Config(format!(
+                "manifest.json: format version {} is not supported (this build reads version {VERSION}); re-run `ezigen convert`",
+                m.version
+            )));
+        }
+        for c in COMPONENTS {
+            let entry = m.components.get(c).ok_or_else(|| Error::Config(format!("manifest.json: component `{c}` is missing")))?;
+            for s in &entry.shards {
+                match m.shards.get(s) {
+                    Some(shard) if shard.component == c => {}
+                    _ => return Err(Error::Config(format!("manifest.json: shard `{s}` of `{c}` is not listed under `shards`"))),
+                }
+            }
+        }
+        m.config.parse()?;
+        Ok(m)
+    }
+}

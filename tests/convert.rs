@@ -1,0 +1,175 @@
+//! `ezigen convert` and the converted-format loader: the tiny model converted from safetensors
+//! and from a `.bin` checkpoint with a `module.` prefix reproduces the reference outputs; every
+//! way of damaging the output (corrupt, truncated or deleted shard, edited manifest) and every
+//! wrong input (wrong model, missing adapters, missing folder) gives a clear error.
+
+use std::path::{Path, PathBuf};
+
+use burn::tensor::DType;
+use ezigen::Error;
+use ezigen::convert::{ConvertOptions, convert};
+use ezigen::models::unet::{FeatureBank, RefMode};
+use ezigen::native::{DiffusersFolders, builtin_tiny_dir, load_converted};
+use ezigen::weights::StoredDType;
+use ezigen::weights::manifest::Manifest;
+use ezigen_tests::{Io, assert_close, cpu, host};
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("ezigen-test-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn options(folders: DiffusersFolders, out: &Path, dtype: StoredDType, shard_mb: usize) -> ConvertOptions {
+    ConvertOptions { folders, out: out.to_path_buf(), dtype, shard_bytes: shard_mb << 20, name: "tiny-random".into(), tiny: true }
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let dst = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() { copy_dir(&e.path(), &dst) } else { std::fs::copy(e.path(), dst).unwrap(); }
+    }
+}
+
+/// The UNet of a loaded pipeline against the fixture's adapter pass.
+fn check_unet(pipe: &ezigen::pipeline::Pipeline, tol: f32, label: &str) {
+    let io = Io::load("io/unet.safetensors");
+    let device = pipe.device().clone();
+    let dtype = pipe.dtype();
+    let unet = &pipe.models.unet;
+    let ctx = io.tensor::<3>("ref.encoder_hidden_states", &device, dtype);
+    let mut bank = FeatureBank::default();
+    let _ = unet.forward(io.tensor("ref.sample", &device, dtype), 1.0, &ctx, RefMode::Capture(&mut bank));
+    let s = unet.subject_features(&bank, 2);
+    let ctx = io.tensor::<3>("main.encoder_hidden_states", &device, dtype);
+    let out = unet.forward(io.tensor("main.sample", &device, dtype), 381.0, &ctx, RefMode::Inject(&s));
+    assert_close(&format!("converted {label} unet"), &host(out), &io.f32("main.out_adapter"), tol);
+}
+
+#[test]
+fn converted_tiny_model_reproduces_the_reference() {
+    let device = cpu();
+    for (dtype, tol) in [(StoredDType::F32, 1e-4), (StoredDType::F16, 3e-2)] {
+        let out = scratch(&format!("conv-{}", dtype.name()));
+        // Small shards force several per component.
+        let m = convert(&options(DiffusersFolders::builtin_tiny(), &out, dtype, 1)).unwrap();
+        assert!(m.components["unet"].shards.len() >= 2, "unet split into several shards");
+        assert_eq!(m.components["adapters"].tensors.len(), 113);
+        let lw = m.components["adapters"].tensors.iter().find(|t| t.name == "learnable_weights").unwrap();
+        assert_eq!(lw.dtype, "F32", "learnable_weights stay f32");
+        for (name, shard) in &m.shards {
+            let len = std::fs::metadata(out.join(name)).unwrap().len();
+            assert_eq!(len, shard.bytes);
+            let in_shard: Vec<_> = m.components[&shard.component].tensors.iter().filter(|t| &t.shard == name).collect();
+            let data: u64 = in_shard.iter().map(|t| t.end - t.begin).sum();
+            assert!(data <= 1 << 20 || in_shard.len() == 1, "{name}: {data} bytes of tensors");
+        }
+        let reparsed = Manifest::from_json(&std::fs::read_to_string(out.join("manifest.json")).unwrap()).unwrap();
+        assert_eq!(reparsed.total_bytes, m.total_bytes);
+        let pipe = load_converted(&out, &device, DType::F32).unwrap();
+        check_unet(&pipe, tol, dtype.name());
+        let _ = std::fs::remove_dir_all(&out);
+    }
+}
+
+#[test]
+fn bin_checkpoint_with_module_prefix_gives_the_same_adapters() {
+    let a = scratch("st");
+    let b = scratch("bin");
+    let ma = convert(&options(DiffusersFolders::builtin_tiny(), &a, StoredDType::F32, 64)).unwrap();
+    let mut folders = DiffusersFolders::builtin_tiny();
+    folders.ezigen = builtin_tiny_dir().join("ezigen/checkpoint-bin");
+    let mb = convert(&options(folders, &b, StoredDType::F32, 64)).unwrap();
+    for (name, shard) in &ma.shards {
+        assert_eq!(shard.sha256, mb.shards[name].sha256, "{name} differs between safetensors and .bin sources");
+    }
+    let _ = (std::fs::remove_dir_all(a), std::fs::remove_dir_all(b));
+}
+
+fn expect_weights_error(dir: &Path, needle: &str) {
+    match load_converted(dir, &cpu(), DType::F32) {
+        Err(e @ (Error::Weights { .. } | Error::Config(_))) => {
+            let msg = e.to_string();
+            assert!(msg.contains(needle), "expected `{needle}` in: {msg}");
+        }
+        Err(other) => panic!("unexpected error kind: {other}"),
+        Ok(_) => panic!("loading damaged weights succeeded ({needle})"),
+    }
+}
+
+#[test]
+fn damaged_conversions_are_refused() {
+    let out = scratch("damage");
+    let m = convert(&options(DiffusersFolders::builtin_tiny(), &out, StoredDType::F16, 1)).unwrap();
+    let shard = m.components["unet"].shards[0].clone();
+    let path = out.join(&shard);
+    let good = std::fs::read(&path).unwrap();
+
+    let mut corrupt = good.clone();
+    let n = corrupt.len();
+    corrupt[n - 10] ^= 0xff;
+    std::fs::write(&path, &corrupt).unwrap();
+    expect_weights_error(&out, "SHA-256");
+
+    std::fs::write(&path, &good[..good.len() / 2]).unwrap();
+    expect_weights_error(&out, "truncated");
+
+    std::fs::remove_file(&path).unwrap();
+    expect_weights_error(&out, &shard);
+    std::fs::write(&path, &good).unwrap();
+
+    let manifest = std::fs::read_to_string(out.join("manifest.json")).unwrap();
+    std::fs::write(out.join("manifest.json"), manifest.replace("\"version\": 1", "\"version\": 99")).unwrap();
+    expect_weights_error(&out, "version 99");
+    std::fs::write(out.join("manifest.json"), manifest.replace("\"adapters\": {", "\"adapters_gone\": {")).unwrap();
+    expect_weights_error(&out, "component `adapters` is missing");
+    std::fs::write(out.join("manifest.json"), &manifest).unwrap();
+    assert!(load_converted(&out, &cpu(), DType::F32).is_ok(), "restored files load again");
+    let _ = std::fs::remove_dir_all(&out);
+}
+
+#[test]
+fn wrong_inputs_are_refused() {
+    let root = scratch("wrong");
+    let sd = root.join("sd");
+    copy_dir(&builtin_tiny_dir(), &sd);
+    let folders = |sd: &Path, ez: &Path| DiffusersFolders { sd: sd.to_path_buf(), ezigen: ez.to_path_buf(), clip: sd.join("clip") };
+    let fail = |f: DiffusersFolders, needle: &str| {
+        let mut o = options(f, &root.join("out"), StoredDType::F16, 64);
+        o.tiny = true;
+        match convert(&o) {
+            Err(e) => assert!(e.to_string().contains(needle), "expected `{needle}` in: {e}"),
+            Ok(_) => panic!("conversion should fail ({needle})"),
+        }
+    };
+    // A missing folder.
+    fail(folders(&root.join("nope"), &sd.join("ezigen/checkpoint")), "nope");
+    // The EZIGen folder holding a stock UNet (no adapters).
+    let fake = root.join("fake-ckpt");
+    std::fs::create_dir_all(&fake).unwrap();
+    std::fs::copy(sd.join("unet/diffusion_pytorch_model.safetensors"), fake.join("model.safetensors")).unwrap();
+    fail(folders(&sd, &fake), "lacks 113 of the 113 adapter tensors");
+    // A truncated weights file.
+    let unet_file = sd.join("unet/diffusion_pytorch_model.safetensors");
+    let unet_bytes = std::fs::read(&unet_file).unwrap();
+    std::fs::write(&unet_file, &unet_bytes[..unet_bytes.len() - 1000]).unwrap();
+    fail(folders(&sd, &sd.join("ezigen/checkpoint")), "truncated");
+    std::fs::write(&unet_file, &unet_bytes).unwrap();
+    // The 768-px v-prediction model.
+    let sched = sd.join("scheduler/scheduler_config.json");
+    let text = std::fs::read_to_string(&sched).unwrap();
+    std::fs::write(&sched, text.replace("\"epsilon\"", "\"v_prediction\"")).unwrap();
+    fail(folders(&sd, &sd.join("ezigen/checkpoint")), "v-prediction");
+    std::fs::write(&sched, &text).unwrap();
+    // An SD 1.x-like text/UNet mismatch.
+    let unet_cfg = sd.join("unet/config.json");
+    let text = std::fs::read_to_string(&unet_cfg).unwrap();
+    let mut v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    v["cross_attention_dim"] = 768.into();
+    std::fs::write(&unet_cfg, v.to_string()).unwrap();
+    fail(folders(&sd, &sd.join("ezigen/checkpoint")), "does not match the text encoder width");
+    let _ = std::fs::remove_dir_all(&root);
+}
