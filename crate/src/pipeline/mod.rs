@@ -81,8 +81,8 @@ impl SamplingOptions {
         if !self.guidance.is_finite() || !self.edit_guidance.is_finite() {
             return bad("guidance must be a finite number");
         }
-        if !(self.sim_threshold.is_finite() && self.sim_threshold <= 1.0) {
-            return bad("similarity threshold must be at most 1");
+        if !self.sim_threshold.is_finite() {
+            return bad("similarity threshold must be a number (above 1 never stops early)");
         }
         if self.iterations.is_some_and(|n| n == 0 || n > 50) {
             return bad("iterations must be between 1 and 50");
