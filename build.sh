@@ -16,6 +16,11 @@ APT_PACKAGES=(mesa-vulkan-drivers libvulkan1 vulkan-tools chromium chromium-driv
 WASM_TARGET=wasm32-unknown-unknown
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
 export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
+# Mesa's Vulkan loader complains on every start without a runtime dir (headless machines).
+if [ -z "${XDG_RUNTIME_DIR:-}" ]; then
+  export XDG_RUNTIME_DIR="${TMPDIR:-/tmp}/ezigen-xdg-$(id -u)"
+  mkdir -p -m 700 "$XDG_RUNTIME_DIR"
+fi
 
 log() { printf '\n== %s\n' "$*" >&2; }
 
@@ -99,9 +104,21 @@ build_web() {
   log "dist/ ready: ezigen_bg.wasm $((raw / 1024)) KiB raw, $((gz / 1024)) KiB gzipped"
 }
 
+build_native_cli() {
+  log "native CLI (converts the built-in tiny model for the page)"
+  cargo build --release -p ezigen --bin ezigen
+}
+
+build_models() {
+  log "models: the built-in tiny random-weight model, converted into dist/models/"
+  ./target/release/ezigen convert --tiny --out dist/models --shard-mb 1
+}
+
 build() {
+  build_native_cli
   build_wasm
   build_web
+  build_models
 }
 
 check_boundary() {
@@ -122,12 +139,12 @@ check_boundary() {
 
 test_native() {
   log "native tests (CPU reference + wgpu on the machine's Vulkan adapter)"
+  cargo build --release --workspace --bins --tests
   cargo test --release --workspace
 }
 
 test_browser() {
   log "browser tests (headless Chromium via playwright-core)"
-  cargo build --release -p ezigen --bin ezigen
   node --test --test-concurrency=1 tests/browser/
 }
 

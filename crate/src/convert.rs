@@ -284,8 +284,11 @@ pub fn convert(opts: &ConvertOptions) -> Result<Manifest> {
             for s in sources.iter().filter(|s| s.component == component) {
                 let to = if s.name.contains("learnable_weights") || !s.dtype.is_float() { s.dtype.max_f32() } else { opts.dtype };
                 let bytes = convert_bytes(&data[s.file][s.range.clone()], s.dtype, to);
+                let before = done * 100 / total.max(1);
                 done += s.range.len();
-                progress(done, total, &s.name);
+                if done * 100 / total.max(1) != before {
+                    progress(done, total, component);
+                }
                 if bytes.len() > MAX_TENSOR_BYTES && s.shape.len() > 1 {
                     let rows = s.shape[0];
                     let row_bytes = bytes.len() / rows;
