@@ -133,14 +133,22 @@ test('cancel stops a run within a step, and the next run succeeds', { skip }, as
     await waitModelReady(page);
     await fillShortRun(page, { steps: 50, iterations: 2 });
     await page.click('#run');
-    await page.waitForFunction(() => document.querySelector('#run-panel')?.dataset.stage, null, { timeout: RUN_TIMEOUT });
+    // Cancel inside the denoising loop (after its first UNet step), where it must act within a step.
+    await page.waitForFunction(
+      () => {
+        const d = document.querySelector('#run-panel')?.dataset;
+        return d && ['layout', 'transfer'].includes(d.stage) && Number(d.step) >= 1;
+      },
+      null,
+      { timeout: RUN_TIMEOUT },
+    );
     const t0 = Date.now();
     await page.click('#cancel');
     await page.waitForFunction(() => document.querySelector('#run-error')?.dataset.kind === 'cancelled', null, { timeout: RUN_TIMEOUT });
     console.log(`cancelled after ${Date.now() - t0} ms`);
     assert.equal(await page.locator('#run-panel').isVisible(), false);
     assert.equal(await page.locator('#model-status').getAttribute('data-state'), 'ready');
-    await page.fill('#steps', '4');
+    await page.fill('#steps', '2');
     await page.fill('#iterations', '1');
     await runAndWait(page);
     assert.equal(await page.locator('#result').isVisible(), true);

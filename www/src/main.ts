@@ -1064,11 +1064,17 @@ function onRunProgress(p: Extract<Reply, { type: 'progress' }>): void {
   const sim = p.similarity !== null ? ` · similarity ${p.similarity.toFixed(3)}` : '';
   $('run-step').textContent = `step ${p.step} of ${p.total}${sim}`;
   $('run-panel').dataset.stage = p.stage;
+  $('run-panel').dataset.step = String(p.step);
 }
 
 function onPreview(id: number, iteration: number, similarity: number | null, image: RgbaImage): void {
   if (!running || id !== running.id) return;
+  addPreview(iteration, similarity, image);
+}
+
+function addPreview(iteration: number, similarity: number | null, image: RgbaImage): void {
   const li = document.createElement('li');
+  li.dataset.iteration = String(iteration);
   const canvas = document.createElement('canvas');
   drawRgba(canvas, image);
   canvas.setAttribute('role', 'img');
@@ -1120,6 +1126,8 @@ async function onResult(id: number, image: RgbaImage, ms: number, iterations: nu
   if (!running || id !== running.id) return;
   const run = running;
   finishRun();
+  // The last iteration may arrive only as the result: keep the strip complete.
+  if (!$('previews').querySelector(`li[data-iteration="${iterations}"]`)) addPreview(iterations, similarity, image);
   const meta = {
     app: 'ezigen-web',
     mode: run.mode,
