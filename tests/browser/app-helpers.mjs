@@ -14,7 +14,7 @@ export { launch, screenshot, watchConsole, ARTIFACTS, ROOT } from './helpers.mjs
 /** The built app (override with EZIGEN_DIST to test another build). */
 export const DIST = resolve(process.env.EZIGEN_DIST ?? join(ROOT, 'dist'));
 /** End-to-end tests need the wasm exports generate/edit/loadShard and a model in dist/models. */
-export const FULL = !!process.env.EZIGEN_FULL_APP;
+export const FULL = !process.env.EZIGEN_SKIP_E2E;
 
 const TYPES = {
   '.html': 'text/html; charset=utf-8',

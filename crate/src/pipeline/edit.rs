@@ -145,9 +145,7 @@ impl Job<'_> {
         let exclip = self.m().text_encoder.forward_exception(EXCEPTION_TOKEN, crate::tokenizer::MAX_LENGTH).cast(self.dtype());
         self.progress(Stage::EncodeText, 3, 3, 0, None)?;
 
-        self.progress(Stage::Reference, 0, 1, 0, None)?;
         let subject = self.subject_features(&req.subject, req.subject_mask.as_ref(), &req.subject_prompt)?;
-        self.progress(Stage::Reference, 1, 1, 0, None)?;
 
         let sched = DdpmScheduler::new(&self.m().scheduler, opts.steps);
         let start = opts.layout_steps();

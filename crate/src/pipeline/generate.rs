@@ -87,9 +87,7 @@ impl Job<'_> {
         let ctx_loop = Tensor::cat(vec![self.encode_prompt(&req.loop_negative_prompt)?, cond], 0);
         self.progress(Stage::EncodeText, 3, 3, 0, None)?;
 
-        self.progress(Stage::Reference, 0, 1, 0, None)?;
         let subject = self.subject_features(&req.subject, req.subject_mask.as_ref(), &req.subject_prompt)?;
-        self.progress(Stage::Reference, 1, 1, 0, None)?;
 
         // Decoupled initial run: adapter off for i < (1 − r)·N.
         let s = self.pipe.latent_size();

@@ -365,6 +365,7 @@ impl<'a> Job<'a> {
     /// The subject features of a job: whiten, squash to the model size (bilinear), encode,
     /// noise at T_sub = 1, one reference pass with capture, scaled and repeated to batch 2.
     pub(crate) fn subject_features(&mut self, subject: &RgbaImage, mask: Option<&Mask>, subject_prompt: &str) -> Result<SubjectFeatures> {
+        self.progress(Stage::Reference, 0, 1, 0, None)?;
         let size = self.pipe.image_size();
         let rgb = image::bound_size(subject.to_rgb_on_white());
         let rgb = match mask {
@@ -380,7 +381,9 @@ impl<'a> Job<'a> {
         let ctx = self.encode_prompt(subject_prompt)?;
         let mut bank = FeatureBank::default();
         let _ = self.m().unet.forward(z, 1.0, &ctx, RefMode::Capture(&mut bank));
-        Ok(self.m().unet.subject_features(&bank, 2))
+        let features = self.m().unet.subject_features(&bank, 2);
+        self.progress(Stage::Reference, 1, 1, 0, None)?;
+        Ok(features)
     }
 
     /// CLIP ViT-B/32 image embedding, L2-normalised, on the host.
