@@ -65,6 +65,9 @@ test('generate: upload → run → previews → PNG download with parameters; ca
     const { page } = await openApp(context, server.url);
     await waitModelReady(page);
     assert.equal(await page.locator('#tiny-banner').isVisible(), true, 'the tiny-model banner is shown');
+    const wasmBytes = Number(await page.locator('#model-status').getAttribute('data-wasm-memory'));
+    console.log(`wasm linear memory after loading the tiny model: ${(wasmBytes / 1048576).toFixed(1)} MiB`);
+    assert.ok(wasmBytes > 0);
     await fillShortRun(page);
     await page.waitForFunction(() => document.querySelector('#run-reason')?.dataset.ready === 'true');
     let t0 = Date.now();

@@ -435,6 +435,7 @@ function onModelReady(msg: Extract<Reply, { type: 'model-ready' }>): void {
   setModelStatus('ready', `Model “${msg.name}” is ready (${msg.precision} path${from ? `, ${from}` : ''}, ${(msg.ms / 1000).toFixed(1)} s).`);
   $('model-status').dataset.cached = String(msg.cachedShards);
   $('model-status').dataset.downloaded = String(msg.downloadedShards);
+  $('model-status').dataset.wasmMemory = String(msg.wasmMemoryBytes);
   $<HTMLProgressElement>('model-overall').value = 1;
   show($('tiny-banner'), msg.tiny);
   if (msg.warning) {

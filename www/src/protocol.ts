@@ -229,6 +229,7 @@ export type Reply =
       cachedShards: number; // shards read from browser storage (not downloaded)
       downloadedShards: number;
       warning: string | null; // e.g. storage full: the model works but was not saved
+      wasmMemoryBytes: number; // wasm linear memory after the load (= its peak: it never shrinks)
     }
   | { type: 'storage-info'; storage: StorageInfo; deleted: boolean }
   | { type: 'progress'; id: number; stage: Stage; step: number; total: number; iteration: number; similarity: number | null }

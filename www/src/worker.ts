@@ -123,6 +123,9 @@ function requireApi(names: (keyof CoreSession)[]): CoreSession {
 
 const u8 = (d: Uint8Array | Uint8ClampedArray) => new Uint8Array(d.buffer, d.byteOffset, d.byteLength);
 
+/** The wasm linear memory; it only grows, so its size after a load is the load's peak. */
+let wasmMemory: WebAssembly.Memory | null = null;
+
 async function start(): Promise<void> {
   const gpu = (navigator as Navigator & { gpu?: unknown }).gpu;
   if (!gpu) {
@@ -130,7 +133,7 @@ async function start(): Promise<void> {
     return;
   }
   try {
-    await init({ module_or_path: new URL('./ezigen_bg.wasm', import.meta.url) });
+    wasmMemory = (await init({ module_or_path: new URL('./ezigen_bg.wasm', import.meta.url) })).memory;
   } catch (e) {
     post({ type: 'startup-failed', message: `The app's WebAssembly core could not be loaded: ${e instanceof Error ? e.message : e}` });
     return;
@@ -208,6 +211,7 @@ async function loadModel(req: Extract<Request, { type: 'load-model' }>): Promise
       cachedShards: result.cachedShards,
       downloadedShards: result.downloadedShards,
       warning: result.warning,
+      wasmMemoryBytes: wasmMemory?.buffer.byteLength ?? 0,
     });
   } finally {
     if (loadAbort === ctrl) loadAbort = null;
