@@ -103,3 +103,38 @@ fn native_graphics_api() -> WgpuBackend {
 pub fn cpu() -> Device {
     Device::flex()
 }
+
+/// Initialises a native wgpu device whose limits are forced down to at most `max_binding`
+/// bytes per storage binding and `max_buffer` bytes per buffer (WebGPU's defaults are
+/// 128 MiB and 256 MiB), whatever the adapter offers. Everything the models allocate or bind
+/// on it is validated against those limits by wgpu, so a run that succeeds here fits a
+/// default WebGPU device.
+#[cfg(all(feature = "native", not(target_family = "wasm")))]
+pub fn init_wgpu_limited(max_binding: u64, max_buffer: u64) -> Result<(Device, AdapterReport)> {
+    let backends = match native_graphics_api() {
+        WgpuBackend::Vulkan => wgpu::Backends::VULKAN,
+        WgpuBackend::Metal => wgpu::Backends::METAL,
+        WgpuBackend::Dx12 => wgpu::Backends::DX12,
+        _ => wgpu::Backends::all(),
+    };
+    let instance = wgpu::Instance::new(wgpu::InstanceDescriptor { backends, ..wgpu::InstanceDescriptor::new_without_display_handle() });
+    let adapter = pollster::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions::default()))
+        .map_err(|e| Error::Device(format!("no wgpu adapter: {e}")))?;
+    let mut limits = adapter.limits();
+    limits.max_storage_buffer_binding_size = limits.max_storage_buffer_binding_size.min(max_binding as _);
+    limits.max_buffer_size = limits.max_buffer_size.min(max_buffer);
+    // The same features burn's own WGSL device requests; only the memory limits differ.
+    let features = adapter.features().difference(wgpu::Features::MAPPABLE_PRIMARY_BUFFERS);
+    let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+        label: Some("ezigen (limits forced)"),
+        required_features: features,
+        required_limits: limits,
+        ..Default::default()
+    }))
+    .map_err(|e| Error::Device(format!("cannot create the limited device: {e}")))?;
+    let backend = adapter.get_info().backend;
+    let setup = WgpuSetup { instance, adapter, device, queue, backend };
+    let report = AdapterReport::from_setup(&setup);
+    let device = Device::wgpu_options().setup(setup).init().map_err(|e| Error::Device(e.to_string()))?;
+    Ok((device, report))
+}

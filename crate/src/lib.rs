@@ -7,10 +7,12 @@
 //! and dtype from the [`burn::tensor::Device`] at run time.
 
 #[cfg(feature = "native")]
+pub mod bench;
 pub mod convert;
 pub mod device;
 pub mod error;
 pub mod imageops;
+pub mod kernels;
 pub mod models;
 #[cfg(feature = "native")]
 pub mod native;

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use burn::tensor::{DType, Device};
 
+use crate::kernels::Kernels;
 use crate::pipeline::Pipeline;
 use crate::weights::components::{COMPONENTS, ModelBuilder, ModelConfigs, route_raw_key};
 use crate::weights::manifest::Manifest;
@@ -74,7 +75,13 @@ impl DiffusersFolders {
 
     /// Loads everything into a pipeline on `device` in `dtype`.
     pub fn load(&self, device: &Device, dtype: DType) -> Result<Pipeline> {
+        self.load_with(device, dtype, Kernels::default())
+    }
+
+    /// [`Self::load`] with an explicit kernel choice (the benchmark's before/after).
+    pub fn load_with(&self, device: &Device, dtype: DType, kernels: Kernels) -> Result<Pipeline> {
         let mut builder = ModelBuilder::new(&self.configs()?, device, dtype)?;
+        builder.set_kernels(kernels);
         let tokenizer = self.sd.join("tokenizer/tokenizer.json");
         if tokenizer.is_file() {
             builder.load_shard("tokenizer", &read(&tokenizer)?, "tokenizer.json")?;
@@ -100,12 +107,18 @@ impl DiffusersFolders {
 /// Loads a converted model folder (`manifest.json` + shards, written by `ezigen convert`),
 /// component by component, one shard in memory at a time, each verified against its SHA-256.
 pub fn load_converted(dir: &Path, device: &Device, dtype: DType) -> Result<Pipeline> {
+    load_converted_with(dir, device, dtype, Kernels::default())
+}
+
+/// [`load_converted`] with an explicit kernel choice.
+pub fn load_converted_with(dir: &Path, device: &Device, dtype: DType, kernels: Kernels) -> Result<Pipeline> {
     use sha2::{Digest, Sha256};
     let manifest_path = dir.join("manifest.json");
     let json = std::fs::read_to_string(&manifest_path)
         .map_err(|e| Error::Weights { file: manifest_path.display().to_string(), reason: format!("{e} (is this a folder written by `ezigen convert`?)") })?;
     let manifest = Manifest::from_json(&json)?;
     let mut builder = ModelBuilder::new(&manifest.config, device, dtype)?;
+    builder.set_kernels(kernels);
     for component in COMPONENTS {
         for shard in &manifest.components[component].shards {
             let entry = &manifest.shards[shard];

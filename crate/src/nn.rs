@@ -5,7 +5,7 @@ use burn::tensor::module::conv2d;
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Int, Tensor};
 
-use crate::ops;
+use crate::kernels::{self, Kernels};
 use crate::weights::VarBuilder;
 
 /// `torch.nn.Linear`. The weight is kept transposed (`[in, out]`) for a plain matmul.
@@ -77,22 +77,23 @@ pub struct GroupNorm {
     beta: Tensor<1>,
     groups: usize,
     eps: f64,
+    kernels: Kernels,
 }
 
 impl GroupNorm {
     /// Loads `weight` and `bias` `[channels]`.
     pub fn load(vb: &VarBuilder, groups: usize, channels: usize, eps: f64) -> Self {
-        Self { gamma: vb.take("weight", [channels]), beta: vb.take("bias", [channels]), groups, eps }
+        Self { gamma: vb.take("weight", [channels]), beta: vb.take("bias", [channels]), groups, eps, kernels: vb.kernels() }
     }
 
     /// Normalises `[B, C, H, W]`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        ops::group_norm(x, self.groups, &self.gamma, &self.beta, self.eps)
+        kernels::norm::group_norm(self.kernels, x, self.groups, &self.gamma, &self.beta, self.eps, false)
     }
 
     /// GroupNorm followed by SiLU.
     pub fn forward_silu(&self, x: Tensor<4>) -> Tensor<4> {
-        ops::group_norm_silu(x, self.groups, &self.gamma, &self.beta, self.eps)
+        kernels::norm::group_norm(self.kernels, x, self.groups, &self.gamma, &self.beta, self.eps, true)
     }
 }
 
@@ -102,17 +103,18 @@ pub struct LayerNorm {
     gamma: Tensor<1>,
     beta: Tensor<1>,
     eps: f64,
+    kernels: Kernels,
 }
 
 impl LayerNorm {
     /// Loads `weight` and `bias` `[dim]`.
     pub fn load(vb: &VarBuilder, dim: usize, eps: f64) -> Self {
-        Self { gamma: vb.take("weight", [dim]), beta: vb.take("bias", [dim]), eps }
+        Self { gamma: vb.take("weight", [dim]), beta: vb.take("bias", [dim]), eps, kernels: vb.kernels() }
     }
 
     /// Normalises over the last axis.
     pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
-        ops::layer_norm(x, &self.gamma, &self.beta, self.eps)
+        kernels::norm::layer_norm(self.kernels, x, &self.gamma, &self.beta, self.eps)
     }
 }
 

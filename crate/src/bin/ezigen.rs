@@ -137,6 +137,9 @@ enum Command {
     },
     /// Print the wgpu adapter report (name, f16 support, limits) as JSON.
     Info,
+    /// Time every stage (UNet step with/without adapters, reference pass, VAE, CLIP, full
+    /// generate and edit) and print one JSON object per line.
+    Bench(BenchArgs),
     /// Run the small conv + GroupNorm + attention computation and print it as JSON.
     Smoke {
         #[arg(long, value_enum, default_value = "wgpu")]
@@ -144,6 +147,107 @@ enum Command {
         #[arg(long, value_enum, default_value = "f32")]
         dtype: Dtype,
     },
+}
+
+/// Options of `ezigen bench`.
+#[derive(Args)]
+struct BenchArgs {
+    /// Full-size SD 2.1-base + adapters + CLIP ViT-B/32 architecture with random weights
+    /// (default: the built-in tiny model).
+    #[arg(long)]
+    random_sd21: bool,
+    /// Converted weights folder instead (from `ezigen convert`).
+    #[arg(long, conflicts_with = "random_sd21")]
+    weights: Option<PathBuf>,
+    #[arg(long, value_enum, default_value = "wgpu")]
+    backend: Backend,
+    #[arg(long, value_enum, default_value = "f32")]
+    dtype: Dtype,
+    /// `wgsl` (the kernels of shaders/) or `reference` (plain burn ops: the "before").
+    #[arg(long, default_value = "wgsl")]
+    kernels: String,
+    /// Latent side of the stage benchmarks (default: the model's, 64 for SD 2.1-base).
+    #[arg(long)]
+    latent: Option<usize>,
+    /// Warm runs per stage.
+    #[arg(long, default_value_t = 3)]
+    repeats: usize,
+    /// Skip the full generate and edit runs.
+    #[arg(long)]
+    no_pipeline: bool,
+    /// DDPM steps of the full runs.
+    #[arg(long, default_value_t = 50)]
+    steps: usize,
+    /// Refinement iterations of the full runs (fixed, no auto-stop).
+    #[arg(long, default_value_t = 3)]
+    iterations: usize,
+    /// Force the wgpu device's maxStorageBufferBindingSize down to this many MiB.
+    #[arg(long)]
+    max_binding_mib: Option<u64>,
+    /// Force the wgpu device's maxBufferSize down to this many MiB.
+    #[arg(long)]
+    max_buffer_mib: Option<u64>,
+}
+
+fn bench(a: BenchArgs) -> ezigen::Result<()> {
+    let kernels = ezigen::kernels::Kernels::parse(&a.kernels)
+        .ok_or_else(|| Error::Input(format!("--kernels must be wgsl or reference, not `{}`", a.kernels)))?;
+    let (device, adapter) = match (a.backend, a.max_binding_mib, a.max_buffer_mib) {
+        (Backend::Cpu, None, None) => (device::cpu(), "cpu (flex)".to_string()),
+        (Backend::Cpu, _, _) => return Err(Error::Input("--max-*-mib apply to --backend wgpu".into())),
+        (Backend::Wgpu, None, None) => {
+            let (d, r) = device::init_wgpu()?;
+            (d, r.name)
+        }
+        (Backend::Wgpu, binding, buffer) => {
+            let binding = binding.unwrap_or(u64::MAX >> 20) << 20;
+            let buffer = buffer.unwrap_or(u64::MAX >> 20) << 20;
+            let (d, r) = device::init_wgpu_limited(binding, buffer)?;
+            eprintln!("limits forced: maxStorageBufferBindingSize {} MiB, maxBufferSize {} MiB", r.max_storage_buffer_binding_size >> 20, r.max_buffer_size >> 20);
+            (d, r.name)
+        }
+    };
+    let dt = dtype(a.dtype, &device)?;
+    let t0 = Instant::now();
+    let (pipe, model) = match (&a.weights, a.random_sd21) {
+        (Some(dir), _) => (ezigen::native::load_converted_with(dir, &device, dt, kernels)?, dir.display().to_string()),
+        (None, true) => (
+            ezigen::weights::components::random_pipeline(&ezigen::weights::components::ModelConfigs::sd21_base(), &device, dt, kernels)?,
+            "sd21-random".to_string(),
+        ),
+        (None, false) => (ezigen::native::DiffusersFolders::builtin_tiny().load_with(&device, dt, kernels)?, "tiny".to_string()),
+    };
+    let load_s = t0.elapsed().as_secs_f64();
+    let mut labels = serde_json::Map::new();
+    labels.insert("model".into(), model.into());
+    labels.insert("backend".into(), match a.backend { Backend::Wgpu => "wgpu", Backend::Cpu => "cpu" }.into());
+    labels.insert("adapter".into(), adapter.into());
+    labels.insert("dtype".into(), format!("{dt:?}").to_lowercase().into());
+    labels.insert("kernels".into(), kernels.name().into());
+    if let Some(b) = a.max_binding_mib {
+        labels.insert("max_binding_mib".into(), b.into());
+    }
+    if let Some(b) = a.max_buffer_mib {
+        labels.insert("max_buffer_mib".into(), b.into());
+    }
+    let mut load = labels.clone();
+    load.insert("bench".into(), "load".into());
+    load.insert("ms".into(), (load_s * 1000.0).into());
+    println!("{}", serde_json::Value::Object(load));
+    let cfg = ezigen::bench::BenchConfig {
+        latent: a.latent.unwrap_or(pipe.latent_size()),
+        repeats: a.repeats,
+        pipeline: !a.no_pipeline,
+        steps: a.steps,
+        iterations: a.iterations,
+        labels,
+    };
+    let start = Instant::now();
+    let now = move || start.elapsed().as_secs_f64() * 1000.0;
+    pollster::block_on(ezigen::bench::run(&pipe, &cfg, &now, &mut |record| {
+        println!("{record}");
+        let _ = std::io::Write::flush(&mut std::io::stdout());
+    }))
 }
 
 fn pick_device(backend: Backend) -> ezigen::Result<Device> {
@@ -288,6 +392,7 @@ fn run(cli: Cli) -> ezigen::Result<()> {
             let manifest = ezigen::convert::convert(&opts)?;
             eprintln!("wrote {} in {:.1} s:\n{}", out.display(), t0.elapsed().as_secs_f64(), ezigen::convert::summary(&manifest));
         }
+        Command::Bench(a) => bench(a)?,
         Command::Info => {
             let (_, report) = device::init_wgpu()?;
             println!("{}", serde_json::to_string_pretty(&report).expect("report serialises"));

@@ -15,6 +15,7 @@ use crate::models::vae::{AutoencoderKLConfig, VaeDecoder, VaeEncoder};
 use crate::pipeline::{Models, Pipeline};
 use crate::schedulers::SchedulerConfig;
 use crate::tokenizer::ClipTokenizer;
+use crate::kernels::Kernels;
 use crate::{Error, Result};
 
 /// The components of a converted model, in load order.
@@ -33,6 +34,57 @@ pub struct ModelConfigs {
     pub clip_vision: serde_json::Value,
     /// diffusers `scheduler/scheduler_config.json`.
     pub scheduler: serde_json::Value,
+}
+
+impl ModelConfigs {
+    /// The architecture of the real model: SD 2.1-base (UNet, VAE, OpenCLIP ViT-H text
+    /// encoder), EZIGen's adapters and CLIP ViT-B/32 vision, as in their `config.json` files.
+    /// With [`random_pipeline`] it gives a full-size model with random weights (benchmarks).
+    pub fn sd21_base() -> Self {
+        let parse = |s: &str| serde_json::from_str(s).expect("built-in config is valid JSON");
+        Self {
+            unet: parse(
+                r#"{"block_out_channels":[320,640,1280,1280],
+                "down_block_types":["CrossAttnDownBlock2D","CrossAttnDownBlock2D","CrossAttnDownBlock2D","DownBlock2D"],
+                "up_block_types":["UpBlock2D","CrossAttnUpBlock2D","CrossAttnUpBlock2D","CrossAttnUpBlock2D"],
+                "attention_head_dim":[5,10,20,20],"cross_attention_dim":1024,"use_linear_projection":true,
+                "layers_per_block":2,"norm_num_groups":32,"norm_eps":1e-5,"flip_sin_to_cos":true,
+                "freq_shift":0,"sample_size":64,"in_channels":4,"out_channels":4}"#,
+            ),
+            vae: parse(
+                r#"{"act_fn":"silu","block_out_channels":[128,256,512,512],
+                "down_block_types":["DownEncoderBlock2D","DownEncoderBlock2D","DownEncoderBlock2D","DownEncoderBlock2D"],
+                "up_block_types":["UpDecoderBlock2D","UpDecoderBlock2D","UpDecoderBlock2D","UpDecoderBlock2D"],
+                "in_channels":3,"latent_channels":4,"layers_per_block":2,"norm_num_groups":32,"out_channels":3,
+                "sample_size":512,"scaling_factor":0.18215}"#,
+            ),
+            text_encoder: parse(
+                r#"{"hidden_act":"gelu","hidden_size":1024,"intermediate_size":4096,"layer_norm_eps":1e-5,
+                "max_position_embeddings":77,"num_attention_heads":16,"num_hidden_layers":23,
+                "projection_dim":512,"vocab_size":49408}"#,
+            ),
+            clip_vision: parse(
+                r#"{"hidden_act":"quick_gelu","hidden_size":768,"image_size":224,"intermediate_size":3072,
+                "layer_norm_eps":1e-5,"num_attention_heads":12,"num_hidden_layers":12,"patch_size":32,
+                "projection_dim":512}"#,
+            ),
+            scheduler: parse(
+                r#"{"beta_end":0.012,"beta_schedule":"scaled_linear","beta_start":0.00085,"clip_sample":false,
+                "num_train_timesteps":1000,"prediction_type":"epsilon","set_alpha_to_one":false,"steps_offset":1}"#,
+            ),
+        }
+    }
+}
+
+/// A pipeline of `configs`' architecture with random weights on `device` (benchmarks and
+/// memory measurements of the full-size model without its weights).
+pub fn random_pipeline(configs: &ModelConfigs, device: &Device, dtype: DType, kernels: Kernels) -> Result<Pipeline> {
+    let mut builder = ModelBuilder::new(configs, device, dtype)?;
+    builder.set_kernels(kernels);
+    for component in COMPONENTS {
+        builder.random_component(component)?;
+    }
+    builder.into_pipeline()
 }
 
 /// Parsed configurations.
@@ -69,6 +121,7 @@ pub struct ModelBuilder {
     vae_encoder: Option<VaeEncoder>,
     vae_decoder: Option<VaeDecoder>,
     clip_vision: Option<ClipVisionModel>,
+    kernels: Kernels,
 }
 
 fn unknown(component: &str) -> Error {
@@ -89,7 +142,14 @@ impl ModelBuilder {
             vae_encoder: None,
             vae_decoder: None,
             clip_vision: None,
+            kernels: Kernels::default(),
         })
+    }
+
+    /// Chooses the implementation of norms and attention for the models built from now on
+    /// (default [`Kernels::Wgsl`]).
+    pub fn set_kernels(&mut self, kernels: Kernels) {
+        self.kernels = kernels;
     }
 
     fn store(&mut self, component: &str) -> &mut WeightStore {
@@ -132,7 +192,7 @@ impl ModelBuilder {
             "text_encoder" | "adapters" | "vae_encoder" | "vae_decoder" | "clip_vision" => {
                 let key = if component == "adapters" { "unet" } else { component };
                 let store = self.stores.remove(key).unwrap_or_else(|| WeightStore::new(&self.device, self.dtype));
-                let loader = store.builder(if component == "adapters" { "unet + adapters" } else { component });
+                let loader = store.builder(if component == "adapters" { "unet + adapters" } else { component }).set_kernels(self.kernels);
                 let root = loader.root();
                 match component {
                     "text_encoder" => self.text_encoder = Some(ClipTextModel::load(&root, &c.text)),
@@ -152,7 +212,7 @@ impl ModelBuilder {
     /// Builds every model of a component with random weights (benchmarks, shape checks).
     pub fn random_component(&mut self, component: &str) -> Result<()> {
         let c = &self.configs;
-        let loader = WeightStore::random_builder(&self.device, self.dtype, component);
+        let loader = WeightStore::random_builder(&self.device, self.dtype, component).set_kernels(self.kernels);
         let root = loader.root();
         match component {
             "tokenizer" => self.tokenizer = Some(ClipTokenizer::builtin()),

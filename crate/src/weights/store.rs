@@ -12,6 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use burn::tensor::{DType, Device, Tensor};
 
 use super::safetensors::{SafetensorsHeader, float_data};
+use crate::kernels::Kernels;
 use crate::{Error, Result};
 
 /// One uploaded tensor: flat on the device, with its logical shape.
@@ -113,6 +114,7 @@ impl WeightStore {
                 mismatched: Vec::new(),
                 allowed_unused: Vec::new(),
                 random: false,
+                kernels: Kernels::default(),
             }),
             component: component.to_string(),
         }
@@ -136,6 +138,7 @@ struct LoadState {
     mismatched: Vec<String>,
     allowed_unused: Vec<String>,
     random: bool,
+    kernels: Kernels,
 }
 
 /// Owns the tensors while a model takes them; [`Loader::finish`] reports what did not fit.
@@ -148,6 +151,13 @@ impl Loader {
     /// The root builder (no prefix).
     pub fn root(&self) -> VarBuilder<'_> {
         VarBuilder { state: &self.state, prefix: String::new() }
+    }
+
+    /// Which implementation the model's layers use for norms and attention (default
+    /// [`Kernels::Wgsl`]: the WGSL kernels on wgpu, plain burn ops elsewhere).
+    pub fn set_kernels(self, kernels: Kernels) -> Self {
+        self.state.borrow_mut().kernels = kernels;
+        self
     }
 
     /// Keys starting with this prefix may be left unused without an error.
@@ -192,6 +202,11 @@ impl<'a> VarBuilder<'a> {
     pub fn pp(&self, name: impl std::fmt::Display) -> VarBuilder<'a> {
         let prefix = if self.prefix.is_empty() { name.to_string() } else { format!("{}.{name}", self.prefix) };
         VarBuilder { state: self.state, prefix }
+    }
+
+    /// The kernel choice of the model being built (see [`Loader::set_kernels`]).
+    pub fn kernels(&self) -> Kernels {
+        self.state.borrow().kernels
     }
 
     /// The full key of `name` under this prefix.

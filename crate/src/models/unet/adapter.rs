@@ -5,7 +5,7 @@
 use burn::tensor::Tensor;
 
 use crate::nn::{LayerNorm, Linear};
-use crate::ops;
+use crate::kernels::{Kernels, flash_attention};
 use crate::weights::VarBuilder;
 
 /// One block's adapter: its own LayerNorm (`adapter_norm`) and an attention whose keys and
@@ -19,6 +19,7 @@ pub struct Adapter {
     to_v: Linear,
     to_out: Linear,
     heads: usize,
+    kernels: Kernels,
 }
 
 impl Adapter {
@@ -32,6 +33,7 @@ impl Adapter {
             to_v: Linear::load(&vb.pp("to_v"), dim, dim, false),
             to_out: Linear::load(&vb.pp("to_out").pp(0), dim, dim, true),
             heads,
+            kernels: block.kernels(),
         }
     }
 
@@ -42,10 +44,10 @@ impl Adapter {
         let n = self.adapter_norm.forward(h1);
         let dim = n.dims()[2];
         let kv_in = Tensor::cat(vec![n.clone(), subject.clone()], 1);
-        let q = ops::split_heads(self.to_q.forward(n.clone()), self.heads);
-        let k = ops::split_heads(self.to_k.forward(kv_in.clone()), self.heads);
-        let v = ops::split_heads(self.to_v.forward(kv_in), self.heads);
+        let q = self.to_q.forward(n.clone());
+        let k = self.to_k.forward(kv_in.clone());
+        let v = self.to_v.forward(kv_in);
         let scale = 1.0 / ((dim / self.heads) as f64).sqrt();
-        self.to_out.forward(ops::merge_heads(ops::attention_chunked(q, k, v, scale, None))) + n
+        self.to_out.forward(flash_attention::attention(self.kernels, q, k, v, self.heads, scale)) + n
     }
 }

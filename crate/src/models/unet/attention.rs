@@ -5,7 +5,7 @@ use burn::tensor::Tensor;
 use burn::tensor::activation::gelu;
 
 use crate::nn::Linear;
-use crate::ops;
+use crate::kernels::{Kernels, flash_attention};
 use crate::weights::VarBuilder;
 
 /// `Attention` as SD's transformer blocks use it: bias-free q/k/v, `to_out.0` with bias,
@@ -17,6 +17,7 @@ pub struct Attention {
     to_v: Linear,
     to_out: Linear,
     heads: usize,
+    kernels: Kernels,
 }
 
 impl Attention {
@@ -28,6 +29,7 @@ impl Attention {
             to_v: Linear::load(&vb.pp("to_v"), kv_dim, dim, false),
             to_out: Linear::load(&vb.pp("to_out").pp(0), dim, dim, true),
             heads,
+            kernels: vb.kernels(),
         }
     }
 
@@ -36,11 +38,11 @@ impl Attention {
     pub fn forward(&self, x: Tensor<3>, context: Option<Tensor<3>>) -> Tensor<3> {
         let dim = x.dims()[2];
         let context = context.unwrap_or_else(|| x.clone());
-        let q = ops::split_heads(self.to_q.forward(x), self.heads);
-        let k = ops::split_heads(self.to_k.forward(context.clone()), self.heads);
-        let v = ops::split_heads(self.to_v.forward(context), self.heads);
+        let q = self.to_q.forward(x);
+        let k = self.to_k.forward(context.clone());
+        let v = self.to_v.forward(context);
         let scale = 1.0 / ((dim / self.heads) as f64).sqrt();
-        self.to_out.forward(ops::merge_heads(ops::attention_chunked(q, k, v, scale, None)))
+        self.to_out.forward(flash_attention::attention(self.kernels, q, k, v, self.heads, scale))
     }
 }
 

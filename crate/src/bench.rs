@@ -1,0 +1,236 @@
+//! The benchmark behind `ezigen bench` and the page's "Benchmark" action: times every stage of
+//! EZIGen on a loaded [`Pipeline`] and reports each as one JSON object (one line in the CLI).
+//!
+//! Figures per stage: the first run (includes shader compilation and first allocations), the
+//! median and minimum of the warm runs, the GPU dispatches of one warm run, and the device
+//! allocator's bytes in use / reserved afterwards. Timing waits for the device by reading one
+//! value back, so a figure is device time plus one small readback. Nothing here asserts a
+//! speed: the numbers are what was measured.
+
+use burn::tensor::{DType, Distribution, Int, Tensor, TensorData};
+use serde_json::{Value, json};
+
+use crate::Result;
+use crate::kernels::LaunchCounter;
+use crate::models::unet::{FeatureBank, RefMode};
+use crate::pipeline::{
+    EditRequest, GenerateRequest, Mask, NoProgress, Pipeline, RgbaImage, SamplingOptions, SeededNoise, read_f32,
+};
+
+/// What to run and how often.
+#[derive(Clone, Debug)]
+pub struct BenchConfig {
+    /// Latent side of the UNet/VAE stages (64 = 512 px for SD 2.1-base).
+    pub latent: usize,
+    /// Warm runs per stage (after one first run).
+    pub repeats: usize,
+    /// Run the full generate and edit (fixed iterations) as well.
+    pub pipeline: bool,
+    /// DDPM steps of the full runs.
+    pub steps: usize,
+    /// Refinement iterations of the full runs (fixed, no auto-stop).
+    pub iterations: usize,
+    /// Fields added to every record (model, backend, adapter, kernels, …).
+    pub labels: serde_json::Map<String, Value>,
+}
+
+impl Default for BenchConfig {
+    fn default() -> Self {
+        Self { latent: 64, repeats: 3, pipeline: true, steps: 50, iterations: 3, labels: serde_json::Map::new() }
+    }
+}
+
+/// Waits for `t` by reading one value of it back.
+async fn settle<const D: usize>(t: Tensor<D>) -> Result<()> {
+    let n = t.shape().num_elements();
+    let flat: Tensor<1> = t.reshape([n]);
+    read_f32(flat.narrow(0, 0, 1)).await.map(|_| ())
+}
+
+/// Runs the benchmark, handing each record to `emit` as soon as it is measured. `now` is a
+/// millisecond clock (`Instant` natively, `performance.now()` in the browser).
+pub async fn run(pipe: &Pipeline, cfg: &BenchConfig, now: &dyn Fn() -> f64, emit: &mut dyn FnMut(Value)) -> Result<()> {
+    let device = pipe.device().clone();
+    let dtype = pipe.dtype();
+    let m = &pipe.models;
+    let l = cfg.latent;
+    let size = 8 * l;
+    let ctx_dim = m.unet.config().cross_attention_dim;
+    let dist = Distribution::Normal(0.0, 1.0);
+    let rand4 = |shape: [usize; 4]| Tensor::<4>::random(shape, dist, (&device, DType::F32)).cast(dtype);
+
+    let mut peak_reserved = 0u64;
+    let mut record = |name: &str, mut fields: serde_json::Map<String, Value>, peak: &mut u64| {
+        fields.insert("bench".into(), json!(name));
+        for (k, v) in &cfg.labels {
+            fields.entry(k.clone()).or_insert(v.clone());
+        }
+        if let Some(usage) = device.memory_pool_usage() {
+            *peak = (*peak).max(usage.bytes_reserved);
+            fields.insert("mem_in_use_bytes".into(), json!(usage.bytes_in_use));
+            fields.insert("mem_reserved_bytes".into(), json!(usage.bytes_reserved));
+        }
+        emit(Value::Object(fields));
+    };
+    record("weights", obj(json!({"note": "allocator after loading the models (resident weights)"})), &mut peak_reserved);
+
+    // Inputs shared by the UNet stages.
+    let sample2 = rand4([2, 4, l, l]);
+    let sample1 = rand4([1, 4, l, l]);
+    let ctx2 = Tensor::<3>::random([2, 77, ctx_dim], dist, (&device, DType::F32)).cast(dtype);
+    let ctx1 = ctx2.clone().narrow(0, 0, 1);
+
+    // Reference pass (batch 1, capture) — also yields the subject features for the adapters.
+    let mut bank = FeatureBank::default();
+    let reference = timed(cfg, now, || {
+        bank = FeatureBank::default();
+        m.unet.forward(sample1.clone(), 999.0, &ctx1, RefMode::Capture(&mut bank))
+    })
+    .await?;
+    record("reference_pass", with(reference, json!({"batch": 1, "latent": l})), &mut peak_reserved);
+    let features = m.unet.subject_features(&bank, 2);
+    drop(bank);
+
+    let off = timed(cfg, now, || m.unet.forward(sample2.clone(), 500.0, &ctx2, RefMode::Off)).await?;
+    record("unet_step", with(off, json!({"batch": 2, "latent": l, "adapters": false})), &mut peak_reserved);
+    let on = timed(cfg, now, || m.unet.forward(sample2.clone(), 500.0, &ctx2, RefMode::Inject(&features))).await?;
+    record("unet_step", with(on, json!({"batch": 2, "latent": l, "adapters": true})), &mut peak_reserved);
+    drop(features);
+
+    let image = rand4([1, 3, size, size]);
+    let enc = timed(cfg, now, || m.vae_encoder.forward(image.clone()).mean).await?;
+    record("vae_encode", with(enc, json!({"pixels": size})), &mut peak_reserved);
+    let dec = timed(cfg, now, || m.vae_decoder.forward(sample1.clone())).await?;
+    record("vae_decode", with(dec, json!({"latent": l, "pixels": size})), &mut peak_reserved);
+
+    let clip_size = m.clip_vision.config().image_size;
+    let pixels = rand4([1, 3, clip_size, clip_size]);
+    let clip = timed(cfg, now, || m.clip_vision.forward(pixels.clone())).await?;
+    record("clip_vision", with(clip, json!({"pixels": clip_size})), &mut peak_reserved);
+
+    let ids = Tensor::<2, Int>::from_data(TensorData::new(vec![49406i64; 77], [1, 77]), &device);
+    let text = timed(cfg, now, || m.text_encoder.forward(ids.clone())).await?;
+    record("text_encoder", with(text, json!({"tokens": 77})), &mut peak_reserved);
+    drop((sample1, sample2, ctx1, ctx2, image, pixels, ids));
+
+    if cfg.pipeline {
+        let opts = SamplingOptions { steps: cfg.steps, iterations: Some(cfg.iterations), ..SamplingOptions::default() };
+        let subject = synthetic_image(size, size, 1);
+        let mut req = GenerateRequest::new(subject.clone(), "a dog in police outfit", "a dog");
+        req.options = opts.clone();
+        let start = now();
+        let counter = LaunchCounter::start();
+        let out = pipe.generate(&req, &mut SeededNoise::new(opts.seed), &mut NoProgress, None).await?;
+        let dispatches = counter.total();
+        drop(counter);
+        let ms = now() - start;
+        record(
+            "generate",
+            obj(json!({"ms": ms, "steps": cfg.steps, "iterations": out.similarities.len().max(cfg.iterations),
+                "pixels": size, "dispatches": dispatches})),
+            &mut peak_reserved,
+        );
+
+        let source = synthetic_image(size, size, 2);
+        let mut mask = vec![0u8; size * size];
+        for y in size / 4..3 * size / 4 {
+            mask[y * size + size / 4..y * size + 3 * size / 4].fill(255);
+        }
+        let mask = Mask::new(size, size, mask)?;
+        let mut req = EditRequest::new(source, mask, subject, "a dog", "a dog");
+        req.options = opts.clone();
+        let start = now();
+        let counter = LaunchCounter::start();
+        pipe.edit(&req, &mut SeededNoise::new(opts.seed), &mut NoProgress, None).await?;
+        let dispatches = counter.total();
+        drop(counter);
+        let ms = now() - start;
+        record(
+            "edit",
+            obj(json!({"ms": ms, "steps": cfg.steps, "iterations": cfg.iterations, "pixels": size, "dispatches": dispatches})),
+            &mut peak_reserved,
+        );
+    }
+    record("memory", obj(json!({"peak_reserved_bytes": peak_reserved,
+        "note": "high-water mark of the allocator's reserved bytes over the stages above (an upper bound of the peak in use)"})), &mut peak_reserved);
+    Ok(())
+}
+
+/// One stage's timings.
+struct Timing {
+    first_ms: f64,
+    runs: Vec<f64>,
+    dispatches: usize,
+    kernels: std::collections::BTreeMap<&'static str, usize>,
+}
+
+/// Runs `f` once cold, then `cfg.repeats` times warm (counting the dispatches of the first
+/// warm run), waiting for the device after each.
+async fn timed<const D: usize>(cfg: &BenchConfig, now: &dyn Fn() -> f64, mut f: impl FnMut() -> Tensor<D>) -> Result<Timing> {
+    let start = now();
+    settle(f()).await?;
+    let first_ms = now() - start;
+    let mut runs = Vec::new();
+    let mut dispatches = 0;
+    let mut kernels = Default::default();
+    for i in 0..cfg.repeats.max(1) {
+        let counter = (i == 0).then(LaunchCounter::start);
+        let start = now();
+        let out = f();
+        if let Some(counter) = counter {
+            // Counted before the settling readback, which is not part of the stage.
+            dispatches = counter.total();
+            kernels = counter.counts();
+        }
+        settle(out).await?;
+        runs.push(now() - start);
+    }
+    Ok(Timing { first_ms, runs, dispatches, kernels })
+}
+
+fn obj(v: Value) -> serde_json::Map<String, Value> {
+    match v {
+        Value::Object(m) => m,
+        _ => serde_json::Map::new(),
+    }
+}
+
+/// Merges a stage's timings with its descriptive fields.
+fn with(t: Timing, extra: Value) -> serde_json::Map<String, Value> {
+    let mut sorted = t.runs.clone();
+    sorted.sort_by(f64::total_cmp);
+    let median = sorted[sorted.len() / 2];
+    let mut fields = obj(extra);
+    fields.insert("ms".into(), json!(median));
+    fields.insert("min_ms".into(), json!(sorted[0]));
+    fields.insert("first_ms".into(), json!(t.first_ms));
+    fields.insert("runs".into(), json!(t.runs.len()));
+    fields.insert("dispatches".into(), json!(t.dispatches));
+    let top: serde_json::Map<String, Value> = {
+        let mut by_count: Vec<_> = t.kernels.into_iter().collect();
+        by_count.sort_by(|a, b| b.1.cmp(&a.1));
+        by_count.into_iter().take(8).map(|(k, v)| (short_name(k), json!(v))).collect()
+    };
+    fields.insert("top_kernels".into(), Value::Object(top));
+    fields
+}
+
+/// `a::b::Kernel<c::D>` → `Kernel<D>`.
+fn short_name(name: &str) -> String {
+    let mut out = String::new();
+    for part in name.split_inclusive(['<', '>', ',', ' ']) {
+        out.push_str(part.rsplit("::").next().unwrap_or(part));
+    }
+    out
+}
+
+/// A smooth, deterministic test image (no photo is needed to time the pipeline).
+fn synthetic_image(w: usize, h: usize, seed: u8) -> RgbaImage {
+    let mut data = Vec::with_capacity(w * h * 4);
+    for y in 0..h {
+        for x in 0..w {
+            data.extend([(x * 255 / w) as u8, (y * 255 / h) as u8, seed.wrapping_mul(97), 255]);
+        }
+    }
+    RgbaImage::new(w, h, data).expect("non-empty image")
+}

@@ -1,0 +1,83 @@
+//! Launcher of `shaders/flash_attention.wgsl`: attention straight from the projection layout
+//! `[B, N, heads·D]` with an online softmax, never materialising the score matrix.
+
+use burn::backend::wgpu::{KernelSource, SourceTemplate};
+use burn::tensor::{DType, Tensor};
+use cubecl::CubeDim;
+use cubecl::prelude::KernelId;
+
+use super::{Kernels, empty_like, launch, on_wgpu, wgsl_elem, wrap};
+use crate::ops;
+
+/// Query rows per workgroup (one per thread).
+const BLOCK_Q: u32 = 64;
+/// Largest head dimension the kernel takes (two f32 rows of `D` per thread live in registers);
+/// wider heads (the VAE's single 512-wide head) use the chunked reference.
+pub const MAX_HEAD_DIM: usize = 128;
+
+/// Keys per tile: two f32 tiles of `BK × D` fit in 8 KiB of workgroup memory (half of
+/// WebGPU's default 16 KiB), at least 1 and at most 32.
+fn block_k(head_dim: usize) -> u32 {
+    (1024 / head_dim).clamp(1, 32) as u32
+}
+
+struct FlashAttention {
+    dtype: DType,
+    head_dim: usize,
+}
+
+impl KernelSource for FlashAttention {
+    fn source(&self) -> SourceTemplate {
+        let (elem, enable) = wgsl_elem(self.dtype).unwrap_or(("f32", ""));
+        SourceTemplate::new(include_str!("../../../shaders/flash_attention.wgsl"))
+            .register("enable", enable)
+            .register("elem", elem)
+            .register("head_dim", self.head_dim.to_string())
+            .register("block_q", BLOCK_Q.to_string())
+            .register("block_k", block_k(self.head_dim).to_string())
+    }
+
+    fn id(&self) -> KernelId {
+        KernelId::new::<Self>().info((format!("{:?}", self.dtype), self.head_dim))
+    }
+
+    fn lang(&self) -> &'static str {
+        "wgsl"
+    }
+}
+
+/// Multi-head scaled dot-product attention, no mask: `q` `[B, Nq, heads·D]`, `k`/`v`
+/// `[B, Nk, heads·D]` → `[B, Nq, heads·D]` (heads merged), `scale` applied to `q·k`.
+///
+/// With [`Kernels::Wgsl`] on a wgpu device this is one dispatch of the flash kernel; otherwise
+/// (and for head dims above [`MAX_HEAD_DIM`]) it is [`ops::attention_chunked`] between head
+/// split and merge, which the kernel is tested against.
+pub fn attention(kernels: Kernels, q: Tensor<3>, k: Tensor<3>, v: Tensor<3>, heads: usize, scale: f64) -> Tensor<3> {
+    let [b, n_q, c] = q.dims();
+    let n_k = k.dims()[1];
+    let head_dim = c / heads;
+    if kernels == Kernels::Wgsl && head_dim <= MAX_HEAD_DIM && n_k > 0 && n_q > 0 {
+        if let (Some(qc), Some(kc), Some(vc)) = (on_wgpu(&q), on_wgpu(&k), on_wgpu(&v)) {
+            if qc.dtype == kc.dtype && kc.dtype == vc.dtype {
+                let out = empty_like(&qc, vec![b, n_q, c]);
+                let groups = (n_q as u32).div_ceil(BLOCK_Q);
+                launch(
+                    FlashAttention { dtype: qc.dtype, head_dim },
+                    CubeDim::new_1d(BLOCK_Q),
+                    (groups, (b * heads) as u32, 1),
+                    &[&qc, &kc, &vc],
+                    &out,
+                    &[heads as u32, n_q as u32, n_k as u32, (scale as f32).to_bits()],
+                );
+                return wrap(out);
+            }
+        }
+    }
+    reference(q, k, v, heads, scale)
+}
+
+/// The plain-ops path: split heads, [`ops::attention_chunked`], merge heads.
+pub fn reference(q: Tensor<3>, k: Tensor<3>, v: Tensor<3>, heads: usize, scale: f64) -> Tensor<3> {
+    let (q, k, v) = (ops::split_heads(q, heads), ops::split_heads(k, heads), ops::split_heads(v, heads));
+    ops::merge_heads(ops::attention_chunked(q, k, v, scale, None))
+}

@@ -1,0 +1,148 @@
+//! Hand-written WGSL kernels (the `.wgsl` files in `shaders/`) and the switch that picks them.
+//!
+//! Every kernel has a reference implementation in plain burn ops ([`crate::ops`]) that it is
+//! tested against (`tests/tests/kernels.rs`, f32 and f16). A kernel runs only on a wgpu
+//! tensor whose shape it supports; anything else (the CPU reference device, an unsupported
+//! shape) takes the reference path, so models call one function and stay device-agnostic.
+
+pub mod flash_attention;
+pub mod norm;
+
+use burn::backend::wgpu::{CubeTensor, KernelSource, SourceKernel, into_contiguous};
+use burn::backend::{DispatchDevice, Wgpu};
+use burn::tensor::{DType, Shape, Tensor};
+use burn_cubecl::ops::numeric::empty_device_contiguous_dtype;
+use cubecl::server::KernelArguments;
+use cubecl::{CubeCount, CubeDim};
+use cubecl::ir::attributes::BufferIOAttr;
+
+/// Which implementation the numeric building blocks use. Chosen when a model is loaded
+/// ([`crate::weights::Loader::set_kernels`]) and carried by the layers that use it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Kernels {
+    /// The WGSL kernels of `shaders/` on wgpu devices (reference ops elsewhere).
+    #[default]
+    Wgsl,
+    /// Plain burn ops everywhere (the oracle; also the "before" of the benchmark).
+    Reference,
+}
+
+impl Kernels {
+    /// Parses `wgsl` / `reference` (CLI and bench option values).
+    pub fn parse(name: &str) -> Option<Self> {
+        match name {
+            "wgsl" => Some(Self::Wgsl),
+            "reference" => Some(Self::Reference),
+            _ => None,
+        }
+    }
+
+    /// The option value naming this choice.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Wgsl => "wgsl",
+            Self::Reference => "reference",
+        }
+    }
+}
+
+/// The WGSL storage type and `enable` line for a float dtype the kernels support.
+fn wgsl_elem(dtype: DType) -> Option<(&'static str, &'static str)> {
+    match dtype {
+        DType::F32 => Some(("f32", "")),
+        DType::F16 => Some(("f16", "enable f16;")),
+        _ => None,
+    }
+}
+
+/// The contiguous cubecl tensor behind `x` when it lives on a wgpu device, `None` otherwise.
+fn on_wgpu<const D: usize>(x: &Tensor<D>) -> Option<CubeTensor> {
+    if !matches!(x.device().as_dispatch(), DispatchDevice::Cube(_)) {
+        return None;
+    }
+    wgsl_elem(x.dtype())?;
+    let primitive = x.clone().try_into_primitive::<Wgpu>().ok()?;
+    Some(into_contiguous(primitive))
+}
+
+/// Launches `kernel` over `count` workgroups with `inputs` (read-only), then `output`, then a
+/// small `params` buffer of u32 words, bound in that order (bindings 0, 1, …).
+fn launch<K: KernelSource>(
+    kernel: K,
+    workgroup: CubeDim,
+    count: (u32, u32, u32),
+    inputs: &[&CubeTensor],
+    output: &CubeTensor,
+    params: &[u32],
+) {
+    let client = &output.client;
+    let bytes: Vec<u8> = params.iter().flat_map(|p| p.to_le_bytes()).collect();
+    let params = client.create_from_slice(&bytes);
+    let mut args = KernelArguments::new();
+    for input in inputs {
+        args = args.with_buffer_io(input.handle.clone().binding(), BufferIOAttr::ReadOnly);
+    }
+    args = args
+        .with_buffer_io(output.handle.clone().binding(), BufferIOAttr::ReadWrite)
+        .with_buffer_io(params.binding(), BufferIOAttr::ReadOnly);
+    client.launch(Box::new(SourceKernel::new(kernel, workgroup)), CubeCount::Static(count.0, count.1, count.2), args);
+}
+
+/// An uninitialised contiguous output on `like`'s device.
+fn empty_like(like: &CubeTensor, shape: Vec<usize>) -> CubeTensor {
+    empty_device_contiguous_dtype(like.client.clone(), like.device.clone(), Shape::from(shape), like.dtype)
+}
+
+/// Wraps a cubecl result back into a dispatch tensor.
+fn wrap<const D: usize>(x: CubeTensor) -> Tensor<D> {
+    Tensor::from_primitive::<Wgpu>(x)
+}
+
+/// Splits a workgroup count over x and y so that neither exceeds WebGPU's default 65535.
+fn grid(groups: usize) -> (u32, u32, u32) {
+    let x = groups.min(65_535);
+    (x as u32, groups.div_ceil(x.max(1)) as u32, 1)
+}
+
+/// Counts GPU kernel launches (dispatches) by kernel name while it is alive: the benchmark's
+/// "dispatches per UNet step" and the tests' proof that a WGSL kernel really ran. Launches are
+/// counted when issued, on every cubecl device of the process.
+pub struct LaunchCounter {
+    counts: std::sync::Arc<Counts>,
+    _observation: cubecl::logging::LaunchObservation,
+}
+
+#[derive(Default)]
+struct Counts(std::sync::Mutex<std::collections::BTreeMap<&'static str, usize>>);
+
+impl cubecl::logging::LaunchObserver for Counts {
+    fn launched(&self, kernel: &'static str) {
+        if let Ok(mut counts) = self.0.lock() {
+            *counts.entry(kernel).or_default() += 1;
+        }
+    }
+}
+
+impl LaunchCounter {
+    /// Starts counting (replacing any other observer until this counter is dropped).
+    pub fn start() -> Self {
+        let counts = std::sync::Arc::new(Counts::default());
+        let observation = cubecl::logging::LaunchObservation::new(counts.clone());
+        Self { counts, _observation: observation }
+    }
+
+    /// Launches so far, by kernel name.
+    pub fn counts(&self) -> std::collections::BTreeMap<&'static str, usize> {
+        self.counts.0.lock().map(|c| c.clone()).unwrap_or_default()
+    }
+
+    /// Total launches so far.
+    pub fn total(&self) -> usize {
+        self.counts().values().sum()
+    }
+
+    /// Launches so far of kernels whose name contains `part`.
+    pub fn matching(&self, part: &str) -> usize {
+        self.counts().iter().filter(|(k, _)| k.contains(part)).map(|(_, v)| v).sum()
+    }
+}

@@ -1,0 +1,150 @@
+//! Parity of the hand-written WGSL kernels (`shaders/`) with their plain-ops references on
+//! wgpu (lavapipe on CI), in f32 and f16, on shapes the models use and on awkward ones
+//! (partial tiles, tiny and maximal head dims, large logits). Each test also proves that the
+//! kernel really ran, by counting its launches.
+
+use burn::tensor::{DType, Tensor, TensorData};
+use ezigen::kernels::{Kernels, LaunchCounter, flash_attention, norm};
+use ezigen_tests::{assert_close, host, wgpu};
+
+/// Deterministic pseudo-random values in [-1, 1) (a 64-bit LCG), scaled and offset.
+fn values(n: usize, seed: u64, scale: f32, offset: f32) -> Vec<f32> {
+    let mut state = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    (0..n)
+        .map(|_| {
+            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            let unit = ((state >> 40) as f32) / ((1u64 << 24) as f32);
+            (unit * 2.0 - 1.0) * scale + offset
+        })
+        .collect()
+}
+
+/// A tensor on wgpu in `dtype`, and the f32 copy of exactly the values it holds (f16-rounded
+/// for f16), which the reference runs on.
+fn pair<const D: usize>(shape: [usize; D], seed: u64, scale: f32, offset: f32, dtype: DType) -> (Tensor<D>, Tensor<D>) {
+    let n = shape.iter().product();
+    let data = TensorData::new(values(n, seed, scale, offset), shape);
+    let x = Tensor::<D>::from_data(data, &wgpu()).cast(dtype);
+    let exact = x.clone().cast(DType::F32);
+    (x, exact)
+}
+
+/// Launch observers are process-wide: the tests of this file take turns.
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+const F32_TOL: f32 = 1e-5;
+/// f16 storage of inputs and output: the result is rounded to 11 significant bits.
+const F16_TOL: f32 = 2e-3;
+
+fn check_attention(name: &str, b: usize, n_q: usize, n_k: usize, heads: usize, head_dim: usize, magnitude: f32) {
+    let _turn = serial();
+    let c = heads * head_dim;
+    for (dtype, tol) in [(DType::F32, F32_TOL), (DType::F16, F16_TOL)] {
+        let (q, q32) = pair([b, n_q, c], 1, magnitude, 0.0, dtype);
+        let (k, k32) = pair([b, n_k, c], 2, magnitude, 0.0, dtype);
+        let (v, v32) = pair([b, n_k, c], 3, 1.0, 0.2, dtype);
+        let scale = 1.0 / (head_dim as f64).sqrt();
+        let counter = LaunchCounter::start();
+        let out = flash_attention::attention(Kernels::Wgsl, q, k, v, heads, scale);
+        let launched = counter.matching("FlashAttention");
+        drop(counter);
+        assert_eq!(out.dims(), [b, n_q, c]);
+        assert_eq!(out.dtype(), dtype);
+        assert_eq!(launched, 1, "{name}: the WGSL flash-attention kernel did not run exactly once");
+        let expected = flash_attention::reference(q32, k32, v32, heads, scale);
+        assert_close(&format!("flash attention {name} {dtype:?}"), &host(out), &host(expected), tol);
+    }
+}
+
+#[test]
+fn flash_attention_self_attention_partial_tiles() {
+    check_attention("self 2x300x300 h2 d64", 2, 300, 300, 2, 64, 1.0);
+}
+
+#[test]
+fn flash_attention_cross_attention_77_keys() {
+    check_attention("cross 2x200x77 h4 d16", 2, 200, 77, 4, 16, 1.0);
+}
+
+#[test]
+fn flash_attention_adapter_keys_twice_the_queries() {
+    // EZIGen's adapter: keys/values are [main tokens ; subject tokens].
+    check_attention("adapter 2x130x260 h5 d64", 2, 130, 260, 5, 64, 1.0);
+}
+
+#[test]
+fn flash_attention_tiny_and_widest_heads() {
+    check_attention("tiny 1x64x40 h2 d4", 1, 64, 40, 2, 4, 1.0);
+    check_attention("wide 1x70x33 h1 d128", 1, 70, 33, 1, 128, 1.0);
+}
+
+#[test]
+fn flash_attention_large_logits_stay_stable() {
+    // Scores up to ~±200: the online softmax must rescale, not overflow.
+    check_attention("large logits 1x96x96 h1 d64", 1, 96, 96, 1, 64, 4.0);
+}
+
+#[test]
+fn flash_attention_falls_back_for_wide_heads_and_reference_choice() {
+    let _turn = serial();
+    let (q, _) = pair([1, 8, 512], 4, 1.0, 0.0, DType::F32);
+    let counter = LaunchCounter::start();
+    let wide = flash_attention::attention(Kernels::Wgsl, q.clone(), q.clone(), q.clone(), 1, 0.04);
+    let reference = flash_attention::attention(Kernels::Reference, q.clone(), q.clone(), q.clone(), 2, 0.04);
+    assert_eq!(counter.matching("FlashAttention"), 0, "head dim 512 and Kernels::Reference use plain ops");
+    drop(counter);
+    assert_eq!(wide.dims(), [1, 8, 512]);
+    assert_eq!(reference.dims(), [1, 8, 512]);
+}
+
+fn check_group_norm(name: &str, shape: [usize; 4], groups: usize, silu: bool) {
+    let _turn = serial();
+    let c = shape[1];
+    for (dtype, tol) in [(DType::F32, F32_TOL), (DType::F16, F16_TOL)] {
+        // A large common offset: a one-pass E[x²]−E[x]² variance would lose digits here.
+        let (x, x32) = pair(shape, 5, 2.0, 3.0, dtype);
+        let (gamma, g32) = pair([c], 6, 0.5, 1.0, dtype);
+        let (beta, b32) = pair([c], 7, 0.3, 0.0, dtype);
+        let counter = LaunchCounter::start();
+        let out = norm::group_norm(Kernels::Wgsl, x, groups, &gamma, &beta, 1e-5, silu);
+        let launched = counter.matching("Norm");
+        drop(counter);
+        assert_eq!(launched, 1, "{name}: the WGSL norm kernel did not run exactly once");
+        assert_eq!(out.dtype(), dtype);
+        let expected = norm::group_norm(Kernels::Reference, x32, groups, &g32, &b32, 1e-5, silu);
+        assert_close(&format!("group norm {name} {dtype:?}"), &host(out), &host(expected), tol);
+    }
+}
+
+#[test]
+fn group_norm_matches_reference() {
+    check_group_norm("2x64x9x7 g32", [2, 64, 9, 7], 32, false);
+    check_group_norm("1x320x16x16 g32", [1, 320, 16, 16], 32, false);
+}
+
+#[test]
+fn group_norm_silu_matches_reference() {
+    check_group_norm("2x64x9x7 g32 silu", [2, 64, 9, 7], 32, true);
+    check_group_norm("1x8x5x5 g4 silu", [1, 8, 5, 5], 4, true);
+}
+
+#[test]
+fn layer_norm_matches_reference() {
+    let _turn = serial();
+    for (name, rows, c) in [("2x77x320", 154, 320), ("3x1280", 3, 1280), ("5x8", 5, 8)] {
+        for (dtype, tol) in [(DType::F32, F32_TOL), (DType::F16, F16_TOL)] {
+            let (x, x32) = pair([rows, c], 8, 2.0, -1.5, dtype);
+            let (gamma, g32) = pair([c], 9, 0.5, 1.0, dtype);
+            let (beta, b32) = pair([c], 10, 0.3, 0.0, dtype);
+            let counter = LaunchCounter::start();
+            let out = norm::layer_norm(Kernels::Wgsl, x, &gamma, &beta, 1e-5);
+            assert_eq!(counter.matching("Norm"), 1, "{name}: the WGSL norm kernel did not run");
+            drop(counter);
+            let expected = norm::layer_norm(Kernels::Reference, x32, &g32, &b32, 1e-5);
+            assert_close(&format!("layer norm {name} {dtype:?}"), &host(out), &host(expected), tol);
+        }
+    }
+}
