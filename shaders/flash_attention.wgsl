@@ -29,17 +29,21 @@ const NEG: f32 = -3.0e38;
 @group(0) @binding(2) var<storage, read_write> v: array<ELEM>;
 @group(0) @binding(3) var<storage, read_write> out: array<ELEM>;
 // [heads, n_q, n_k, bitcast<u32>(scale)]
-@group(0) @binding(4) var<storage, read_write> params: array<u32>;
+@group(0) @binding(4) var<uniform> params: array<vec4<u32>, 2>;
+
+fn param(i: u32) -> u32 {
+    return params[i / 4u][i % 4u];
+}
 
 var<workgroup> k_tile: array<f32, BK * D>;
 var<workgroup> v_tile: array<f32, BK * D>;
 
 @compute @workgroup_size({{ block_q }}, 1, 1)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-    let heads = params[0];
-    let n_q = params[1];
-    let n_k = params[2];
-    let scale = bitcast<f32>(params[3]);
+    let heads = param(0u);
+    let n_q = param(1u);
+    let n_k = param(2u);
+    let scale = bitcast<f32>(param(3u));
     let row = heads * D;
     let batch = wid.y / heads;
     let head = wid.y % heads;

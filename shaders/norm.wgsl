@@ -23,7 +23,11 @@ const T: u32 = {{ threads }}u;
 @group(0) @binding(2) var<storage, read_write> beta: array<ELEM>;
 @group(0) @binding(3) var<storage, read_write> out: array<ELEM>;
 // [rows, row_len, groups, channels_per_group, spatial, bitcast<u32>(eps), silu, grid_x]
-@group(0) @binding(4) var<storage, read_write> params: array<u32>;
+@group(0) @binding(4) var<uniform> params: array<vec4<u32>, 2>;
+
+fn param(i: u32) -> u32 {
+    return params[i / 4u][i % 4u];
+}
 
 var<workgroup> partial: array<f32, T>;
 
@@ -43,14 +47,14 @@ fn reduce_sum(lid: u32, value: f32) -> f32 {
 
 @compute @workgroup_size({{ threads }}, 1, 1)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-    let rows = params[0];
-    let row_len = params[1];
-    let groups = params[2];
-    let per_group = params[3];
-    let spatial = params[4];
-    let eps = bitcast<f32>(params[5]);
-    let silu = params[6] != 0u;
-    let r = wid.y * params[7] + wid.x;
+    let rows = param(0u);
+    let row_len = param(1u);
+    let groups = param(2u);
+    let per_group = param(3u);
+    let spatial = param(4u);
+    let eps = bitcast<f32>(param(5u));
+    let silu = param(6u) != 0u;
+    let r = wid.y * param(7u) + wid.x;
     // Uniform per workgroup, so the barriers below stay in uniform control flow.
     if (r >= rows) {
         return;

@@ -12,7 +12,7 @@ use burn::backend::wgpu::{CubeTensor, KernelSource, SourceKernel, into_contiguou
 use burn::backend::{DispatchDevice, Wgpu};
 use burn::tensor::{DType, Shape, Tensor};
 use burn_cubecl::ops::numeric::empty_device_contiguous_dtype;
-use cubecl::server::KernelArguments;
+use cubecl::server::{KernelArguments, MetadataBindingInfo};
 use cubecl::{CubeCount, CubeDim};
 use cubecl::ir::attributes::BufferIOAttr;
 
@@ -65,8 +65,14 @@ fn on_wgpu<const D: usize>(x: &Tensor<D>) -> Option<CubeTensor> {
     Some(into_contiguous(primitive))
 }
 
-/// Launches `kernel` over `count` workgroups with `inputs` (read-only), then `output`, then a
-/// small `params` buffer of u32 words, bound in that order (bindings 0, 1, …).
+/// Words of the uniform parameter block every kernel of `shaders/` declares as
+/// `var<uniform> params: array<vec4<u32>, 2>`.
+pub const PARAM_WORDS: usize = 8;
+
+/// Launches `kernel` over `count` workgroups with `inputs`, then `output`, bound in that order
+/// (bindings 0, 1, …), and `params` (at most [`PARAM_WORDS`] u32) as the uniform after them —
+/// cubecl's metadata buffer for externally compiled kernels, which lives in its own uniform
+/// pool rather than among the tensors.
 fn launch<K: KernelSource>(
     kernel: K,
     workgroup: CubeDim,
@@ -75,17 +81,18 @@ fn launch<K: KernelSource>(
     output: &CubeTensor,
     params: &[u32],
 ) {
-    let client = &output.client;
-    let bytes: Vec<u8> = params.iter().flat_map(|p| p.to_le_bytes()).collect();
-    let params = client.create_from_slice(&bytes);
+    debug_assert!(params.len() <= PARAM_WORDS);
+    let mut words = [0u32; PARAM_WORDS];
+    words[..params.len()].copy_from_slice(params);
+    let info: Vec<u64> = words.chunks(2).map(|p| u64::from(p[0]) | (u64::from(p[1]) << 32)).collect();
     let mut args = KernelArguments::new();
     for input in inputs {
         args = args.with_buffer_io(input.handle.clone().binding(), BufferIOAttr::ReadOnly);
     }
     args = args
         .with_buffer_io(output.handle.clone().binding(), BufferIOAttr::ReadWrite)
-        .with_buffer_io(params.binding(), BufferIOAttr::ReadOnly);
-    client.launch(Box::new(SourceKernel::new(kernel, workgroup)), CubeCount::Static(count.0, count.1, count.2), args);
+        .with_info(MetadataBindingInfo::custom(info));
+    output.client.launch(Box::new(SourceKernel::new(kernel, workgroup)), CubeCount::Static(count.0, count.1, count.2), args);
 }
 
 /// An uninitialised contiguous output on `like`'s device.
