@@ -4,7 +4,7 @@
 //! kernel really ran, by counting its launches.
 
 use burn::tensor::{DType, Tensor, TensorData};
-use ezigen::kernels::{Kernels, LaunchCounter, flash_attention, norm};
+use ezigen::kernels::{Kernels, LaunchCounter, flash_attention, geglu, norm};
 use ezigen_tests::{assert_close, host, wgpu};
 
 /// Deterministic pseudo-random values in [-1, 1) (a 64-bit LCG), scaled and offset.
@@ -145,6 +145,37 @@ fn layer_norm_matches_reference() {
             drop(counter);
             let expected = norm::layer_norm(Kernels::Reference, x32, &g32, &b32, 1e-5);
             assert_close(&format!("layer norm {name} {dtype:?}"), &host(out), &host(expected), tol);
+        }
+    }
+}
+
+#[test]
+fn geglu_matches_reference() {
+    let _turn = serial();
+    // [B, N, 2·I]: tiny-model width, an odd row count, and the widest SD level (I = 5120).
+    for (name, shape) in [("2x33x64", [2, 33, 64]), ("1x7x10240", [1, 7, 10240]), ("2x256x40", [2, 256, 40])] {
+        for (dtype, tol) in [(DType::F32, F32_TOL), (DType::F16, F16_TOL)] {
+            let (h, h32) = pair(shape, 11, 3.0, 0.0, dtype);
+            let counter = LaunchCounter::start();
+            let out = geglu::geglu(Kernels::Wgsl, h);
+            assert_eq!(counter.matching("Geglu"), 1, "{name}: the WGSL GEGLU kernel did not run");
+            drop(counter);
+            assert_eq!(out.dims(), [shape[0], shape[1], shape[2] / 2]);
+            let expected = geglu::reference(h32);
+            assert_close(&format!("geglu {name} {dtype:?}"), &host(out), &host(expected), tol);
+        }
+    }
+}
+
+#[test]
+fn self_check_passes_in_f32_and_f16() {
+    let _turn = serial();
+    for dtype in [DType::F32, DType::F16] {
+        let checks = pollster::block_on(ezigen::kernels::check::run(&wgpu(), dtype)).unwrap();
+        assert_eq!(checks.len(), 4);
+        for c in &checks {
+            eprintln!("self-check {} {}: ran {}, rel {:.2e} (tol {:.0e})", c.kernel, c.dtype, c.ran, c.rel_err, c.tolerance);
+            assert!(c.ok, "{c:?}");
         }
     }
 }

@@ -165,15 +165,22 @@ struct Timing {
 }
 
 /// Runs `f` once cold, then `cfg.repeats` times warm (counting the dispatches of the first
-/// warm run), waiting for the device after each.
+/// warm run), waiting for the device after each. With `repeats == 0` the cold run is the only
+/// run (full-size models on slow devices), and its dispatches are counted.
 async fn timed<const D: usize>(cfg: &BenchConfig, now: &dyn Fn() -> f64, mut f: impl FnMut() -> Tensor<D>) -> Result<Timing> {
+    let cold_counter = (cfg.repeats == 0).then(LaunchCounter::start);
     let start = now();
-    settle(f()).await?;
-    let first_ms = now() - start;
-    let mut runs = Vec::new();
+    let out = f();
     let mut dispatches = 0;
     let mut kernels = Default::default();
-    for i in 0..cfg.repeats.max(1) {
+    if let Some(counter) = cold_counter {
+        dispatches = counter.total();
+        kernels = counter.counts();
+    }
+    settle(out).await?;
+    let first_ms = now() - start;
+    let mut runs = Vec::new();
+    for i in 0..cfg.repeats {
         let counter = (i == 0).then(LaunchCounter::start);
         let start = now();
         let out = f();
@@ -184,6 +191,9 @@ async fn timed<const D: usize>(cfg: &BenchConfig, now: &dyn Fn() -> f64, mut f: 
         }
         settle(out).await?;
         runs.push(now() - start);
+    }
+    if runs.is_empty() {
+        runs.push(first_ms);
     }
     Ok(Timing { first_ms, runs, dispatches, kernels })
 }

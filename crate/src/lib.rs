@@ -6,8 +6,8 @@
 //! the native CLI (`src/bin/ezigen.rs`). Models are device-agnostic: burn 0.22 picks the backend
 //! and dtype from the [`burn::tensor::Device`] at run time.
 
-#[cfg(feature = "native")]
 pub mod bench;
+#[cfg(feature = "native")]
 pub mod convert;
 pub mod device;
 pub mod error;

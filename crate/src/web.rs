@@ -95,6 +95,17 @@ impl ProgressSink for JsSink {
     }
 }
 
+/// Options of [`Session::benchmark`] as the page sends them.
+#[derive(Deserialize)]
+struct BenchParams {
+    repeats: Option<usize>,
+    pipeline: Option<bool>,
+    steps: Option<usize>,
+    iterations: Option<usize>,
+    latent: Option<usize>,
+    labels: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
 /// A WebGPU session: the burn device on the browser's adapter and the loaded model.
 #[wasm_bindgen]
 pub struct Session {
@@ -140,6 +151,16 @@ impl Session {
 
     /// Starts loading a model described by `manifest.json`; weights go to the GPU in f16 when
     /// `f16` is set (and the adapter supports it), else f32. Drops any previous model.
+    /// Checks every WGSL kernel against its plain-ops reference on this device, in f16 when
+    /// asked and available (else f32): a JSON array of `{kernel, dtype, ran, rel_err,
+    /// tolerance, ok}` (crate/src/kernels/check.rs).
+    #[wasm_bindgen(js_name = kernelCheckJson)]
+    pub async fn kernel_check_json(&self, f16: bool) -> Result<String, JsError> {
+        let dtype = if f16 && self.report.shader_f16 { DType::F16 } else { DType::F32 };
+        let checks = crate::kernels::check::run(&self.device, dtype).await.map_err(js_err)?;
+        serde_json::to_string(&checks).map_err(|e| js_err(Error::Config(e.to_string())))
+    }
+
     #[wasm_bindgen(js_name = beginModel)]
     pub fn begin_model(&self, manifest_json: &str, f16: bool) -> Result<(), JsError> {
         let manifest = Manifest::from_json(manifest_json).map_err(js_err)?;
@@ -185,6 +206,33 @@ impl Session {
 
     fn pipeline(&self) -> Result<Rc<Pipeline>, JsError> {
         self.pipeline.borrow().clone().ok_or_else(|| js_err(Error::Input("no model is loaded yet".into())))
+    }
+
+    /// Runs the benchmark ([`crate::bench`]) on the loaded model: `options_json` is
+    /// `{"repeats", "pipeline", "steps", "iterations", "latent"?, "labels"?}` (all optional) and
+    /// `on_record(json)` receives one JSON record per measured stage.
+    #[wasm_bindgen(js_name = benchmark)]
+    pub async fn benchmark(&self, options_json: &str, on_record: js_sys::Function) -> Result<(), JsError> {
+        let pipe = self.pipeline()?;
+        let o: BenchParams = serde_json::from_str(options_json)
+            .map_err(|e| js_err(Error::Input(format!("benchmark options: {e}"))))?;
+        let mut labels = o.labels.unwrap_or_default();
+        labels.entry("backend".to_string()).or_insert("webgpu".into());
+        labels.entry("adapter".to_string()).or_insert(self.report.name.clone().into());
+        labels.entry("dtype".to_string()).or_insert(format!("{:?}", pipe.dtype()).to_lowercase().into());
+        let cfg = crate::bench::BenchConfig {
+            latent: o.latent.unwrap_or(pipe.latent_size()),
+            repeats: o.repeats.unwrap_or(2),
+            pipeline: o.pipeline.unwrap_or(true),
+            steps: o.steps.unwrap_or(50),
+            iterations: o.iterations.unwrap_or(3),
+            labels,
+        };
+        let now = || js_sys::Date::now();
+        let mut emit = |record: serde_json::Value| {
+            let _ = on_record.call1(&JsValue::NULL, &JsValue::from_str(&record.to_string()));
+        };
+        crate::bench::run(&pipe, &cfg, &now, &mut emit).await.map_err(js_err)
     }
 
     /// Subject-driven generation. `subject` is RGBA (`width·height·4`), `subject_mask` an

@@ -48,6 +48,13 @@ test('WebGPU page: adapter report and self-test match the CPU backend', async ()
     console.log(`browser WebGPU (${name}) vs native CPU: max abs diff ${diff.toExponential(2)} of max ${mag.toFixed(3)}`);
     assert.ok(mag > 1e-2, 'reference is not degenerate');
     assert.ok(diff <= 1e-4 * mag, `WebGPU result differs from CPU: ${diff} > 1e-4 × ${mag}`);
+
+    // The WGSL kernels of shaders/ checked against their references through the browser's
+    // WebGPU (Tint) as part of the self-test.
+    const kernels = JSON.parse(await status.getAttribute('data-kernels'));
+    for (const k of kernels) console.log(`browser kernel check ${k.kernel} ${k.dtype}: ran ${k.ran}, rel ${k.rel_err.toExponential(2)} (tol ${k.tolerance})`);
+    assert.deepEqual(kernels.map((k) => k.kernel).sort(), ['flash_attention', 'geglu', 'group_norm_silu', 'layer_norm']);
+    assert.ok(kernels.every((k) => k.ran && k.ok), JSON.stringify(kernels));
   } finally {
     await close();
   }

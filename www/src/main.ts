@@ -9,6 +9,7 @@ import {
   DEFAULTS,
   LIMITS,
   type AdapterReport,
+  type BenchRecord,
   type ComponentProgress,
   type EditParams,
   type FailureKind,
@@ -166,7 +167,15 @@ function onReply(msg: Reply): void {
       break;
     case 'smoke-result': {
       const st = $('selftest-status');
-      st.textContent = `GPU self-test passed: ${msg.output.shape.join('×')} values in ${msg.ms.toFixed(0)} ms.`;
+      let kernels = '';
+      if (msg.kernels) {
+        const good = msg.kernels.filter((k) => k.ok).length;
+        const dtype = msg.kernels[0]?.dtype ?? '';
+        kernels = ` WGSL kernels: ${good} of ${msg.kernels.length} match their reference (${dtype}).`;
+        if (msg.f16Unreliable) kernels += ' Half precision gave wrong results on this device, so models load in f32.';
+        st.dataset.kernels = JSON.stringify(msg.kernels);
+      }
+      st.textContent = `GPU self-test passed: ${msg.output.shape.join('×')} values in ${msg.ms.toFixed(0)} ms.${kernels}`;
       st.dataset.state = 'ok';
       st.dataset.values = JSON.stringify(msg.output.values);
       afterSelfTest();
@@ -204,6 +213,12 @@ function onReply(msg: Reply): void {
       break;
     case 'result':
       void onResult(msg.id, msg.image, msg.ms, msg.iterations, msg.similarity);
+      break;
+    case 'bench-record':
+      onBenchRecord(msg.record);
+      break;
+    case 'bench-done':
+      onBenchDone(msg.ms, msg.error);
       break;
     case 'failed':
       if (msg.scope === 'run') onRunFailed(msg.id, msg.kind, msg.message);
@@ -345,6 +360,8 @@ function onModelInfo(info: ModelInfo, needsConfirmation: boolean, storage: Stora
   show($('model-progress'), true);
 }
 
+$('bench-run').addEventListener('click', runBenchmark);
+$('bench-copy').addEventListener('click', copyBenchResults);
 $('model-confirm-yes').addEventListener('click', () => {
   void navigator.storage?.persist?.().catch(() => false);
   loadModel(lastSource, { ...lastOptions, confirmedLargeDownload: true });
@@ -446,6 +463,99 @@ function onModelReady(msg: Extract<Reply, { type: 'model-ready' }>): void {
   }
   void navigator.storage?.persist?.().catch(() => false);
   send({ type: 'storage-info' });
+  timeline.modelReadyAt = performance.now();
+  timeline.loadMs = msg.ms;
+  showTimeline();
+  $<HTMLButtonElement>('bench-run').disabled = false;
+  if (new URLSearchParams(location.search).has('bench') && !benchStarted) runBenchmark();
+}
+
+// --- Performance: load timeline and the benchmark ---------------------------------------------
+
+/** Milliseconds since the page was opened (performance.now()'s origin is the navigation). */
+const timeline = {
+  modelReadyAt: null as number | null,
+  loadMs: null as number | null,
+  firstStepAt: null as number | null,
+};
+
+function showTimeline(): void {
+  const s = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+  const parts: string[] = [];
+  if (timeline.modelReadyAt !== null) parts.push(`page open → model ready: ${s(timeline.modelReadyAt)} (loading took ${s(timeline.loadMs ?? 0)})`);
+  if (timeline.firstStepAt !== null) parts.push(`page open → first denoising step: ${s(timeline.firstStepAt)}`);
+  const el = $('perf-timeline');
+  el.textContent = parts.join(' · ') || 'Timings appear once a model is loaded.';
+  if (timeline.modelReadyAt !== null) el.dataset.modelReadyMs = String(Math.round(timeline.modelReadyAt));
+  if (timeline.firstStepAt !== null) el.dataset.firstStepMs = String(Math.round(timeline.firstStepAt));
+}
+
+/** Called for every progress message: notes when the first denoising step of the visit ends. */
+function noteFirstStep(stage: Stage, step: number): void {
+  if (timeline.firstStepAt === null && step >= 1 && (stage === 'layout' || stage === 'inversion')) {
+    timeline.firstStepAt = performance.now();
+    showTimeline();
+  }
+}
+
+let benchStarted = false;
+const benchRecords: BenchRecord[] = [];
+
+function runBenchmark(): void {
+  benchStarted = true;
+  benchRecords.length = 0;
+  const table = $<HTMLTableElement>('bench-table');
+  table.tBodies[0].replaceChildren();
+  delete table.dataset.done;
+  show(table, false);
+  show($('bench-copy'), false);
+  $<HTMLButtonElement>('bench-run').disabled = true;
+  $('bench-status').textContent = 'Benchmark running… (the first run of each stage includes compiling its GPU kernels)';
+  // ?bench-steps=…&bench-iterations=…&bench-repeats=… shorten the full runs (automation).
+  const q = new URLSearchParams(location.search);
+  const num = (k: string) => (q.has(k) && Number.isFinite(Number(q.get(k))) && Number(q.get(k)) > 0 ? Math.floor(Number(q.get(k))) : undefined);
+  send({
+    type: 'bench',
+    options: {
+      repeats: num('bench-repeats') ?? 2,
+      steps: num('bench-steps'),
+      iterations: num('bench-iterations'),
+      labels: { model: state.model.name || 'unknown' },
+    },
+  });
+}
+
+function onBenchRecord(r: BenchRecord): void {
+  benchRecords.push(r);
+  const ms = (v: unknown) => (typeof v === 'number' ? `${v >= 1000 ? (v / 1000).toFixed(2) + ' s' : v.toFixed(1) + ' ms'}` : '–');
+  let name = r.bench;
+  if (r.bench === 'unet_step') name += r.adapters ? ' (adapters on)' : ' (adapters off)';
+  const memory = typeof r.peak_reserved_bytes === 'number' ? `peak ${formatBytes(r.peak_reserved_bytes)}` : typeof r.mem_in_use_bytes === 'number' ? formatBytes(r.mem_in_use_bytes) : '–';
+  const row = document.createElement('tr');
+  row.dataset.bench = r.bench;
+  for (const text of [name, ms(r.ms), ms(r.first_ms), typeof r.dispatches === 'number' ? String(r.dispatches) : '–', memory]) {
+    const td = document.createElement('td');
+    td.textContent = text;
+    row.append(td);
+  }
+  $<HTMLTableElement>('bench-table').tBodies[0].append(row);
+  show($('bench-table'), true);
+}
+
+function onBenchDone(ms: number, error: string | null): void {
+  $<HTMLButtonElement>('bench-run').disabled = false;
+  const table = $('bench-table');
+  table.dataset.done = error ? 'error' : 'ok';
+  $('bench-status').textContent = error ? `The benchmark failed: ${error}` : `Done in ${(ms / 1000).toFixed(1)} s.`;
+  show($('bench-copy'), benchRecords.length > 0);
+}
+
+function copyBenchResults(): void {
+  const text = benchRecords.map((r) => JSON.stringify(r)).join('\n');
+  void navigator.clipboard?.writeText(text).then(
+    () => ($('bench-status').textContent = 'Copied as JSON lines.'),
+    () => ($('bench-status').textContent = 'Copying was refused by the browser.'),
+  );
 }
 
 function onModelFailed(kind: FailureKind, message: string): void {
@@ -1054,6 +1164,7 @@ $('cancel').addEventListener('click', () => {
 });
 
 function onRunProgress(p: Extract<Reply, { type: 'progress' }>): void {
+  noteFirstStep(p.stage, p.step);
   if (!running || p.id !== running.id || running.cancelling) return;
   let label = STAGE_LABELS[p.stage] ?? p.stage;
   // Iteration 0 is the initial image (layout run); refinement iterations count from 1.

@@ -24,6 +24,16 @@ export interface SmokeOutput {
   dtype: string;
 }
 
+/** One WGSL kernel checked against its reference on this device (crate/src/kernels/check.rs). */
+export interface KernelCheck {
+  kernel: string;
+  dtype: string;
+  ran: boolean;
+  rel_err: number;
+  tolerance: number;
+  ok: boolean;
+}
+
 /** Why the GPU could not be used, in categories the page explains to the user. */
 export type GpuFailure = 'no-webgpu' | 'no-adapter' | 'device-failed';
 
@@ -184,6 +194,29 @@ export type FailureKind =
 /** Which part of the app a failure belongs to (decides where the page shows it). */
 export type FailureScope = 'model' | 'run' | 'storage';
 
+/** What the page's benchmark runs (crate/src/bench.rs BenchConfig; absent = the core's default). */
+export interface BenchOptions {
+  repeats?: number; // warm runs per stage (default 2)
+  pipeline?: boolean; // also time a full generate and edit (default true)
+  steps?: number; // DDPM steps of the full runs (default 50)
+  iterations?: number; // refinement iterations of the full runs (default 3)
+  labels?: Record<string, string | number | boolean>; // added to every record
+}
+
+/** One benchmark record (one stage): `bench` names it; times in ms, memory in bytes. */
+export interface BenchRecord {
+  bench: string;
+  ms?: number;
+  first_ms?: number;
+  min_ms?: number;
+  dispatches?: number;
+  mem_in_use_bytes?: number;
+  mem_reserved_bytes?: number;
+  peak_reserved_bytes?: number;
+  adapters?: boolean;
+  [key: string]: unknown;
+}
+
 /** Page → worker. */
 export type Request =
   | { type: 'smoke'; f16: boolean }
@@ -201,14 +234,15 @@ export type Request =
       subject: RgbaImage;
       subjectMask: MaskImage | null;
     }
-  | { type: 'cancel'; id: number };
+  | { type: 'cancel'; id: number }
+  | { type: 'bench'; options: BenchOptions };
 
 /** Worker → page. */
 export type Reply =
   | { type: 'ready'; adapter: AdapterReport }
   | { type: 'gpu-unavailable'; reason: GpuFailure; detail: string }
   | { type: 'startup-failed'; message: string }
-  | { type: 'smoke-result'; output: SmokeOutput; ms: number }
+  | { type: 'smoke-result'; output: SmokeOutput; ms: number; kernels: KernelCheck[] | null; f16Unreliable: boolean }
   | { type: 'error'; message: string } // the self-test failed
   | { type: 'model-info'; info: ModelInfo; needsConfirmation: boolean; storage: StorageInfo | null }
   | {
@@ -237,4 +271,6 @@ export type Reply =
   | { type: 'preview'; id: number; iteration: number; similarity: number | null; image: RgbaImage }
   // iterations: refinement iterations run (the image events' largest `iteration`; 0 = initial image only)
   | { type: 'result'; id: number; image: RgbaImage; ms: number; iterations: number; similarity: number | null }
-  | { type: 'failed'; id: number | null; scope: FailureScope; kind: FailureKind; message: string };
+  | { type: 'failed'; id: number | null; scope: FailureScope; kind: FailureKind; message: string }
+  | { type: 'bench-record'; record: BenchRecord }
+  | { type: 'bench-done'; ms: number; error: string | null };

@@ -9,6 +9,7 @@ import {
   type CoreEvent,
   type FailureKind,
   type FailureScope,
+  type KernelCheck,
   type GpuFailure,
   type Reply,
   type Request,
@@ -35,6 +36,7 @@ type OnEvent = (eventJson: string, rgba?: Uint8Array) => boolean;
 interface CoreSession {
   adapterJson(): string;
   smokeJson(f16: boolean): Promise<string>;
+  kernelCheckJson?(f16: boolean): Promise<string>;
   beginModel?(manifestJson: string, f16: boolean): void | Promise<void>;
   loadShard?(component: string, bytes: Uint8Array): void | Promise<void>;
   finishComponent?(component: string): void | Promise<void>;
@@ -58,6 +60,7 @@ interface CoreSession {
     subjectMask: Uint8Array | undefined,
     onEvent: OnEvent,
   ): Promise<void>;
+  benchmark?(optionsJson: string, onRecord: (json: string) => void): Promise<void>;
   free(): void;
 }
 
@@ -126,6 +129,9 @@ const u8 = (d: Uint8Array | Uint8ClampedArray) => new Uint8Array(d.buffer, d.byt
 /** The wasm linear memory; it only grows, so its size after a load is the load's peak. */
 let wasmMemory: WebAssembly.Memory | null = null;
 
+/** Set when the kernel self-check failed in f16 on this adapter: models then load in f32. */
+let f16Unreliable = false;
+
 async function start(): Promise<void> {
   const gpu = (navigator as Navigator & { gpu?: unknown }).gpu;
   if (!gpu) {
@@ -192,7 +198,7 @@ async function loadModel(req: Extract<Request, { type: 'load-model' }>): Promise
     if (needsConfirmation) return;
 
     const core = requireApi(['beginModel', 'loadShard', 'finishComponent']);
-    const f16 = req.options.allowF16 && adapter?.shader_f16 === true;
+    const f16 = req.options.allowF16 && adapter?.shader_f16 === true && !f16Unreliable;
     await core.beginModel!(plan.manifestText, f16);
     const result = await loadPlan(plan, source, store, {
       save: req.options.saveToStorage,
@@ -288,7 +294,15 @@ self.onmessage = async (ev: MessageEvent<Request>) => {
         if (!session) throw new Error('the GPU session is not ready');
         const t0 = performance.now();
         const output = JSON.parse(await session.smokeJson(req.f16));
-        post({ type: 'smoke-result', output, ms: performance.now() - t0 });
+        const ms = performance.now() - t0;
+        // The WGSL kernels against their references, in f16 where the adapter has it: a driver
+        // whose f16 path is wrong gets the f32 path for the model instead of broken images.
+        let kernels: KernelCheck[] | null = null;
+        if (typeof session.kernelCheckJson === 'function') {
+          kernels = JSON.parse(await session.kernelCheckJson(adapter?.shader_f16 === true)) as KernelCheck[];
+          f16Unreliable = kernels.some((k) => k.dtype === 'f16' && !k.ok);
+        }
+        post({ type: 'smoke-result', output, ms, kernels, f16Unreliable });
       } catch (e) {
         post({ type: 'error', message: e instanceof Error ? e.message : String(e) });
       }
@@ -327,6 +341,26 @@ self.onmessage = async (ev: MessageEvent<Request>) => {
     case 'cancel':
       if (running && running.id === req.id) running.cancelled = true;
       break;
+    case 'bench': {
+      const t0 = performance.now();
+      let error: string | null = null;
+      try {
+        if (!modelReady) throw new Error('No model is loaded yet.');
+        if (running) throw new Error('A run is in progress.');
+        const core = requireApi(['benchmark']);
+        await core.benchmark!(JSON.stringify(req.options), (json) => {
+          try {
+            post({ type: 'bench-record', record: JSON.parse(json) });
+          } catch {
+            // a malformed record is dropped, the benchmark goes on
+          }
+        });
+      } catch (e) {
+        error = e instanceof Error ? e.message : String(e);
+      }
+      post({ type: 'bench-done', ms: performance.now() - t0, error });
+      break;
+    }
   }
 };
 

@@ -169,7 +169,7 @@ struct BenchArgs {
     /// Latent side of the stage benchmarks (default: the model's, 64 for SD 2.1-base).
     #[arg(long)]
     latent: Option<usize>,
-    /// Warm runs per stage.
+    /// Warm runs per stage (0: only the cold run, for full-size models on slow devices).
     #[arg(long, default_value_t = 3)]
     repeats: usize,
     /// Skip the full generate and edit runs.

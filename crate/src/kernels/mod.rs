@@ -5,7 +5,9 @@
 //! tensor whose shape it supports; anything else (the CPU reference device, an unsupported
 //! shape) takes the reference path, so models call one function and stay device-agnostic.
 
+pub mod check;
 pub mod flash_attention;
+pub mod geglu;
 pub mod norm;
 
 use burn::backend::wgpu::{CubeTensor, KernelSource, SourceKernel, into_contiguous};

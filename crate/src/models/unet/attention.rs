@@ -2,10 +2,9 @@
 //! `models/attention.py` (`FeedForward` with `GEGLU`).
 
 use burn::tensor::Tensor;
-use burn::tensor::activation::gelu;
 
 use crate::nn::Linear;
-use crate::kernels::{Kernels, flash_attention};
+use crate::kernels::{Kernels, flash_attention, geglu};
 use crate::weights::VarBuilder;
 
 /// `Attention` as SD's transformer blocks use it: bias-free q/k/v, `to_out.0` with bias,
@@ -52,6 +51,7 @@ impl Attention {
 pub struct FeedForward {
     proj: Linear,
     out: Linear,
+    kernels: Kernels,
 }
 
 impl FeedForward {
@@ -61,15 +61,12 @@ impl FeedForward {
         Self {
             proj: Linear::load(&vb.pp("net").pp(0).pp("proj"), dim, inner * 2, true),
             out: Linear::load(&vb.pp("net").pp(2), inner, dim, true),
+            kernels: vb.kernels(),
         }
     }
 
     /// Applies the GEGLU MLP.
     pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
-        let h = self.proj.forward(x);
-        let inner = h.dims()[2] / 2;
-        let value = h.clone().narrow(2, 0, inner);
-        let gate = h.narrow(2, inner, inner);
-        self.out.forward(value * gelu(gate))
+        self.out.forward(geglu::geglu(self.kernels, self.proj.forward(x)))
     }
 }

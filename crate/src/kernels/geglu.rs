@@ -1,0 +1,60 @@
+//! Launcher of `shaders/geglu.wgsl`: `value · gelu(gate)` of the feed-forward's projection in
+//! one dispatch.
+
+use burn::backend::wgpu::{KernelSource, SourceTemplate};
+use burn::tensor::activation::gelu;
+use burn::tensor::{DType, Tensor};
+use cubecl::CubeDim;
+use cubecl::prelude::KernelId;
+
+use super::{Kernels, empty_like, grid, launch, on_wgpu, wgsl_elem, wrap};
+
+/// Threads per workgroup (one output element each).
+const THREADS: u32 = 256;
+
+struct Geglu {
+    dtype: DType,
+}
+
+impl KernelSource for Geglu {
+    fn source(&self) -> SourceTemplate {
+        let (elem, enable) = wgsl_elem(self.dtype).unwrap_or(("f32", ""));
+        SourceTemplate::new(include_str!("../../../shaders/geglu.wgsl"))
+            .register("enable", enable)
+            .register("elem", elem)
+            .register("threads", THREADS.to_string())
+    }
+
+    fn id(&self) -> KernelId {
+        KernelId::new::<Self>().info(format!("{:?}", self.dtype))
+    }
+
+    fn lang(&self) -> &'static str {
+        "wgsl"
+    }
+}
+
+/// `h[..., :I] · gelu(h[..., I:])` for `h` `[B, N, 2I]` (exact erf GELU): one dispatch with
+/// [`Kernels::Wgsl`] on wgpu, else [`reference`].
+pub fn geglu(kernels: Kernels, h: Tensor<3>) -> Tensor<3> {
+    let [b, n, two_i] = h.dims();
+    let inner = two_i / 2;
+    let total = b * n * inner;
+    if kernels == Kernels::Wgsl && two_i % 2 == 0 && total > 0 && total < u32::MAX as usize {
+        if let Some(hc) = on_wgpu(&h) {
+            let out = empty_like(&hc, vec![b, n, inner]);
+            let count = grid(total.div_ceil(THREADS as usize));
+            launch(Geglu { dtype: hc.dtype }, CubeDim::new_1d(THREADS), count, &[&hc], &out, &[(b * n) as u32, inner as u32, count.0]);
+            return wrap(out);
+        }
+    }
+    reference(h)
+}
+
+/// The plain-ops GEGLU: narrow into value and gate, `value · gelu(gate)`.
+pub fn reference(h: Tensor<3>) -> Tensor<3> {
+    let inner = h.dims()[2] / 2;
+    let value = h.clone().narrow(2, 0, inner);
+    let gate = h.narrow(2, inner, inner);
+    value * gelu(gate)
+}
