@@ -37,8 +37,28 @@ missing_apt() {
   echo "${missing[@]:-}"
 }
 
+# Dawn (npm `webgpu`, the f16 test) rejects Debian 12's Mesa 22 lavapipe; Mesa 25 from
+# bookworm-backports works for it and for the native wgpu tests.
+mesa_ok() {
+  dpkg-query -W -f='${Version}' mesa-vulkan-drivers 2>/dev/null | grep -qE '^(2[5-9]|[3-9][0-9])\.'
+}
+
+install_backports_mesa() {
+  local sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  log "apt: installing Mesa 25 (lavapipe) from bookworm-backports"
+  if ! grep -rqs "bookworm-backports" /etc/apt/sources.list /etc/apt/sources.list.d/; then
+    printf 'Types: deb\nURIs: http://deb.debian.org/debian\nSuites: bookworm-backports\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' \
+      | $sudo tee /etc/apt/sources.list.d/bookworm-backports.sources >/dev/null
+  fi
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends -t bookworm-backports mesa-vulkan-drivers >/dev/null
+}
+
 need_setup() {
   [ -n "$(missing_apt)" ] && return 0
+  mesa_ok || return 0
+  [ -d node_modules/webgpu ] || return 0
   rustup target list --installed 2>/dev/null | grep -qx "$WASM_TARGET" || return 0
   [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" = "$(wasm_bindgen_version)" ] || return 0
   [ -d node_modules/playwright-core ] && [ -d node_modules/esbuild ] || return 0
@@ -56,6 +76,7 @@ setup() {
     $sudo apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends $missing >/dev/null
   fi
+  mesa_ok || install_backports_mesa
   if ! rustup target list --installed | grep -qx "$WASM_TARGET"; then
     log "rustup: adding $WASM_TARGET"
     rustup target add "$WASM_TARGET"
@@ -68,7 +89,7 @@ setup() {
     # No --locked: the registry lacks one of its locked dependency versions.
     cargo install wasm-bindgen-cli --version "$want" --force
   fi
-  if [ ! -d node_modules/playwright-core ] || [ ! -d node_modules/esbuild ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  if [ ! -d node_modules/playwright-core ] || [ ! -d node_modules/esbuild ] || [ ! -d node_modules/webgpu ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
     log "npm: installing dev dependencies (no browser download)"
     npm ci --no-audit --no-fund
   fi
