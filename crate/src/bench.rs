@@ -32,11 +32,20 @@ pub struct BenchConfig {
     pub iterations: usize,
     /// Fields added to every record (model, backend, adapter, kernels, …).
     pub labels: serde_json::Map<String, Value>,
+    /// Only these stages (`reference_pass`, `unet_step`, `vae_encode`, `vae_decode`,
+    /// `clip_vision`, `text_encoder`); empty = all.
+    pub only: Vec<String>,
+}
+
+impl BenchConfig {
+    fn wants(&self, stage: &str) -> bool {
+        self.only.is_empty() || self.only.iter().any(|s| s == stage)
+    }
 }
 
 impl Default for BenchConfig {
     fn default() -> Self {
-        Self { latent: 64, repeats: 3, pipeline: true, steps: 50, iterations: 3, labels: serde_json::Map::new() }
+        Self { latent: 64, repeats: 3, pipeline: true, steps: 50, iterations: 3, labels: serde_json::Map::new(), only: Vec::new() }
     }
 }
 
@@ -82,36 +91,52 @@ pub async fn run(pipe: &Pipeline, cfg: &BenchConfig, now: &dyn Fn() -> f64, emit
 
     // Reference pass (batch 1, capture) — also yields the subject features for the adapters.
     let mut bank = FeatureBank::default();
-    let reference = timed(cfg, now, || {
-        bank = FeatureBank::default();
-        m.unet.forward(sample1.clone(), 999.0, &ctx1, RefMode::Capture(&mut bank))
-    })
-    .await?;
-    record("reference_pass", with(reference, json!({"batch": 1, "latent": l})), &mut peak_reserved);
-    let features = m.unet.subject_features(&bank, 2);
-    drop(bank);
+    if cfg.wants("reference_pass") {
+        let reference = timed(cfg, now, || {
+            bank = FeatureBank::default();
+            m.unet.forward(sample1.clone(), 999.0, &ctx1, RefMode::Capture(&mut bank))
+        })
+        .await?;
+        record("reference_pass", with(reference, json!({"batch": 1, "latent": l})), &mut peak_reserved);
+    } else if cfg.wants("unet_step") {
+        // The adapters need subject features: one untimed reference pass.
+        settle(m.unet.forward(sample1.clone(), 999.0, &ctx1, RefMode::Capture(&mut bank))).await?;
+    }
 
-    let off = timed(cfg, now, || m.unet.forward(sample2.clone(), 500.0, &ctx2, RefMode::Off)).await?;
-    record("unet_step", with(off, json!({"batch": 2, "latent": l, "adapters": false})), &mut peak_reserved);
-    let on = timed(cfg, now, || m.unet.forward(sample2.clone(), 500.0, &ctx2, RefMode::Inject(&features))).await?;
-    record("unet_step", with(on, json!({"batch": 2, "latent": l, "adapters": true})), &mut peak_reserved);
-    drop(features);
+    if cfg.wants("unet_step") {
+        let features = m.unet.subject_features(&bank, 2);
+        drop(bank);
+        let off = timed(cfg, now, || m.unet.forward(sample2.clone(), 500.0, &ctx2, RefMode::Off)).await?;
+        record("unet_step", with(off, json!({"batch": 2, "latent": l, "adapters": false})), &mut peak_reserved);
+        let on = timed(cfg, now, || m.unet.forward(sample2.clone(), 500.0, &ctx2, RefMode::Inject(&features))).await?;
+        record("unet_step", with(on, json!({"batch": 2, "latent": l, "adapters": true})), &mut peak_reserved);
+    } else {
+        drop(bank);
+    }
+    drop((sample2, ctx1, ctx2));
 
-    let image = rand4([1, 3, size, size]);
-    let enc = timed(cfg, now, || m.vae_encoder.forward(image.clone()).mean).await?;
-    record("vae_encode", with(enc, json!({"pixels": size})), &mut peak_reserved);
-    let dec = timed(cfg, now, || m.vae_decoder.forward(sample1.clone())).await?;
-    record("vae_decode", with(dec, json!({"latent": l, "pixels": size})), &mut peak_reserved);
+    if cfg.wants("vae_encode") {
+        let image = rand4([1, 3, size, size]);
+        let enc = timed(cfg, now, || m.vae_encoder.forward(image.clone()).mean).await?;
+        record("vae_encode", with(enc, json!({"pixels": size})), &mut peak_reserved);
+    }
+    if cfg.wants("vae_decode") {
+        let dec = timed(cfg, now, || m.vae_decoder.forward(sample1.clone())).await?;
+        record("vae_decode", with(dec, json!({"latent": l, "pixels": size})), &mut peak_reserved);
+    }
+    drop(sample1);
 
-    let clip_size = m.clip_vision.config().image_size;
-    let pixels = rand4([1, 3, clip_size, clip_size]);
-    let clip = timed(cfg, now, || m.clip_vision.forward(pixels.clone())).await?;
-    record("clip_vision", with(clip, json!({"pixels": clip_size})), &mut peak_reserved);
-
-    let ids = Tensor::<2, Int>::from_data(TensorData::new(vec![49406i64; 77], [1, 77]), &device);
-    let text = timed(cfg, now, || m.text_encoder.forward(ids.clone())).await?;
-    record("text_encoder", with(text, json!({"tokens": 77})), &mut peak_reserved);
-    drop((sample1, sample2, ctx1, ctx2, image, pixels, ids));
+    if cfg.wants("clip_vision") {
+        let clip_size = m.clip_vision.config().image_size;
+        let pixels = rand4([1, 3, clip_size, clip_size]);
+        let clip = timed(cfg, now, || m.clip_vision.forward(pixels.clone())).await?;
+        record("clip_vision", with(clip, json!({"pixels": clip_size})), &mut peak_reserved);
+    }
+    if cfg.wants("text_encoder") {
+        let ids = Tensor::<2, Int>::from_data(TensorData::new(vec![49406i64; 77], [1, 77]), &device);
+        let text = timed(cfg, now, || m.text_encoder.forward(ids.clone())).await?;
+        record("text_encoder", with(text, json!({"tokens": 77})), &mut peak_reserved);
+    }
 
     if cfg.pipeline {
         let opts = SamplingOptions { steps: cfg.steps, iterations: Some(cfg.iterations), ..SamplingOptions::default() };

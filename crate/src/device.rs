@@ -123,8 +123,12 @@ pub fn init_wgpu_limited(max_binding: u64, max_buffer: u64) -> Result<(Device, A
     let mut limits = adapter.limits();
     limits.max_storage_buffer_binding_size = limits.max_storage_buffer_binding_size.min(max_binding as _);
     limits.max_buffer_size = limits.max_buffer_size.min(max_buffer);
-    // The same features burn's own WGSL device requests; only the memory limits differ.
-    let features = adapter.features().difference(wgpu::Features::MAPPABLE_PRIMARY_BUFFERS);
+    // The features burn's own WGSL device requests, less the experimental ones (which need an
+    // unsafe opt-in and which WGSL kernels never use); only the memory limits differ.
+    let features = adapter
+        .features()
+        .difference(wgpu::Features::MAPPABLE_PRIMARY_BUFFERS)
+        .difference(wgpu::Features::all_experimental_mask());
     let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
         label: Some("ezigen (limits forced)"),
         required_features: features,

@@ -227,6 +227,7 @@ impl Session {
             steps: o.steps.unwrap_or(50),
             iterations: o.iterations.unwrap_or(3),
             labels,
+            only: Vec::new(),
         };
         let now = || js_sys::Date::now();
         let mut emit = |record: serde_json::Value| {

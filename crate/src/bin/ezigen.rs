@@ -181,6 +181,10 @@ struct BenchArgs {
     /// Refinement iterations of the full runs (fixed, no auto-stop).
     #[arg(long, default_value_t = 3)]
     iterations: usize,
+    /// Only these stages, comma-separated (reference_pass, unet_step, vae_encode, vae_decode,
+    /// clip_vision, text_encoder).
+    #[arg(long, value_delimiter = ',')]
+    only: Vec<String>,
     /// Force the wgpu device's maxStorageBufferBindingSize down to this many MiB.
     #[arg(long)]
     max_binding_mib: Option<u64>,
@@ -241,6 +245,7 @@ fn bench(a: BenchArgs) -> ezigen::Result<()> {
         steps: a.steps,
         iterations: a.iterations,
         labels,
+        only: a.only,
     };
     let start = Instant::now();
     let now = move || start.elapsed().as_secs_f64() * 1000.0;
