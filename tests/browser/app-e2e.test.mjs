@@ -177,6 +177,7 @@ test('offline second visit: edit with a mask painted by the mouse → output of 
     assert.ok(readyMs > 0 && firstStepMs >= readyMs, 'the page reports its load timeline');
 
     // The page's benchmark reports the same stages as `ezigen bench`.
+    await page.evaluate(() => (document.querySelector('#model-panel').open = true));
     await page.click('#bench-run');
     await page.waitForFunction(() => document.querySelector('#bench-table')?.dataset.done, null, { timeout: RUN_TIMEOUT });
     assert.equal(await page.locator('#bench-table').getAttribute('data-done'), 'ok', await page.locator('#bench-status').innerText());
