@@ -27,11 +27,14 @@ run() {
 }
 $BIN info >"$OUT/adapter.json" 2>/dev/null
 common=(bench --random-sd21 --backend wgpu --no-pipeline --repeats "$REPEATS" --latent "$LATENT" --max-binding-mib 128 --max-buffer-mib 256)
-run f16-wgsl $BIN "${common[@]}" --dtype f16 --kernels wgsl
-run f32-wgsl $BIN "${common[@]}" --dtype f32 --kernels wgsl
-run f16-reference $BIN "${common[@]}" --dtype f16 --kernels reference --only unet_step
-run f32-reference $BIN "${common[@]}" --dtype f32 --kernels reference --only unet_step
 if [ -n "${PYTHON:-}" ]; then
   run torch-cpu "$PYTHON" tests/bench/torch_unet_step.py --latent "$LATENT" --repeats "$(( REPEATS > 0 ? REPEATS : 1 ))"
+fi
+run f16-wgsl $BIN "${common[@]}" --dtype f16 --kernels wgsl
+run f32-wgsl $BIN "${common[@]}" --dtype f32 --kernels wgsl
+run f32-reference $BIN "${common[@]}" --dtype f32 --kernels reference --only unet_step
+# REFERENCE_F16=1 adds the f16 "before" (slow on a CPU adapter: f16 is emulated there).
+if [ -n "${REFERENCE_F16:-}" ]; then
+  run f16-reference $BIN "${common[@]}" --dtype f16 --kernels reference --only unet_step
 fi
 cat "$OUT"/*.jsonl
