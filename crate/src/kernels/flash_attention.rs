@@ -6,7 +6,7 @@ use burn::tensor::{DType, Tensor};
 use cubecl::CubeDim;
 use cubecl::prelude::KernelId;
 
-use super::{Kernels, empty_like, launch, on_wgpu, wgsl_elem, wrap};
+use super::{Kernels, empty_like, launch, on_wgpu, template, wrap};
 use crate::ops;
 
 /// Query rows per workgroup (one per thread).
@@ -28,10 +28,7 @@ struct FlashAttention {
 
 impl KernelSource for FlashAttention {
     fn source(&self) -> SourceTemplate {
-        let (elem, enable) = wgsl_elem(self.dtype).unwrap_or(("f32", ""));
-        SourceTemplate::new(include_str!("../../../shaders/flash_attention.wgsl"))
-            .register("enable", enable)
-            .register("elem", elem)
+        template(include_str!("../../../shaders/flash_attention.wgsl"), self.dtype)
             .register("head_dim", self.head_dim.to_string())
             .register("block_q", BLOCK_Q.to_string())
             .register("block_k", block_k(self.head_dim).to_string())

@@ -7,7 +7,7 @@ use burn::tensor::{DType, Tensor};
 use cubecl::CubeDim;
 use cubecl::prelude::KernelId;
 
-use super::{Kernels, empty_like, grid, launch, on_wgpu, wgsl_elem, wrap};
+use super::{Kernels, empty_like, grid, launch, on_wgpu, template, wrap};
 
 /// Threads per workgroup (one output element each).
 const THREADS: u32 = 256;
@@ -18,10 +18,7 @@ struct Geglu {
 
 impl KernelSource for Geglu {
     fn source(&self) -> SourceTemplate {
-        let (elem, enable) = wgsl_elem(self.dtype).unwrap_or(("f32", ""));
-        SourceTemplate::new(include_str!("../../../shaders/geglu.wgsl"))
-            .register("enable", enable)
-            .register("elem", elem)
+        template(include_str!("../../../shaders/geglu.wgsl"), self.dtype)
             .register("threads", THREADS.to_string())
     }
 

@@ -10,7 +10,7 @@ pub mod flash_attention;
 pub mod geglu;
 pub mod norm;
 
-use burn::backend::wgpu::{CubeTensor, KernelSource, SourceKernel, into_contiguous};
+use burn::backend::wgpu::{CubeTensor, KernelSource, SourceKernel, SourceTemplate, into_contiguous};
 use burn::backend::{DispatchDevice, Wgpu};
 use burn::tensor::{DType, Shape, Tensor};
 use burn_cubecl::ops::numeric::empty_device_contiguous_dtype;
@@ -55,6 +55,13 @@ fn wgsl_elem(dtype: DType) -> Option<(&'static str, &'static str)> {
         DType::F16 => Some(("f16", "enable f16;")),
         _ => None,
     }
+}
+
+/// The template of a `shaders/` file with its storage type filled in (`{{ elem }}` and the
+/// `{{ enable }}` line); each launcher registers its own remaining values.
+fn template(source: &str, dtype: DType) -> SourceTemplate {
+    let (elem, enable) = wgsl_elem(dtype).unwrap_or(("f32", ""));
+    SourceTemplate::new(source).register("enable", enable).register("elem", elem)
 }
 
 /// The contiguous cubecl tensor behind `x` when it lives on a wgpu device, `None` otherwise.

@@ -6,7 +6,7 @@ use burn::tensor::{DType, Tensor};
 use cubecl::CubeDim;
 use cubecl::prelude::KernelId;
 
-use super::{Kernels, empty_like, grid, launch, on_wgpu, wgsl_elem, wrap};
+use super::{Kernels, empty_like, grid, launch, on_wgpu, template, wrap};
 use crate::ops;
 
 /// Threads per workgroup (one workgroup per normalised row).
@@ -18,10 +18,7 @@ struct Norm {
 
 impl KernelSource for Norm {
     fn source(&self) -> SourceTemplate {
-        let (elem, enable) = wgsl_elem(self.dtype).unwrap_or(("f32", ""));
-        SourceTemplate::new(include_str!("../../../shaders/norm.wgsl"))
-            .register("enable", enable)
-            .register("elem", elem)
+        template(include_str!("../../../shaders/norm.wgsl"), self.dtype)
             .register("threads", THREADS.to_string())
     }
 

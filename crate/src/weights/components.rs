@@ -43,14 +43,7 @@ impl ModelConfigs {
     pub fn sd21_base() -> Self {
         let parse = |s: &str| serde_json::from_str(s).expect("built-in config is valid JSON");
         Self {
-            unet: parse(
-                r#"{"block_out_channels":[320,640,1280,1280],
-                "down_block_types":["CrossAttnDownBlock2D","CrossAttnDownBlock2D","CrossAttnDownBlock2D","DownBlock2D"],
-                "up_block_types":["UpBlock2D","CrossAttnUpBlock2D","CrossAttnUpBlock2D","CrossAttnUpBlock2D"],
-                "attention_head_dim":[5,10,20,20],"cross_attention_dim":1024,"use_linear_projection":true,
-                "layers_per_block":2,"norm_num_groups":32,"norm_eps":1e-5,"flip_sin_to_cos":true,
-                "freq_shift":0,"sample_size":64,"in_channels":4,"out_channels":4}"#,
-            ),
+            unet: parse(crate::models::unet::config::SD21_BASE_JSON),
             vae: parse(
                 r#"{"act_fn":"silu","block_out_channels":[128,256,512,512],
                 "down_block_types":["DownEncoderBlock2D","DownEncoderBlock2D","DownEncoderBlock2D","DownEncoderBlock2D"],
