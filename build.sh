@@ -5,7 +5,8 @@
 #                      wasm-bindgen-cli at the locked version, npm dev dependencies)
 #   ./build.sh build   wasm (release) + wasm-bindgen + TypeScript bundle into dist/
 #   ./build.sh serve   build, then serve dist/ on http://127.0.0.1:8080
-#   ./build.sh test    every test: native Rust (CPU + wgpu on lavapipe), wasm build, browser
+#   ./build.sh test    every test: TypeScript units, native Rust (CPU + wgpu on lavapipe), wasm
+#                      build, browser (a failed stage skips the later ones; a summary says so)
 #
 # Every subcommand runs `setup` first when something is missing.
 set -euo pipefail
@@ -161,7 +162,14 @@ check_boundary() {
 test_native() {
   log "native tests (CPU reference + wgpu on the machine's Vulkan adapter)"
   cargo build --release --workspace --bins --tests
-  cargo test --release --workspace
+  # Every test binary runs even when one fails; the exit status still reports the failure.
+  cargo test --release --workspace --no-fail-fast
+}
+
+test_unit() {
+  log "TypeScript unit tests (node --test)"
+  node tests/unit/build.mjs
+  node --test tests/unit/
 }
 
 test_browser() {
@@ -182,14 +190,38 @@ case "$cmd" in
   test)
     ensure_setup
     start=$(date +%s)
-    check_boundary
-    test_native
-    build
-    test_browser
+    # Each stage runs only when the ones before it passed; the summary names what ran, what
+    # failed and what was skipped.
+    summary=()
+    status=0
+    for stage in check_boundary test_unit test_native build test_browser; do
+      if [ "$status" -ne 0 ]; then
+        summary+=("$stage: skipped (an earlier stage failed)")
+        continue
+      fi
+      t0=$(date +%s)
+      # A subshell outside any condition, so `set -e` still stops the stage at its first error.
+      set +e
+      ( set -e; "$stage" )
+      rc=$?
+      set -e
+      if [ "$rc" -eq 0 ]; then
+        summary+=("$stage: passed ($(( $(date +%s) - t0 )) s)")
+      else
+        status=1
+        summary+=("$stage: FAILED ($(( $(date +%s) - t0 )) s)")
+      fi
+    done
+    log "summary"
+    printf '  %s\n' "${summary[@]}" >&2
+    if [ "$status" -ne 0 ]; then
+      log "tests FAILED after $(( $(date +%s) - start )) s"
+      exit 1
+    fi
     log "all tests passed in $(( $(date +%s) - start )) s"
     ;;
   *)
-    sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'
     [ "$cmd" = help ] || exit 2
     ;;
 esac

@@ -46,7 +46,7 @@ fn check_unet(pipe: &ezigen::pipeline::Pipeline, tol: f32, label: &str) {
     let s = unet.subject_features(&bank, 2);
     let ctx = io.tensor::<3>("main.encoder_hidden_states", &device, dtype);
     let out = unet.forward(io.tensor("main.sample", &device, dtype), 381.0, &ctx, RefMode::Inject(&s));
-    assert_close(&format!("converted {label} unet"), &host(out), &io.f32("main.out_adapter"), tol);
+    assert_close(&format!("converted {label} shards, unet cpu"), &host(out), &io.f32("main.out_adapter"), tol);
 }
 
 #[test]

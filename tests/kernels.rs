@@ -5,7 +5,7 @@
 
 use burn::tensor::{DType, Tensor, TensorData};
 use ezigen::kernels::{Kernels, LaunchCounter, flash_attention, geglu, norm};
-use ezigen_tests::{assert_close, host, wgpu};
+use ezigen_tests::{assert_close, host, wgpu, wgpu_dtypes};
 
 /// Deterministic pseudo-random values in [-1, 1) (a 64-bit LCG), scaled and offset.
 fn values(n: usize, seed: u64, scale: f32, offset: f32) -> Vec<f32> {
@@ -39,10 +39,15 @@ const F32_TOL: f32 = 1e-5;
 /// f16 storage of inputs and output: the result is rounded to 11 significant bits.
 const F16_TOL: f32 = 2e-3;
 
+/// The dtypes to check with their tolerances (f16 only where the adapter has it).
+fn dtypes() -> Vec<(DType, f32)> {
+    wgpu_dtypes().into_iter().map(|d| (d, if d == DType::F16 { F16_TOL } else { F32_TOL })).collect()
+}
+
 fn check_attention(name: &str, b: usize, n_q: usize, n_k: usize, heads: usize, head_dim: usize, magnitude: f32) {
     let _turn = serial();
     let c = heads * head_dim;
-    for (dtype, tol) in [(DType::F32, F32_TOL), (DType::F16, F16_TOL)] {
+    for (dtype, tol) in dtypes() {
         let (q, q32) = pair([b, n_q, c], 1, magnitude, 0.0, dtype);
         let (k, k32) = pair([b, n_k, c], 2, magnitude, 0.0, dtype);
         let (v, v32) = pair([b, n_k, c], 3, 1.0, 0.2, dtype);
@@ -55,7 +60,7 @@ fn check_attention(name: &str, b: usize, n_q: usize, n_k: usize, heads: usize, h
         assert_eq!(out.dtype(), dtype);
         assert_eq!(launched, 1, "{name}: the WGSL flash-attention kernel did not run exactly once");
         let expected = flash_attention::reference(q32, k32, v32, heads, scale);
-        assert_close(&format!("flash attention {name} {dtype:?}"), &host(out), &host(expected), tol);
+        assert_close(&format!("flash attention {name} wgpu {dtype:?}"), &host(out), &host(expected), tol);
     }
 }
 
@@ -103,7 +108,7 @@ fn flash_attention_falls_back_for_wide_heads_and_reference_choice() {
 fn check_group_norm(name: &str, shape: [usize; 4], groups: usize, silu: bool) {
     let _turn = serial();
     let c = shape[1];
-    for (dtype, tol) in [(DType::F32, F32_TOL), (DType::F16, F16_TOL)] {
+    for (dtype, tol) in dtypes() {
         // A large common offset: a one-pass E[x²]−E[x]² variance would lose digits here.
         let (x, x32) = pair(shape, 5, 2.0, 3.0, dtype);
         let (gamma, g32) = pair([c], 6, 0.5, 1.0, dtype);
@@ -115,7 +120,7 @@ fn check_group_norm(name: &str, shape: [usize; 4], groups: usize, silu: bool) {
         assert_eq!(launched, 1, "{name}: the WGSL norm kernel did not run exactly once");
         assert_eq!(out.dtype(), dtype);
         let expected = norm::group_norm(Kernels::Reference, x32, groups, &g32, &b32, 1e-5, silu);
-        assert_close(&format!("group norm {name} {dtype:?}"), &host(out), &host(expected), tol);
+        assert_close(&format!("group norm {name} wgpu {dtype:?}"), &host(out), &host(expected), tol);
     }
 }
 
@@ -135,7 +140,7 @@ fn group_norm_silu_matches_reference() {
 fn layer_norm_matches_reference() {
     let _turn = serial();
     for (name, rows, c) in [("2x77x320", 154, 320), ("3x1280", 3, 1280), ("5x8", 5, 8)] {
-        for (dtype, tol) in [(DType::F32, F32_TOL), (DType::F16, F16_TOL)] {
+        for (dtype, tol) in dtypes() {
             let (x, x32) = pair([rows, c], 8, 2.0, -1.5, dtype);
             let (gamma, g32) = pair([c], 9, 0.5, 1.0, dtype);
             let (beta, b32) = pair([c], 10, 0.3, 0.0, dtype);
@@ -144,7 +149,7 @@ fn layer_norm_matches_reference() {
             assert_eq!(counter.matching("Norm"), 1, "{name}: the WGSL norm kernel did not run");
             drop(counter);
             let expected = norm::layer_norm(Kernels::Reference, x32, &g32, &b32, 1e-5);
-            assert_close(&format!("layer norm {name} {dtype:?}"), &host(out), &host(expected), tol);
+            assert_close(&format!("layer norm {name} wgpu {dtype:?}"), &host(out), &host(expected), tol);
         }
     }
 }
@@ -154,7 +159,7 @@ fn geglu_matches_reference() {
     let _turn = serial();
     // [B, N, 2·I]: tiny-model width, an odd row count, and the widest SD level (I = 5120).
     for (name, shape) in [("2x33x64", [2, 33, 64]), ("1x7x10240", [1, 7, 10240]), ("2x256x40", [2, 256, 40])] {
-        for (dtype, tol) in [(DType::F32, F32_TOL), (DType::F16, F16_TOL)] {
+        for (dtype, tol) in dtypes() {
             let (h, h32) = pair(shape, 11, 3.0, 0.0, dtype);
             let counter = LaunchCounter::start();
             let out = geglu::geglu(Kernels::Wgsl, h);
@@ -162,7 +167,7 @@ fn geglu_matches_reference() {
             drop(counter);
             assert_eq!(out.dims(), [shape[0], shape[1], shape[2] / 2]);
             let expected = geglu::reference(h32);
-            assert_close(&format!("geglu {name} {dtype:?}"), &host(out), &host(expected), tol);
+            assert_close(&format!("geglu {name} wgpu {dtype:?}"), &host(out), &host(expected), tol);
         }
     }
 }
@@ -170,11 +175,11 @@ fn geglu_matches_reference() {
 #[test]
 fn self_check_passes_in_f32_and_f16() {
     let _turn = serial();
-    for dtype in [DType::F32, DType::F16] {
+    for dtype in wgpu_dtypes() {
         let checks = pollster::block_on(ezigen::kernels::check::run(&wgpu(), dtype)).unwrap();
         assert_eq!(checks.len(), 4);
         for c in &checks {
-            eprintln!("self-check {} {}: ran {}, rel {:.2e} (tol {:.0e})", c.kernel, c.dtype, c.ran, c.rel_err, c.tolerance);
+            eprintln!("self-check {} wgpu {}: ran {}, rel {:.2e} (tol {:.0e})", c.kernel, c.dtype, c.ran, c.rel_err, c.tolerance);
             assert!(c.ok, "{c:?}");
         }
     }

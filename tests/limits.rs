@@ -29,7 +29,7 @@ fn generate_and_edit_within_default_webgpu_limits() {
         let mut req = GenerateRequest::new(image(40, 30, 7), "a dog in police outfit", "a dog");
         req.options = opts.clone();
         let counter = LaunchCounter::start();
-        let out = pollster::block_on(pipe.generate(&req, &mut SeededNoise::new(1), &mut NoProgress, None)).unwrap();
+        let out = pollster::block_on(pipe.generate(&req, &mut SeededNoise::new(1), &mut NoProgress)).unwrap();
         let (flash, norm) = (counter.matching("FlashAttention"), counter.matching("Norm"));
         drop(counter);
         assert_eq!((out.image.width, out.image.height), (128, 128));
@@ -41,7 +41,7 @@ fn generate_and_edit_within_default_webgpu_limits() {
         }
         let mut req = EditRequest::new(image(90, 60, 3), Mask::new(90, 60, mask).unwrap(), image(40, 30, 7), "a dog", "a dog");
         req.options = opts;
-        let out = pollster::block_on(pipe.edit(&req, &mut SeededNoise::new(1), &mut NoProgress, None)).unwrap();
+        let out = pollster::block_on(pipe.edit(&req, &mut SeededNoise::new(1), &mut NoProgress)).unwrap();
         assert_eq!((out.image.width, out.image.height), (192, 128));
         eprintln!("{dtype:?}: generate + edit ran within 128 MiB bindings / 256 MiB buffers");
     }

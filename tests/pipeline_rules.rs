@@ -54,10 +54,10 @@ fn auto_stop_runs_between_three_and_nine_iterations() {
     let pipe = tiny();
     let mut req = GenerateRequest::new(subject(), "a dog in police outfit", "a dog");
     req.options = SamplingOptions { steps: 5, sim_threshold: 2.0, ..Default::default() }; // never reached
-    let out = pollster::block_on(pipe.generate(&req, &mut SeededNoise::new(1), &mut NoProgress, None)).unwrap();
+    let out = pollster::block_on(pipe.generate(&req, &mut SeededNoise::new(1), &mut NoProgress)).unwrap();
     assert_eq!(out.iterations, 9);
     req.options.sim_threshold = -1.0; // always reached
-    let out = pollster::block_on(pipe.generate(&req, &mut SeededNoise::new(1), &mut NoProgress, None)).unwrap();
+    let out = pollster::block_on(pipe.generate(&req, &mut SeededNoise::new(1), &mut NoProgress)).unwrap();
     assert_eq!(out.iterations, 3);
     assert_eq!(out.similarities.len(), 3);
 }
@@ -89,12 +89,12 @@ fn cancellation_is_prompt_and_leaves_the_pipeline_usable() {
     let mut req = GenerateRequest::new(subject(), "a dog in police outfit", "a dog");
     req.options = quick(Some(1));
     let mut sink = CancelAfter { steps: 4, seen: 0, after_cancel: 0 };
-    let r = pollster::block_on(pipe.generate(&req, &mut SeededNoise::new(7), &mut sink, None));
+    let r = pollster::block_on(pipe.generate(&req, &mut SeededNoise::new(7), &mut sink));
     assert!(matches!(r, Err(Error::Cancelled)), "{r:?}");
     assert_eq!(sink.after_cancel, 1, "no further event (hence no further step) after the cancel");
     // The same pipeline runs a full job afterwards, identical to a fresh run.
-    let a = pollster::block_on(pipe.generate(&req, &mut SeededNoise::new(7), &mut NoProgress, None)).unwrap();
-    let b = pollster::block_on(tiny().generate(&req, &mut SeededNoise::new(7), &mut NoProgress, None)).unwrap();
+    let a = pollster::block_on(pipe.generate(&req, &mut SeededNoise::new(7), &mut NoProgress)).unwrap();
+    let b = pollster::block_on(tiny().generate(&req, &mut SeededNoise::new(7), &mut NoProgress)).unwrap();
     assert_eq!(a.image, b.image);
 }
 
@@ -103,7 +103,7 @@ fn seeds_determine_the_output() {
     let pipe = tiny();
     let mut req = GenerateRequest::new(subject(), "a dog in police outfit", "a dog");
     req.options = quick(Some(1));
-    let run = |seed| pollster::block_on(pipe.generate(&req, &mut SeededNoise::new(seed), &mut NoProgress, None)).unwrap().image;
+    let run = |seed| pollster::block_on(pipe.generate(&req, &mut SeededNoise::new(seed), &mut NoProgress)).unwrap().image;
     let (a, b, c) = (run(1), run(1), run(2));
     assert_eq!(a, b);
     assert_ne!(a, c);
@@ -124,7 +124,7 @@ fn bad_inputs_get_clear_errors() {
     let edit = |mask: Mask| {
         let mut r = EditRequest::new(source.clone(), mask, subject(), "a dog on the beach", "a dog");
         r.options = quick(Some(1));
-        pollster::block_on(pipe.edit(&r, &mut SeededNoise::new(1), &mut NoProgress, None))
+        pollster::block_on(pipe.edit(&r, &mut SeededNoise::new(1), &mut NoProgress))
     };
     let msg = input_error(edit(Mask::new(50, 40, vec![255; 2000]).unwrap()));
     assert!(msg.contains("50×40") && msg.contains("60×40"), "{msg}");
@@ -134,13 +134,13 @@ fn bad_inputs_get_clear_errors() {
 
     let mut req = GenerateRequest::new(subject(), "   ", "a dog");
     req.options = quick(Some(1));
-    assert!(input_error(pollster::block_on(pipe.generate(&req, &mut SeededNoise::new(1), &mut NoProgress, None))).contains("prompt is empty"));
+    assert!(input_error(pollster::block_on(pipe.generate(&req, &mut SeededNoise::new(1), &mut NoProgress))).contains("prompt is empty"));
     // An empty subject class is allowed.
     let mut req = GenerateRequest::new(subject(), "a photo", "");
     req.options = quick(Some(1));
-    assert!(pollster::block_on(pipe.generate(&req, &mut SeededNoise::new(1), &mut NoProgress, None)).is_ok());
+    assert!(pollster::block_on(pipe.generate(&req, &mut SeededNoise::new(1), &mut NoProgress)).is_ok());
     req.options.split_ratio = 0.0;
-    assert!(input_error(pollster::block_on(pipe.generate(&req, &mut SeededNoise::new(1), &mut NoProgress, None))).contains("split ratio"));
+    assert!(input_error(pollster::block_on(pipe.generate(&req, &mut SeededNoise::new(1), &mut NoProgress))).contains("split ratio"));
 
     // Files that are not images.
     let msg = RgbaImage::decode(b"hello, I am a text file renamed to .png").unwrap_err().to_string();

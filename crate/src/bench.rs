@@ -145,7 +145,7 @@ pub async fn run(pipe: &Pipeline, cfg: &BenchConfig, now: &dyn Fn() -> f64, emit
         req.options = opts.clone();
         let start = now();
         let counter = LaunchCounter::start();
-        let out = pipe.generate(&req, &mut SeededNoise::new(opts.seed), &mut NoProgress, None).await?;
+        let out = pipe.generate(&req, &mut SeededNoise::new(opts.seed), &mut NoProgress).await?;
         let dispatches = counter.total();
         drop(counter);
         let ms = now() - start;
@@ -166,7 +166,7 @@ pub async fn run(pipe: &Pipeline, cfg: &BenchConfig, now: &dyn Fn() -> f64, emit
         req.options = opts.clone();
         let start = now();
         let counter = LaunchCounter::start();
-        pipe.edit(&req, &mut SeededNoise::new(opts.seed), &mut NoProgress, None).await?;
+        pipe.edit(&req, &mut SeededNoise::new(opts.seed), &mut NoProgress).await?;
         let dispatches = counter.total();
         drop(counter);
         let ms = now() - start;

@@ -85,6 +85,8 @@ impl ProgressSink for JsSink {
                                    "width": image.width, "height": image.height, "final": last}),
                 js_sys::Uint8Array::from(image.data.as_slice()).into(),
             ),
+            // The page never asks for latents (`wants_latents` stays false).
+            Event::Latent { .. } => return ControlFlow::Continue(()),
         };
         match self.callback.call2(&JsValue::NULL, &JsValue::from_str(&json.to_string()), &bytes) {
             Ok(v) if v.as_bool() == Some(false) => ControlFlow::Break(()),
@@ -255,7 +257,7 @@ impl Session {
         req.options = p.options;
         let mut noise = SeededNoise::new(req.options.seed);
         let mut sink = JsSink { callback: on_event };
-        pipe.generate(&req, &mut noise, &mut sink, None).await.map_err(js_err)?;
+        pipe.generate(&req, &mut noise, &mut sink).await.map_err(js_err)?;
         Ok(())
     }
 
@@ -289,7 +291,7 @@ impl Session {
         req.options = p.options;
         let mut noise = SeededNoise::new(req.options.seed);
         let mut sink = JsSink { callback: on_event };
-        pipe.edit(&req, &mut noise, &mut sink, None).await.map_err(js_err)?;
+        pipe.edit(&req, &mut noise, &mut sink).await.map_err(js_err)?;
         Ok(())
     }
 }

@@ -27,13 +27,29 @@ pub fn wgpu() -> Device {
         .clone()
 }
 
+/// Whether the wgpu adapter runs f16 (`shader-f16`). Adapters without it (e.g. lavapipe on a
+/// CPU without F16C/AVX, as under `GALLIUM_OVERRIDE_CPU_CAPS=sse4.1`) skip the f16 checks,
+/// saying so, instead of failing: the app itself falls back to f32 there.
+pub fn wgpu_has_f16() -> bool {
+    let ok = wgpu().supports_dtype(DType::F16);
+    if !ok {
+        eprintln!("SKIP f16 checks: the wgpu adapter has no shader-f16");
+    }
+    ok
+}
+
+/// The float dtypes the wgpu adapter runs: f32, and f16 where it has `shader-f16`.
+pub fn wgpu_dtypes() -> Vec<DType> {
+    if wgpu_has_f16() { vec![DType::F32, DType::F16] } else { vec![DType::F32] }
+}
+
 /// The devices and dtypes every parity test runs on, with its relative tolerance.
 pub fn targets(cpu_tol: f32, wgpu_tol: f32, f16_tol: f32) -> Vec<(&'static str, Device, DType, f32)> {
-    vec![
-        ("cpu f32", cpu(), DType::F32, cpu_tol),
-        ("wgpu f32", wgpu(), DType::F32, wgpu_tol),
-        ("wgpu f16", wgpu(), DType::F16, f16_tol),
-    ]
+    let mut t = vec![("cpu f32", cpu(), DType::F32, cpu_tol), ("wgpu f32", wgpu(), DType::F32, wgpu_tol)];
+    if wgpu_has_f16() {
+        t.push(("wgpu f16", wgpu(), DType::F16, f16_tol));
+    }
+    t
 }
 
 /// Path of a file under `tests/fixtures/`.

@@ -337,6 +337,7 @@ impl ProgressSink for StderrProgress {
                 let sim = similarity.map_or("—".to_string(), |s| format!("{s:.4}"));
                 let _ = writeln!(err, "\riteration {iteration} done, similarity to previous {sim}{}", if last { " (final)" } else { "" });
             }
+            Event::Latent { .. } => {}
         }
         ControlFlow::Continue(())
     }
@@ -352,23 +353,39 @@ fn noise_source(c: &Common) -> ezigen::Result<Box<dyn NoiseSource>> {
     })
 }
 
-fn save_outputs(c: &Common, out: &Output, traj: Option<Trajectory>) -> ezigen::Result<()> {
+fn save_outputs(c: &Common, out: &Output, traj: Option<Latents>) -> ezigen::Result<()> {
     let img = image::RgbaImage::from_raw(out.image.width as u32, out.image.height as u32, out.image.data.clone())
         .expect("output size matches its data");
     img.save(&c.out).map_err(|e| Error::Input(format!("{}: {e}", c.out.display())))?;
     eprintln!("wrote {} ({}×{}, {} iterations)", c.out.display(), out.image.width, out.image.height, out.iterations);
     if let (Some(path), Some(traj)) = (&c.trajectory, traj) {
-        let bytes: Vec<Vec<u8>> = traj.entries.iter().map(|(_, _, v)| v.iter().flat_map(|x| x.to_le_bytes()).collect()).collect();
+        let bytes: Vec<Vec<u8>> = traj.iter().map(|(_, _, v)| v.iter().flat_map(|x| x.to_le_bytes()).collect()).collect();
         let tensors: Vec<TensorToWrite> = traj
-            .entries
             .iter()
             .zip(&bytes)
             .map(|((name, shape, _), b)| TensorToWrite { name, dtype: StoredDType::F32, shape, bytes: b })
             .collect();
         std::fs::write(path, write(&tensors, &Default::default())).map_err(|e| Error::Input(format!("{}: {e}", path.display())))?;
-        eprintln!("wrote trajectory {} ({} latents)", path.display(), traj.entries.len());
+        eprintln!("wrote trajectory {} ({} latents)", path.display(), traj.len());
     }
     Ok(())
+}
+
+/// Recorded latents: key, shape, values.
+type Latents = Vec<(String, Vec<usize>, Vec<f32>)>;
+
+/// Runs a task with `progress`, recording every latent when `--trajectory` asks for it.
+fn record(
+    c: &Common,
+    progress: &mut dyn ProgressSink,
+    task: impl FnOnce(&mut dyn ProgressSink) -> ezigen::Result<Output>,
+) -> ezigen::Result<(Output, Option<Latents>)> {
+    if c.trajectory.is_none() {
+        return Ok((task(progress)?, None));
+    }
+    let mut traj = Trajectory::new(progress);
+    let out = task(&mut traj)?;
+    Ok((out, Some(traj.entries)))
 }
 
 fn run(cli: Cli) -> ezigen::Result<()> {
@@ -419,10 +436,9 @@ fn run(cli: Cli) -> ezigen::Result<()> {
             }
             let (pipe, _) = load_pipeline(&c)?;
             let mut noise = noise_source(&c)?;
-            let mut traj = c.trajectory.is_some().then(Trajectory::default);
-            let mut sink = StderrProgress { start: Instant::now() };
-            let out = pollster::block_on(pipe.generate(&req, noise.as_mut(), &mut sink, traj.as_mut()))?;
-            eprintln!("generate took {:.1} s", sink.start.elapsed().as_secs_f64());
+            let mut progress = StderrProgress { start: Instant::now() };
+            let (out, traj) = record(&c, &mut progress, |sink| pollster::block_on(pipe.generate(&req, noise.as_mut(), sink)))?;
+            eprintln!("generate took {:.1} s", progress.start.elapsed().as_secs_f64());
             save_outputs(&c, &out, traj)?;
         }
         Command::Edit { source, mask, composite_background, common: c } => {
@@ -433,10 +449,9 @@ fn run(cli: Cli) -> ezigen::Result<()> {
             req.validate()?;
             let (pipe, _) = load_pipeline(&c)?;
             let mut noise = noise_source(&c)?;
-            let mut traj = c.trajectory.is_some().then(Trajectory::default);
-            let mut sink = StderrProgress { start: Instant::now() };
-            let out = pollster::block_on(pipe.edit(&req, noise.as_mut(), &mut sink, traj.as_mut()))?;
-            eprintln!("edit took {:.1} s", sink.start.elapsed().as_secs_f64());
+            let mut progress = StderrProgress { start: Instant::now() };
+            let (out, traj) = record(&c, &mut progress, |sink| pollster::block_on(pipe.edit(&req, noise.as_mut(), sink)))?;
+            eprintln!("edit took {:.1} s", progress.start.elapsed().as_secs_f64());
             save_outputs(&c, &out, traj)?;
         }
     }

@@ -6,7 +6,7 @@
 use burn::tensor::{Tensor, TensorData};
 
 use super::image::{self, Mask, RgbaImage};
-use super::{EXCEPTION_TOKEN, Job, NoiseSource, Output, Pipeline, ProgressSink, SamplingOptions, Stage, Trajectory, similarity};
+use super::{AdapterGate, Blend, EXCEPTION_TOKEN, Job, NoiseSource, Output, Pass, Pipeline, ProgressSink, SamplingOptions, Stage, similarity};
 use crate::imageops::{Filter, Image8};
 use crate::models::unet::RefMode;
 use crate::schedulers::{DdpmScheduler, DpmSolverInverse};
@@ -85,16 +85,9 @@ fn latent_mask(mask: &Mask, w: usize, h: usize, size: usize, lw: usize, lh: usiz
 
 impl Pipeline {
     /// Runs an edit; the output has the source's resized size (short side = the model size).
-    pub async fn edit(
-        &self,
-        req: &EditRequest,
-        noise: &mut dyn NoiseSource,
-        sink: &mut dyn ProgressSink,
-        trajectory: Option<&mut Trajectory>,
-    ) -> Result<Output> {
+    pub async fn edit(&self, req: &EditRequest, noise: &mut dyn NoiseSource, sink: &mut dyn ProgressSink) -> Result<Output> {
         req.validate()?;
-        let mut job = Job::new(self, req.options.clone(), noise, sink, trajectory);
-        job.edit(req).await
+        Job::new(self, req.options.clone(), noise, sink).edit(req).await
     }
 }
 
@@ -158,20 +151,34 @@ impl Job<'_> {
         let mut output = src.clone();
         let mut k = 1;
         while opts.continue_loop(k, sims.last().copied()) {
-            let traj = self.invert(&current, k, &exclip).await?;
-            let mut x = traj.last().expect("inversion has steps").clone();
-            let bg_traj = background.get_or_insert(traj);
-            let n_bg = bg_traj.len() - 1;
-            for (i, &t) in timesteps.iter().enumerate() {
-                let eps = self.guided_eps(&x, t, &ctx, Some(&subject), opts.edit_guidance);
-                let z = self.noise(&format!("edit/loop{k}/ddpm/step{i}"), [1, 4, lh, lw])?;
-                x = sched.step(eps, t, x, Some(z));
-                // Background from the first round's trajectory, one step noisier: R[i] = z_{n−i}.
-                let r = &bg_traj[n_bg.saturating_sub(i)];
-                x = x * fg.clone() + r.clone() * bg.clone();
-                self.after_step(format!("edit/loop{k}/step{i}"), &x).await?;
-                self.progress(Stage::Transfer, i + 1, timesteps.len(), k, sims.last().copied())?;
+            if k > 1 {
+                if let Some(forced) = self.forced_image(k - 1) {
+                    current_emb = self.clip_embedding(&forced).await?;
+                    current = forced;
+                }
+                for (j, z) in background.iter_mut().flatten().enumerate().skip(1) {
+                    if let Some(f) = self.forced_latent(&format!("edit/loop1/inv{}", j - 1), z) {
+                        *z = f;
+                    }
+                }
             }
+            let traj = self.invert(&current, k, &exclip).await?;
+            let x = traj.last().expect("inversion has steps").clone();
+            let bg_traj = background.get_or_insert(traj);
+            let pass = Pass {
+                sched: &sched,
+                timesteps: &timesteps,
+                ctx: &ctx,
+                subject: &subject,
+                adapter: AdapterGate::Always,
+                guidance: opts.edit_guidance,
+                prefix: format!("edit/loop{k}"),
+                stage: Stage::Transfer,
+                iteration: k,
+                similarity: sims.last().copied(),
+                blend: Some(Blend { fg: &fg, bg: &bg, trajectory: bg_traj }),
+            };
+            let x = self.denoise(x, &pass).await?;
             self.progress(Stage::Decode, 0, 1, k, sims.last().copied())?;
             let decoded = self.decode(x).await?;
             let emb = self.clip_embedding(&decoded).await?;

@@ -5,7 +5,7 @@
 use burn::tensor::Tensor;
 
 use super::image::{self, Mask, RgbaImage};
-use super::{Job, NoiseSource, OFFICIAL_NEGATIVE_PROMPT, Output, Pipeline, ProgressSink, SamplingOptions, Stage, Trajectory, similarity};
+use super::{AdapterGate, Job, NoiseSource, OFFICIAL_NEGATIVE_PROMPT, Output, Pass, Pipeline, ProgressSink, SamplingOptions, Stage, similarity};
 use crate::imageops::{Filter, Image8};
 use crate::schedulers::DdpmScheduler;
 use crate::{Error, Result};
@@ -60,17 +60,10 @@ impl GenerateRequest {
 
 impl Pipeline {
     /// Runs a generation. `noise` supplies every random draw (seeded or replayed), `sink`
-    /// receives progress and previews and may cancel, `trajectory` records every latent.
-    pub async fn generate(
-        &self,
-        req: &GenerateRequest,
-        noise: &mut dyn NoiseSource,
-        sink: &mut dyn ProgressSink,
-        trajectory: Option<&mut Trajectory>,
-    ) -> Result<Output> {
+    /// receives progress, previews and (when it wants them) every latent, and may cancel.
+    pub async fn generate(&self, req: &GenerateRequest, noise: &mut dyn NoiseSource, sink: &mut dyn ProgressSink) -> Result<Output> {
         req.validate()?;
-        let mut job = Job::new(self, req.options.clone(), noise, sink, trajectory);
-        job.generate(req).await
+        Job::new(self, req.options.clone(), noise, sink).generate(req).await
     }
 }
 
@@ -91,16 +84,21 @@ impl Job<'_> {
 
         // Decoupled initial run: adapter off for i < (1 − r)·N.
         let s = self.pipe.latent_size();
-        let mut x = self.noise("init/latents", [1, 4, s, s])?;
-        let skip = 1.0 - opts.split_ratio;
-        for (i, &t) in timesteps.iter().enumerate() {
-            let active = opts.adapter_active(skip, i);
-            let eps = self.guided_eps(&x, t, &ctx0, active.then_some(&subject), opts.guidance);
-            let z = self.noise(&format!("run0/ddpm/step{i}"), [1, 4, s, s])?;
-            x = sched.step(eps, t, x, Some(z));
-            self.after_step(format!("run0/step{i}"), &x).await?;
-            self.progress(Stage::Layout, i + 1, n, 0, None)?;
-        }
+        let x = self.noise("init/latents", [1, 4, s, s])?;
+        let pass = Pass {
+            sched: &sched,
+            timesteps: &timesteps,
+            ctx: &ctx0,
+            subject: &subject,
+            adapter: AdapterGate::After(1.0 - opts.split_ratio),
+            guidance: opts.guidance,
+            prefix: "run0".into(),
+            stage: Stage::Layout,
+            iteration: 0,
+            similarity: None,
+            blend: None,
+        };
+        let x = self.denoise(x, &pass).await?;
         self.progress(Stage::Decode, 0, 1, 0, None)?;
         let mut current = self.decode(x).await?;
         let mut current_emb = self.clip_embedding(&current).await?;
@@ -113,18 +111,28 @@ impl Job<'_> {
         let mut sims = Vec::new();
         let mut k = 1;
         while opts.continue_loop(k, sims.last().copied()) {
+            if let Some(forced) = self.forced_image(k - 1) {
+                current_emb = self.clip_embedding(&forced).await?;
+                current = forced;
+            }
             let input = current.resize(size, size, Filter::Bilinear);
             let z0 = self.encode_image(image::to_tensor(&input, self.device(), self.dtype()), &format!("loop{k}/posterior"))?;
             let eps0 = self.noise(&format!("loop{k}/renoise"), z0.dims())?;
-            let mut x = sched.add_noise(z0, eps0, t_renoise);
-            let total = timesteps.len() - start;
-            for (i, &t) in timesteps[start..].iter().enumerate() {
-                let eps = self.guided_eps(&x, t, &ctx_loop, Some(&subject), opts.guidance);
-                let z = self.noise(&format!("loop{k}/ddpm/step{i}"), [1, 4, s, s])?;
-                x = sched.step(eps, t, x, Some(z));
-                self.after_step(format!("loop{k}/step{i}"), &x).await?;
-                self.progress(Stage::Transfer, i + 1, total, k, sims.last().copied())?;
-            }
+            let x = sched.add_noise(z0, eps0, t_renoise);
+            let pass = Pass {
+                sched: &sched,
+                timesteps: &timesteps[start..],
+                ctx: &ctx_loop,
+                subject: &subject,
+                adapter: AdapterGate::Always,
+                guidance: opts.guidance,
+                prefix: format!("loop{k}"),
+                stage: Stage::Transfer,
+                iteration: k,
+                similarity: sims.last().copied(),
+                blend: None,
+            };
+            let x = self.denoise(x, &pass).await?;
             self.progress(Stage::Decode, 0, 1, k, sims.last().copied())?;
             let next: Image8 = self.decode(x).await?;
             let emb = self.clip_embedding(&next).await?;

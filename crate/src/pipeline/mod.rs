@@ -21,14 +21,14 @@ use crate::imageops::{Image8, clip_preprocess};
 use crate::models::clip::{ClipTextModel, ClipVisionModel};
 use crate::models::unet::{FeatureBank, RefMode, SubjectFeatures, UNet2DConditionModel};
 use crate::models::vae::{VaeDecoder, VaeEncoder};
-use crate::schedulers::SchedulerConfig;
+use crate::schedulers::{DdpmScheduler, SchedulerConfig};
 use crate::tokenizer::ClipTokenizer;
 use crate::{Error, Result};
 
 pub use edit::EditRequest;
 pub use generate::GenerateRequest;
 pub use image::{Mask, RgbaImage};
-pub use noise::{NoiseSource, ReplayNoise, SeededNoise};
+pub use noise::{NoiseSource, ReplayNoise, RoundInputs, SeededNoise};
 
 /// The official negative prompt of the initial generation run (misspelling included).
 pub const OFFICIAL_NEGATIVE_PROMPT: &str = "dark, blur, defoucus, lack of content, dizzy.";
@@ -169,6 +169,17 @@ pub enum Event<'a> {
         /// Whether this is the returned result.
         last: bool,
     },
+    /// The latent after a step, under its trajectory key (`run0/step{i}`, `loop{k}/step{i}`,
+    /// `edit/loop{k}/inv{j}`, `edit/loop{k}/step{i}`); sent only to sinks that
+    /// [want latents](ProgressSink::wants_latents).
+    Latent {
+        /// Trajectory key.
+        key: &'a str,
+        /// Shape (`[1, 4, h, w]`).
+        shape: &'a [usize],
+        /// Values as f32.
+        values: &'a [f32],
+    },
 }
 
 /// Receives [`Event`]s; returning `Break` cancels the run (the pipeline returns
@@ -176,6 +187,12 @@ pub enum Event<'a> {
 pub trait ProgressSink {
     /// Handles one event.
     fn event(&mut self, event: Event<'_>) -> ControlFlow<()>;
+
+    /// Whether to read every step's latent back and send it as [`Event::Latent`] (slow: a
+    /// full readback per step; for recording and parity checks).
+    fn wants_latents(&self) -> bool {
+        false
+    }
 }
 
 /// A sink that ignores everything.
@@ -187,12 +204,33 @@ impl ProgressSink for NoProgress {
     }
 }
 
-/// Records the latent after every step and iteration under trajectory keys (`run0/step{i}`,
-/// `loop{k}/step{i}`, `edit/loop{k}/inv{j}`, `edit/loop{k}/step{i}`), as f32.
-#[derive(Default)]
-pub struct Trajectory {
-    /// Name, shape and values in recording order.
+/// A sink that records every latent as [`Event::Latent`] delivers it and forwards all events
+/// to another sink.
+pub struct Trajectory<'s> {
+    /// Where the other events go.
+    pub inner: &'s mut dyn ProgressSink,
+    /// Key, shape and values in recording order.
     pub entries: Vec<(String, Vec<usize>, Vec<f32>)>,
+}
+
+impl<'s> Trajectory<'s> {
+    /// Records while forwarding to `inner`.
+    pub fn new(inner: &'s mut dyn ProgressSink) -> Self {
+        Self { inner, entries: Vec::new() }
+    }
+}
+
+impl ProgressSink for Trajectory<'_> {
+    fn event(&mut self, event: Event<'_>) -> ControlFlow<()> {
+        if let Event::Latent { key, shape, values } = event {
+            self.entries.push((key.to_string(), shape.to_vec(), values.to_vec()));
+        }
+        self.inner.event(event)
+    }
+
+    fn wants_latents(&self) -> bool {
+        true
+    }
 }
 
 /// The result of a task.
@@ -239,7 +277,6 @@ pub(crate) struct Job<'a> {
     pub pipe: &'a Pipeline,
     pub noise: &'a mut dyn NoiseSource,
     pub sink: &'a mut dyn ProgressSink,
-    pub trajectory: Option<&'a mut Trajectory>,
     pub opts: SamplingOptions,
     /// A readback of the previous step kept in flight (one step behind).
     pending: Option<Tensor<1>>,
@@ -281,9 +318,8 @@ impl<'a> Job<'a> {
         opts: SamplingOptions,
         noise: &'a mut dyn NoiseSource,
         sink: &'a mut dyn ProgressSink,
-        trajectory: Option<&'a mut Trajectory>,
     ) -> Self {
-        Self { pipe, noise, sink, trajectory, opts, pending: None }
+        Self { pipe, noise, sink, opts, pending: None }
     }
 
     pub(crate) fn device(&self) -> &Device {
@@ -319,21 +355,57 @@ impl<'a> Job<'a> {
         noise::draw_tensor(self.noise, key, shape, &self.pipe.device, self.pipe.dtype)
     }
 
-    /// Called after every UNet step: records the trajectory when asked, and otherwise awaits a
-    /// one-element readback of the *previous* step (keeping the GPU queue full while giving a
-    /// browser's event loop a turn).
+    /// The reference run's image ending iteration `k`, when the noise source replays one.
+    pub(crate) fn forced_image(&mut self, k: usize) -> Option<Image8> {
+        self.noise.round_image(k)
+    }
+
+    /// The reference run's latent recorded under `key`, when the noise source replays one.
+    pub(crate) fn forced_latent(&mut self, key: &str, like: &Tensor<4>) -> Option<Tensor<4>> {
+        let values = self.noise.round_latent(key)?;
+        Some(Tensor::from_data(TensorData::new(values, like.dims()), (self.device(), self.dtype())))
+    }
+
+    /// Called after every UNet step: sends the latent to a sink that wants latents, and
+    /// otherwise awaits a one-element readback of the *previous* step (keeping the GPU queue
+    /// full while giving a browser's event loop a turn).
     pub(crate) async fn after_step(&mut self, key: String, latent: &Tensor<4>) -> Result<()> {
-        if let Some(traj) = self.trajectory.as_deref_mut() {
+        if self.sink.wants_latents() {
             let shape = latent.dims().to_vec();
             let values = read_f32(latent.clone()).await?;
-            traj.entries.push((key, shape, values));
-            return Ok(());
+            return match self.sink.event(Event::Latent { key: &key, shape: &shape, values: &values }) {
+                ControlFlow::Continue(()) => Ok(()),
+                ControlFlow::Break(()) => Err(Error::Cancelled),
+            };
         }
         let probe: Tensor<1> = latent.clone().reshape([-1]).narrow(0, 0, 1);
         if let Some(prev) = self.pending.replace(probe) {
             read_f32(prev).await?;
         }
         Ok(())
+    }
+
+    /// One denoising pass (the official pipeline call's loop): for every timestep a guided
+    /// UNet step (adapter on as `pass.adapter` says), the DDPM step with the draw
+    /// `{prefix}/ddpm/step{i}`, the optional background blend, then the latent as
+    /// `{prefix}/step{i}` and a progress event.
+    pub(crate) async fn denoise(&mut self, mut x: Tensor<4>, pass: &Pass<'_>) -> Result<Tensor<4>> {
+        let shape = x.dims();
+        let total = pass.timesteps.len();
+        for (i, &t) in pass.timesteps.iter().enumerate() {
+            let subject = pass.adapter.active(&self.opts, i).then_some(pass.subject);
+            let eps = self.guided_eps(&x, t, pass.ctx, subject, pass.guidance);
+            let z = self.noise(&format!("{}/ddpm/step{i}", pass.prefix), shape)?;
+            x = pass.sched.step(eps, t, x, Some(z));
+            if let Some(b) = &pass.blend {
+                // Background from the first round's trajectory, one step noisier: R[i] = z_{n−i}.
+                let r = &b.trajectory[(b.trajectory.len() - 1).saturating_sub(i)];
+                x = x * b.fg.clone() + r.clone() * b.bg.clone();
+            }
+            self.after_step(format!("{}/step{i}", pass.prefix), &x).await?;
+            self.progress(pass.stage, i + 1, total, pass.iteration, pass.similarity)?;
+        }
+        Ok(x)
     }
 
     /// Encodes a prompt → `[1, 77, D]`.
@@ -411,6 +483,48 @@ impl<'a> Job<'a> {
         let eps_c = eps.narrow(0, 1, 1);
         eps_u.clone() + (eps_c - eps_u) * guidance
     }
+}
+
+/// When a denoising pass uses the adapter.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum AdapterGate {
+    /// Every step.
+    Always,
+    /// The official gate of the initial run: on at step `i` iff `skip · N < i + 1`.
+    After(f64),
+}
+
+impl AdapterGate {
+    fn active(self, opts: &SamplingOptions, i: usize) -> bool {
+        match self {
+            Self::Always => true,
+            Self::After(skip) => opts.adapter_active(skip, i),
+        }
+    }
+}
+
+/// The edit's latent blend: `x·fg + R[i]·bg` with `R` the first round's inverted trajectory.
+pub(crate) struct Blend<'p> {
+    pub fg: &'p Tensor<4>,
+    pub bg: &'p Tensor<4>,
+    pub trajectory: &'p [Tensor<4>],
+}
+
+/// What one denoising pass runs with (see [`Job::denoise`]).
+pub(crate) struct Pass<'p> {
+    pub sched: &'p DdpmScheduler,
+    pub timesteps: &'p [usize],
+    /// `[uncond; cond]` text embeddings.
+    pub ctx: &'p Tensor<3>,
+    pub subject: &'p SubjectFeatures,
+    pub adapter: AdapterGate,
+    pub guidance: f64,
+    /// Key prefix of the pass's draws and latents: `run0`, `loop{k}`, `edit/loop{k}`.
+    pub prefix: String,
+    pub stage: Stage,
+    pub iteration: usize,
+    pub similarity: Option<f64>,
+    pub blend: Option<Blend<'p>>,
 }
 
 /// Cosine similarity of two normalised embeddings.

@@ -1,12 +1,15 @@
 //! The one injectable source of every random draw of the pipelines. Each draw has a name
 //! (the key scheme of `docs/noise-replay.md`, e.g. `run0/ddpm/step3`) and a shape; a
 //! [`SeededNoise`] derives an independent standard-normal stream per key from the seed, and
-//! a [`ReplayNoise`] hands out tensors recorded elsewhere (e.g. by PyTorch) under those keys.
+//! a [`ReplayNoise`] hands out tensors recorded elsewhere (e.g. by PyTorch) under those keys,
+//! and can also hand back that run's round inputs ([`RoundInputs`]) so a comparison starts
+//! every round from the reference's own input.
 
 use std::collections::BTreeMap;
 
 use burn::tensor::{DType, Device, Tensor, TensorData};
 
+use crate::imageops::Image8;
 use crate::weights::safetensors::{SafetensorsHeader, float_data};
 use crate::{Error, Result};
 
@@ -14,6 +17,29 @@ use crate::{Error, Result};
 pub trait NoiseSource {
     /// A standard-normal tensor for the draw `key` of shape `shape`, as f32 host values.
     fn draw(&mut self, key: &str, shape: [usize; 4]) -> Result<Vec<f32>>;
+
+    /// A recorded run's image ending iteration `k`, to start iteration `k + 1` from instead of
+    /// the run's own (teacher forcing); `None` (the default) lets the run go on from its own.
+    fn round_image(&mut self, _k: usize) -> Option<Image8> {
+        None
+    }
+
+    /// A recorded run's latent under a trajectory key (the edit's `edit/loop1/inv{j}`, the
+    /// background later rounds blend in), in place of the run's own; `None` by default.
+    fn round_latent(&mut self, _key: &str) -> Option<Vec<f32>> {
+        None
+    }
+}
+
+/// A recorded run's round inputs. Every refinement round starts from an 8-bit image, so float
+/// differences of ~1e-5 flip pixel roundings and grow from round to round; starting every round
+/// from the reference run's own input measures each round on its own, as the first round is.
+#[derive(Clone, Debug, Default)]
+pub struct RoundInputs {
+    /// The image that ends iteration `k` (0 = the initial image / the resized edit source).
+    pub images: BTreeMap<usize, Image8>,
+    /// Latents by trajectory key.
+    pub latents: BTreeMap<String, Vec<f32>>,
 }
 
 /// Uploads a draw to `device` as `dtype`.
@@ -103,6 +129,7 @@ pub struct ReplayNoise {
     tensors: BTreeMap<String, (Vec<usize>, Vec<f32>)>,
     file: String,
     used: Vec<String>,
+    rounds: RoundInputs,
 }
 
 impl ReplayNoise {
@@ -116,7 +143,13 @@ impl ReplayNoise {
             let values = data.try_to_vec::<f32>().map_err(|e| Error::Weights { file: file.into(), reason: format!("{e:?}") })?;
             tensors.insert(info.name.clone(), (info.shape.clone(), values));
         }
-        Ok(Self { tensors, file: file.to_string(), used: Vec::new() })
+        Ok(Self { tensors, file: file.to_string(), used: Vec::new(), rounds: RoundInputs::default() })
+    }
+
+    /// Also hands back the recorded run's round inputs (teacher forcing).
+    pub fn with_round_inputs(mut self, rounds: RoundInputs) -> Self {
+        self.rounds = rounds;
+        self
     }
 
     /// Keys handed out so far, in order.
@@ -138,5 +171,13 @@ impl NoiseSource for ReplayNoise {
         }
         self.used.push(key.to_string());
         Ok(values.clone())
+    }
+
+    fn round_image(&mut self, k: usize) -> Option<Image8> {
+        self.rounds.images.get(&k).cloned()
+    }
+
+    fn round_latent(&mut self, key: &str) -> Option<Vec<f32>> {
+        self.rounds.latents.get(key).cloned()
     }
 }

@@ -1,0 +1,256 @@
+// The model part of the "Model & device" panel: loading from a URL or a local folder, the
+// large-download confirmation, per-component progress, the status line and header chip, and
+// model failures with their recovery actions.
+
+import { $, setText, show } from '../dom.js';
+import { explain } from '../messages.js';
+import type { ComponentProgress, FailureKind, LoadOptions, ModelInfo, ModelSource, Reply, StorageInfo } from '../protocol.js';
+import { formatBytes } from '../weights.js';
+import type { WorkerClient } from '../worker-client.js';
+import type { ActionButton } from './actions.js';
+import { openPanel } from './panel.js';
+import { state, type ModelStatus } from './state.js';
+import type { StoragePanel } from './storage-panel.js';
+
+/** What the model panel needs from the rest of the page. */
+export interface ModelPanelDeps {
+  client: WorkerClient;
+  storage: StoragePanel;
+  actionButton: ActionButton;
+  /** A generate or edit run is in progress (no loading meanwhile). */
+  isRunning(): boolean;
+  /** Re-checks whether the run button can run. */
+  refresh(): void;
+}
+
+/** The model panel's operations. */
+export interface ModelPanel {
+  /** Sets the model status line, the panel summary and the header chip. */
+  setStatus(status: ModelStatus, text: string): void;
+  /** Loads the model again from where it was last loaded, with the same options. */
+  retry(): void;
+  /** Loads the model again without keeping it in browser storage. */
+  loadWithoutSaving(): void;
+  /** Opens the folder chooser for local weights. */
+  chooseFolder(): void;
+  /** The manifest was read: lists the components, asks before a large download. */
+  onInfo(info: ModelInfo, needsConfirmation: boolean, storage: StorageInfo | null): void;
+  /** Loading progress: per component and overall. */
+  onProgress(p: Extract<Reply, { type: 'model-progress' }>): void;
+  /** The model is loaded. */
+  onReady(msg: Extract<Reply, { type: 'model-ready' }>): void;
+  /** Loading failed (or was cancelled): explains it with recovery actions. */
+  onFailed(kind: FailureKind, message: string): void;
+}
+
+const COMPONENT_NAMES: Record<string, string> = {
+  tokenizer: 'Tokenizer',
+  text_encoder: 'Text encoder',
+  unet: 'UNet',
+  adapters: 'EZIGen adapters',
+  vae_encoder: 'VAE encoder',
+  vae_decoder: 'VAE decoder',
+  clip_vision: 'CLIP vision',
+};
+const STATE_NAMES: Record<ComponentProgress['state'], string> = {
+  pending: 'waiting',
+  downloading: 'downloading',
+  verifying: 'checking',
+  uploading: 'to the GPU',
+  ready: 'ready',
+  failed: 'failed',
+};
+
+function buildComponentRows(info: ModelInfo): void {
+  const body = $('model-components').querySelector('tbody')!;
+  body.replaceChildren();
+  for (const c of info.components) {
+    const tr = document.createElement('tr');
+    tr.dataset.component = c.component;
+    const name = document.createElement('th');
+    name.scope = 'row';
+    name.textContent = COMPONENT_NAMES[c.component] ?? c.component;
+    const size = document.createElement('td');
+    size.className = 'mono';
+    size.textContent = formatBytes(c.bytes);
+    const prog = document.createElement('td');
+    const bar = document.createElement('progress');
+    bar.max = 1;
+    bar.value = 0;
+    bar.setAttribute('aria-label', `${name.textContent} progress`);
+    prog.append(bar);
+    const st = document.createElement('td');
+    st.className = 'state';
+    st.textContent = 'waiting';
+    tr.append(name, size, prog, st);
+    body.append(tr);
+  }
+}
+
+/** Wires the model controls. */
+export function createModelPanel(deps: ModelPanelDeps): ModelPanel {
+  const { client, storage, actionButton, refresh } = deps;
+  const chip = $('model-chip');
+  let lastSource: ModelSource = { kind: 'url', base: 'models/' };
+  let lastOptions: LoadOptions = { allowF16: true, confirmedLargeDownload: false, saveToStorage: true };
+  const f16Allowed = () => $<HTMLInputElement>('model-f16').checked;
+
+  function setStatus(status: ModelStatus, text: string): void {
+    state.model.status = status;
+    const el = $('model-status');
+    el.textContent = text;
+    el.dataset.state = status;
+    const summary = $('model-summary');
+    chip.dataset.state = status === 'ready' ? (state.model.tiny ? 'warn' : 'ok') : status;
+    let chipText = state.gpu === 'loading' || state.autoLoadAfterReady ? 'Starting…' : 'No model';
+    if (status === 'ready') chipText = `${state.model.name} · ${state.model.precision}`;
+    else if (status === 'loading') chipText = `Loading model ${Math.round(state.model.progress * 100)} %`;
+    else if (status === 'failed') chipText = state.gpu === 'failed' ? 'No WebGPU' : 'Model not loaded';
+    else if (status === 'confirm') chipText = 'Download needed';
+    $('model-chip-text').textContent = chipText;
+    summary.textContent = text;
+    const sp = $<HTMLProgressElement>('model-summary-progress');
+    show(sp, status === 'loading');
+    show($('model-cancel'), status === 'loading');
+    $<HTMLButtonElement>('model-load').disabled = status === 'loading' || state.gpu !== 'ok';
+    refresh();
+  }
+
+  function load(source: ModelSource, options: LoadOptions): void {
+    if (state.gpu !== 'ok' || !client.running) return;
+    if (deps.isRunning()) return;
+    lastSource = source;
+    lastOptions = options;
+    state.model.progress = 0;
+    state.model.tiny = false;
+    show($('model-error'), false);
+    show($('model-confirm'), false);
+    show($('tiny-banner'), false);
+    setStatus('loading', source.kind === 'url' ? `Reading ${source.base}manifest.json…` : 'Reading the chosen folder…');
+    client.send({ type: 'load-model', source, options });
+  }
+
+  function onInfo(info: ModelInfo, needsConfirmation: boolean, st: StorageInfo | null): void {
+    state.model.info = info;
+    if (st) storage.show(st);
+    buildComponentRows(info);
+    const cachedNote =
+      info.cachedShards > 0 ? ` ${info.cachedShards} of ${info.shardCount} parts (${formatBytes(info.cachedBytes)}) are stored already.` : '';
+    if (needsConfirmation) {
+      const free = st && st.quota !== null && st.usage !== null ? ` This site may use ${formatBytes(st.quota - st.usage)} more storage.` : '';
+      $('model-confirm-text').textContent =
+        `The model “${info.name}” is ${formatBytes(info.totalBytes)}; ${formatBytes(info.toDownloadBytes)} still has to be downloaded.` +
+        `${cachedNote} It is kept in this browser's storage, so the next visit downloads nothing.${free}`;
+      show($('model-confirm'), true);
+      show($('model-progress'), false);
+      setStatus('confirm', `Download of ${formatBytes(info.toDownloadBytes)} needed.`);
+      openPanel();
+      return;
+    }
+    const what = info.source === 'files' ? 'from the chosen folder' : info.toDownloadBytes > 0 ? `downloading ${formatBytes(info.toDownloadBytes)}` : 'from browser storage';
+    setStatus('loading', `Loading “${info.name}” (${formatBytes(info.totalBytes)}), ${what}.${info.toDownloadBytes > 0 ? cachedNote : ''}`);
+    show($('model-progress'), true);
+  }
+
+  function onProgress(p: Extract<Reply, { type: 'model-progress' }>): void {
+    const body = $('model-components').querySelector('tbody')!;
+    for (const c of p.components) {
+      const tr = body.querySelector<HTMLTableRowElement>(`tr[data-component="${CSS.escape(c.component)}"]`);
+      if (!tr) continue;
+      tr.dataset.state = c.state;
+      tr.querySelector('progress')!.value = c.total > 0 ? c.loaded / c.total : c.state === 'ready' ? 1 : 0;
+      const label = STATE_NAMES[c.state] + (c.fromCache && c.state === 'ready' ? ' (stored)' : '');
+      tr.querySelector('td.state')!.textContent = label;
+    }
+    const frac = p.total > 0 ? p.loaded / p.total : 0;
+    state.model.progress = frac;
+    $<HTMLProgressElement>('model-overall').value = frac;
+    $<HTMLProgressElement>('model-summary-progress').value = frac;
+    const cached = p.cachedShards > 0 ? ` · ${p.cachedShards} from storage` : '';
+    $('model-overall-text').textContent = `${formatBytes(p.loaded)} of ${formatBytes(p.total)} · part ${Math.min(p.shardsDone + 1, p.shardCount)} of ${p.shardCount}${cached}`;
+    if (state.model.status === 'loading') {
+      $('model-chip-text').textContent = `Loading model ${Math.round(frac * 100)} %`;
+      refresh();
+    }
+  }
+
+  function onReady(msg: Extract<Reply, { type: 'model-ready' }>): void {
+    state.model.name = msg.name;
+    state.model.tiny = msg.tiny;
+    state.model.precision = msg.precision;
+    const from =
+      msg.downloadedShards === 0
+        ? msg.cachedShards > 0
+          ? 'all from browser storage'
+          : lastSource.kind === 'files'
+            ? 'from the chosen folder'
+            : ''
+        : `${msg.downloadedShards} part${msg.downloadedShards === 1 ? '' : 's'} downloaded, ${msg.cachedShards} from storage`;
+    setStatus('ready', `Model “${msg.name}” is ready (${msg.precision} path${from ? `, ${from}` : ''}, ${(msg.ms / 1000).toFixed(1)} s).`);
+    $('model-status').dataset.cached = String(msg.cachedShards);
+    $('model-status').dataset.downloaded = String(msg.downloadedShards);
+    $('model-status').dataset.wasmMemory = String(msg.wasmMemoryBytes);
+    $<HTMLProgressElement>('model-overall').value = 1;
+    show($('tiny-banner'), msg.tiny);
+    if (msg.warning) {
+      storage.note(msg.warning);
+      openPanel();
+    }
+    void navigator.storage?.persist?.().catch(() => false);
+    client.send({ type: 'storage-info' });
+  }
+
+  function onFailed(kind: FailureKind, message: string): void {
+    if (client.running && client.ready && state.gpu === 'ok') client.send({ type: 'storage-info' });
+    if (kind === 'cancelled') {
+      setStatus('idle', 'Loading was cancelled. The parts downloaded so far are kept.');
+      return;
+    }
+    const ex = explain(kind, message);
+    $('model-error-title').textContent = ex.title;
+    setText($('model-error-text'), ex.body);
+    const actions = $('model-error-actions');
+    actions.replaceChildren(...ex.actions.map(actionButton));
+    $('model-error').dataset.kind = kind;
+    show($('model-error'), true);
+    setStatus('failed', kind === 'no-model' ? 'No model found.' : 'The model could not be loaded.');
+    openPanel();
+  }
+
+  $('model-confirm-yes').addEventListener('click', () => {
+    void navigator.storage?.persist?.().catch(() => false);
+    load(lastSource, { ...lastOptions, confirmedLargeDownload: true });
+  });
+  $('model-confirm-no').addEventListener('click', () => {
+    show($('model-confirm'), false);
+    setStatus('idle', 'No model loaded. Press “Load model” when you are ready to download it, or choose a local folder.');
+  });
+  $('model-load').addEventListener('click', () => {
+    const base = $<HTMLInputElement>('model-url').value.trim() || 'models/';
+    load({ kind: 'url', base: base.endsWith('/') ? base : `${base}/` }, { ...lastOptions, allowF16: f16Allowed(), saveToStorage: true, confirmedLargeDownload: false });
+  });
+  $('model-cancel').addEventListener('click', () => client.send({ type: 'cancel-load' }));
+  $('model-folder-button').addEventListener('click', () => $<HTMLInputElement>('model-folder').click());
+  $<HTMLInputElement>('model-folder').addEventListener('change', (ev) => {
+    const input = ev.target as HTMLInputElement;
+    const files = [...(input.files ?? [])];
+    input.value = '';
+    if (files.length === 0) return;
+    load({ kind: 'files', files }, { ...lastOptions, allowF16: f16Allowed(), confirmedLargeDownload: true });
+  });
+  $<HTMLInputElement>('model-f16').addEventListener('change', () => {
+    lastOptions = { ...lastOptions, allowF16: f16Allowed() };
+    if (state.model.status === 'ready') storage.note('Press “Load model” to switch precision.');
+  });
+
+  return {
+    setStatus,
+    retry: () => load(lastSource, lastOptions),
+    loadWithoutSaving: () => load(lastSource, { ...lastOptions, saveToStorage: false, confirmedLargeDownload: true }),
+    chooseFolder: () => $<HTMLInputElement>('model-folder').click(),
+    onInfo,
+    onProgress,
+    onReady,
+    onFailed,
+  };
+}

@@ -1,0 +1,112 @@
+// The parameters form: prompt, subject class, seed, the advanced settings and when to stop;
+// reading and validating it against LIMITS, and writing parameters back (defaults, history).
+
+import { $ } from '../dom.js';
+import { DEFAULTS, LIMITS, type EditParams } from '../protocol.js';
+import { state } from './state.js';
+
+/** The form's parameters, or the first invalid field and what is wrong with it. */
+export type ParamsResult = { params: EditParams } | { error: string; field: HTMLElement };
+
+/** The parameters form's operations. */
+export interface ParamsForm {
+  /** Reads and validates the form for the current mode. */
+  read(): ParamsResult;
+  /** Puts `p` into the form. */
+  write(p: EditParams): void;
+}
+
+const num = (id: string) => $<HTMLInputElement>(id);
+
+function readParams(): ParamsResult {
+  const bad = (id: string, text: string) => ({ error: text, field: $(id) });
+  const val = (id: string, key: keyof typeof LIMITS, name: string, integer: boolean) => {
+    const el = num(id);
+    const v = Number(el.value);
+    const { min, max } = LIMITS[key];
+    if (el.value.trim() === '' || !Number.isFinite(v) || v < min || v > max || (integer && !Number.isInteger(v))) {
+      return { err: `${name} must be ${integer ? 'a whole number' : 'a number'} from ${min} to ${max}.` };
+    }
+    return { v };
+  };
+  const fields: [string, keyof typeof LIMITS, string, boolean][] = [
+    ['seed', 'seed', 'The seed', true],
+    ['steps', 'steps', 'Steps', true],
+    ['guidance', 'guidance', 'The guidance scale', false],
+    ['edit-guidance', 'editGuidance', 'The guidance scale', false],
+    ['split', 'splitRatio', 'The split ratio', false],
+    ['sim-threshold', 'simThreshold', 'The similarity threshold', false],
+    ['iterations', 'iterations', 'The number of iterations', true],
+  ];
+  const out: Record<string, number> = {};
+  for (const [id, key, name, integer] of fields) {
+    if (id === 'iterations' && !$<HTMLInputElement>('stop-fixed').checked) continue;
+    if (id === 'guidance' && state.mode === 'edit') continue;
+    if (id === 'edit-guidance' && state.mode === 'generate') continue;
+    const r = val(id, key, name, integer);
+    if ('err' in r) return bad(id, r.err!);
+    out[key] = r.v;
+  }
+  return {
+    params: {
+      prompt: $<HTMLTextAreaElement>('prompt').value.trim(),
+      subjectPrompt: $<HTMLInputElement>('subject-prompt').value.trim(),
+      seed: out.seed,
+      steps: out.steps,
+      guidance: out.guidance ?? (Number(num('guidance').value) || DEFAULTS.guidance),
+      editGuidance: out.editGuidance ?? (Number(num('edit-guidance').value) || DEFAULTS.editGuidance),
+      splitRatio: out.splitRatio,
+      simThreshold: out.simThreshold,
+      iterations: $<HTMLInputElement>('stop-fixed').checked ? out.iterations : null,
+      compositeBackground: $<HTMLInputElement>('composite').checked,
+    },
+  };
+}
+
+/** Wires the form; `refresh` re-checks the run button after every change. */
+export function createParamsForm(deps: { refresh(): void }): ParamsForm {
+  const { refresh } = deps;
+
+  function write(p: EditParams): void {
+    $<HTMLTextAreaElement>('prompt').value = p.prompt;
+    $<HTMLInputElement>('subject-prompt').value = p.subjectPrompt;
+    num('seed').value = String(p.seed);
+    num('steps').value = String(p.steps);
+    num('guidance').value = String(p.guidance);
+    num('edit-guidance').value = String(p.editGuidance);
+    num('split').value = String(p.splitRatio);
+    num('sim-threshold').value = String(p.simThreshold);
+    $<HTMLInputElement>('stop-auto').checked = p.iterations === null;
+    $<HTMLInputElement>('stop-fixed').checked = p.iterations !== null;
+    if (p.iterations !== null) num('iterations').value = String(p.iterations);
+    num('iterations').disabled = p.iterations === null;
+    num('sim-threshold').disabled = p.iterations !== null;
+    $<HTMLInputElement>('composite').checked = p.compositeBackground;
+    refresh();
+  }
+
+  $('prompt').addEventListener('keydown', (e) => {
+    if (e.key === 'Enter' && (e.ctrlKey || e.metaKey)) {
+      e.preventDefault();
+      $<HTMLButtonElement>('run').click();
+    }
+  });
+  $('seed-dice').addEventListener('click', () => {
+    num('seed').value = String(crypto.getRandomValues(new Uint32Array(1))[0] % 1_000_000_000);
+    refresh();
+  });
+  $('reset-params').addEventListener('click', () => write({ ...DEFAULTS, prompt: $<HTMLTextAreaElement>('prompt').value, subjectPrompt: $<HTMLInputElement>('subject-prompt').value }));
+  for (const id of ['stop-auto', 'stop-fixed']) {
+    $(id).addEventListener('change', () => {
+      const fixed = $<HTMLInputElement>('stop-fixed').checked;
+      num('iterations').disabled = !fixed;
+      num('sim-threshold').disabled = fixed;
+      refresh();
+    });
+  }
+  for (const id of ['prompt', 'subject-prompt', 'seed', 'steps', 'guidance', 'edit-guidance', 'split', 'sim-threshold', 'iterations']) {
+    $(id).addEventListener('input', () => refresh());
+  }
+
+  return { read: readParams, write };
+}
