@@ -1,9 +1,8 @@
 //! Pipeline behaviour beyond numerical parity: the auto-stop rule, cancellation (prompt, typed,
-//! and the pipeline stays usable), determinism per seed, input validation with clear errors,
-//! and the CLI end to end (tiny model, CPU backend).
+//! and the pipeline stays usable), determinism per seed, input validation with clear errors
+//! (one behaviour per test). The command line is tested in `cli.rs`.
 
 use std::ops::ControlFlow;
-use std::process::Command;
 
 use burn::tensor::DType;
 use ezigen::Error;
@@ -116,98 +115,75 @@ fn input_error(r: Result<ezigen::pipeline::Output, Error>) -> String {
     }
 }
 
-#[test]
-fn bad_inputs_get_clear_errors() {
-    let pipe = tiny();
+/// An edit of a 60×40 grey source with `mask`, one 5-step iteration.
+fn edit_with(pipe: &Pipeline, mask: Mask) -> Result<ezigen::pipeline::Output, Error> {
     let source = RgbaImage::new(60, 40, vec![128; 60 * 40 * 4]).unwrap();
-    let good_mask = Mask::new(60, 40, (0..60 * 40).map(|i| if i % 60 > 20 { 255 } else { 0 }).collect()).unwrap();
-    let edit = |mask: Mask| {
-        let mut r = EditRequest::new(source.clone(), mask, subject(), "a dog on the beach", "a dog");
-        r.options = quick(Some(1));
-        pollster::block_on(pipe.edit(&r, &mut SeededNoise::new(1), &mut NoProgress))
-    };
-    let msg = input_error(edit(Mask::new(50, 40, vec![255; 2000]).unwrap()));
+    let mut r = EditRequest::new(source, mask, subject(), "a dog on the beach", "a dog");
+    r.options = quick(Some(1));
+    pollster::block_on(pipe.edit(&r, &mut SeededNoise::new(1), &mut NoProgress))
+}
+
+#[test]
+fn edit_refuses_a_mask_of_another_size_naming_both() {
+    let msg = input_error(edit_with(&tiny(), Mask::new(50, 40, vec![255; 2000]).unwrap()));
     assert!(msg.contains("50×40") && msg.contains("60×40"), "{msg}");
-    let msg = input_error(edit(Mask::new(60, 40, vec![0; 2400]).unwrap()));
+}
+
+#[test]
+fn edit_refuses_an_empty_mask() {
+    let msg = input_error(edit_with(&tiny(), Mask::new(60, 40, vec![0; 2400]).unwrap()));
     assert!(msg.contains("mask is empty"), "{msg}");
-    assert!(edit(good_mask).is_ok());
+}
 
-    let mut req = GenerateRequest::new(subject(), "   ", "a dog");
-    req.options = quick(Some(1));
-    assert!(input_error(pollster::block_on(pipe.generate(&req, &mut SeededNoise::new(1), &mut NoProgress))).contains("prompt is empty"));
-    // An empty subject class is allowed.
-    let mut req = GenerateRequest::new(subject(), "a photo", "");
-    req.options = quick(Some(1));
-    assert!(pollster::block_on(pipe.generate(&req, &mut SeededNoise::new(1), &mut NoProgress)).is_ok());
-    req.options.split_ratio = 0.0;
-    assert!(input_error(pollster::block_on(pipe.generate(&req, &mut SeededNoise::new(1), &mut NoProgress))).contains("split ratio"));
+#[test]
+fn edit_with_a_partial_mask_keeps_the_aspect_ratio() {
+    let mask = Mask::new(60, 40, (0..60 * 40).map(|i| if i % 60 > 20 { 255 } else { 0 }).collect()).unwrap();
+    let out = edit_with(&tiny(), mask).unwrap();
+    // Short side = the tiny model's 128 px, aspect kept: 60×40 → 192×128; one iteration.
+    assert_eq!((out.image.width, out.image.height, out.iterations), (192, 128, 1));
+    assert_eq!(out.similarities.len(), 1);
+}
 
-    // Files that are not images.
+fn generate_with(req_prompt: &str, subject_prompt: &str, split_ratio: f64) -> Result<ezigen::pipeline::Output, Error> {
+    let mut req = GenerateRequest::new(subject(), req_prompt, subject_prompt);
+    req.options = quick(Some(1));
+    req.options.split_ratio = split_ratio;
+    pollster::block_on(tiny().generate(&req, &mut SeededNoise::new(1), &mut NoProgress))
+}
+
+#[test]
+fn generate_refuses_an_empty_prompt() {
+    assert!(input_error(generate_with("   ", "a dog", 0.4)).contains("prompt is empty"));
+}
+
+#[test]
+fn generate_accepts_an_empty_subject_class() {
+    let out = generate_with("a photo", "", 0.4).unwrap();
+    assert_eq!((out.image.width, out.image.height, out.iterations), (128, 128, 1));
+    assert!(out.image.data.chunks_exact(4).any(|p| p[..3] != out.image.data[..3]), "not a flat image");
+}
+
+#[test]
+fn generate_refuses_a_zero_split_ratio() {
+    assert!(input_error(generate_with("a photo", "a dog", 0.0)).contains("split ratio"));
+}
+
+#[test]
+fn a_text_file_renamed_to_png_is_refused() {
     let msg = RgbaImage::decode(b"hello, I am a text file renamed to .png").unwrap_err().to_string();
     assert!(msg.contains("not a PNG or JPEG"), "{msg}");
+}
+
+#[test]
+fn a_corrupt_png_is_refused() {
     let mut png = vec![0x89, b'P', b'N', b'G', 0x0d, 0x0a, 0x1a, 0x0a];
     png.extend_from_slice(&[0; 40]);
     let msg = RgbaImage::decode(&png).unwrap_err().to_string();
     assert!(msg.contains("corrupt"), "{msg}");
-    let msg = RgbaImage::new(20000, 2, vec![0; 20000 * 2 * 4]).unwrap_err().to_string();
-    assert!(msg.contains("16384"), "{msg}");
-}
-
-/// Writes a PNG through the `image` crate (test input files for the CLI).
-fn write_png(path: &std::path::Path, w: u32, h: u32, f: impl Fn(u32, u32) -> [u8; 4]) {
-    let img = image::RgbaImage::from_fn(w, h, |x, y| image::Rgba(f(x, y)));
-    img.save(path).unwrap();
-}
-
-fn cli() -> std::path::PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let bin = exe.parent().unwrap().parent().unwrap().join("ezigen");
-    assert!(bin.is_file(), "build the CLI first: cargo build --release --bin ezigen");
-    bin
 }
 
 #[test]
-fn cli_generate_and_edit() {
-    let dir = std::env::temp_dir().join(format!("ezigen-cli-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let subj = dir.join("subject.png");
-    write_png(&subj, 48, 36, |x, y| [200, (x * 5) as u8, (y * 7) as u8, 255]);
-    let src = dir.join("source.png");
-    write_png(&src, 90, 60, |x, y| [(x * 2) as u8, (y * 4) as u8, 90, 255]);
-    let mask = dir.join("mask.png");
-    write_png(&mask, 90, 60, |x, y| if (30..60).contains(&x) && (15..45).contains(&y) { [255; 4] } else { [0, 0, 0, 255] });
-    let run = |args: &[&str]| {
-        let out = Command::new(cli()).args(args).output().unwrap();
-        assert!(out.status.success(), "ezigen {args:?} failed:\n{}", String::from_utf8_lossy(&out.stderr));
-        String::from_utf8_lossy(&out.stderr).into_owned()
-    };
-    let common = ["--prompt", "a dog in police outfit", "--subject-prompt", "a dog", "--steps", "3", "--iterations", "1", "--backend", "cpu"];
-    let mut outs = Vec::new();
-    for seed in ["1", "2"] {
-        let out = dir.join(format!("gen-{seed}.png"));
-        let mut args = vec!["generate", "--subject", subj.to_str().unwrap(), "--out", out.to_str().unwrap(), "--seed", seed];
-        args.extend_from_slice(&common);
-        let log = run(&args);
-        assert!(log.contains("built-in tiny random-weight model"), "the CLI says the tiny model is meaningless");
-        let img = image::open(&out).unwrap().to_rgba8();
-        assert_eq!(img.dimensions(), (128, 128));
-        outs.push(img.into_raw());
-    }
-    assert_ne!(outs[0], outs[1], "different seeds give different images");
-    let out = dir.join("edit.png");
-    let mut args = vec!["edit", "--source", src.to_str().unwrap(), "--mask", mask.to_str().unwrap(), "--subject", subj.to_str().unwrap(), "--out", out.to_str().unwrap()];
-    args.extend_from_slice(&common);
-    run(&args);
-    // Short side 128 (8 × the tiny UNet's sample_size), aspect kept: 90×60 → 192×128.
-    assert_eq!(image::open(&out).unwrap().to_rgba8().dimensions(), (192, 128));
-    // A mask of the wrong size is refused, naming both sizes.
-    let small = dir.join("small-mask.png");
-    write_png(&small, 45, 30, |_, _| [255; 4]);
-    let mut args = vec!["edit", "--source", src.to_str().unwrap(), "--mask", small.to_str().unwrap(), "--subject", subj.to_str().unwrap(), "--out", out.to_str().unwrap()];
-    args.extend_from_slice(&common);
-    let bad = Command::new(cli()).args(&args).output().unwrap();
-    assert!(!bad.status.success());
-    let err = String::from_utf8_lossy(&bad.stderr);
-    assert!(err.contains("45×30") && err.contains("90×60"), "{err}");
-    let _ = std::fs::remove_dir_all(&dir);
+fn an_image_beyond_the_largest_side_is_refused() {
+    let msg = RgbaImage::new(20000, 2, vec![0; 20000 * 2 * 4]).unwrap_err().to_string();
+    assert!(msg.contains("16384"), "{msg}");
 }

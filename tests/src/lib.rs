@@ -183,3 +183,35 @@ pub fn assert_close(name: &str, actual: &[f32], expected: &[f32], rel_tol: f32) 
     assert!(rel <= rel_tol, "{name}: relative error {rel:.3e} exceeds {rel_tol:.0e}");
     rel
 }
+
+/// The `ezigen` command line of this workspace in the profile the tests were built in. It is
+/// built first (`cargo build --bin ezigen`, a no-op when up to date), so CLI tests need no
+/// earlier build step and never run a stale binary.
+pub fn cli_binary() -> PathBuf {
+    static BIN: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BIN.get_or_init(|| {
+        let exe = std::env::current_exe().expect("the test binary's path");
+        // target/<profile>/deps/<test> → target/<profile>
+        let profile_dir = exe.parent().and_then(Path::parent).expect("target/<profile>/deps").to_path_buf();
+        let profile = profile_dir.file_name().and_then(|n| n.to_str()).unwrap_or("debug").to_string();
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root");
+        let mut cmd = std::process::Command::new(cargo);
+        cmd.current_dir(workspace).args(["build", "--quiet", "-p", "ezigen", "--bin", "ezigen"]);
+        match profile.as_str() {
+            "debug" => {}
+            "release" => {
+                cmd.arg("--release");
+            }
+            other => {
+                cmd.args(["--profile", other]);
+            }
+        }
+        let status = cmd.status().expect("cargo runs");
+        assert!(status.success(), "building the ezigen CLI failed");
+        let bin = profile_dir.join(format!("ezigen{}", std::env::consts::EXE_SUFFIX));
+        assert!(bin.is_file(), "{} was not built", bin.display());
+        bin
+    })
+    .clone()
+}

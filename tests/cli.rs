@@ -1,0 +1,90 @@
+//! The `ezigen` command line end to end (built-in tiny model): generate and edit on the CPU
+//! backend, the refusal of a wrong mask size, and the benchmark's JSON lines on wgpu within
+//! forced WebGPU default limits. The binary is built on demand (`ezigen_tests::cli_binary`).
+
+use std::process::Command;
+
+use ezigen_tests::cli_binary;
+
+/// Writes a PNG through the `image` crate (test input files for the CLI).
+fn write_png(path: &std::path::Path, w: u32, h: u32, f: impl Fn(u32, u32) -> [u8; 4]) {
+    let img = image::RgbaImage::from_fn(w, h, |x, y| image::Rgba(f(x, y)));
+    img.save(path).unwrap();
+}
+
+#[test]
+fn cli_generate_and_edit() {
+    let dir = std::env::temp_dir().join(format!("ezigen-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let subj = dir.join("subject.png");
+    write_png(&subj, 48, 36, |x, y| [200, (x * 5) as u8, (y * 7) as u8, 255]);
+    let src = dir.join("source.png");
+    write_png(&src, 90, 60, |x, y| [(x * 2) as u8, (y * 4) as u8, 90, 255]);
+    let mask = dir.join("mask.png");
+    write_png(&mask, 90, 60, |x, y| if (30..60).contains(&x) && (15..45).contains(&y) { [255; 4] } else { [0, 0, 0, 255] });
+    let run = |args: &[&str]| {
+        let out = Command::new(cli_binary()).args(args).output().unwrap();
+        assert!(out.status.success(), "ezigen {args:?} failed:\n{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let common = ["--prompt", "a dog in police outfit", "--subject-prompt", "a dog", "--steps", "3", "--iterations", "1", "--backend", "cpu"];
+    let mut outs = Vec::new();
+    for seed in ["1", "2"] {
+        let out = dir.join(format!("gen-{seed}.png"));
+        let mut args = vec!["generate", "--subject", subj.to_str().unwrap(), "--out", out.to_str().unwrap(), "--seed", seed];
+        args.extend_from_slice(&common);
+        let log = run(&args);
+        assert!(log.contains("built-in tiny random-weight model"), "the CLI says the tiny model is meaningless");
+        let img = image::open(&out).unwrap().to_rgba8();
+        assert_eq!(img.dimensions(), (128, 128));
+        outs.push(img.into_raw());
+    }
+    assert_ne!(outs[0], outs[1], "different seeds give different images");
+    let out = dir.join("edit.png");
+    let mut args = vec!["edit", "--source", src.to_str().unwrap(), "--mask", mask.to_str().unwrap(), "--subject", subj.to_str().unwrap(), "--out", out.to_str().unwrap()];
+    args.extend_from_slice(&common);
+    run(&args);
+    // Short side 128 (8 × the tiny UNet's sample_size), aspect kept: 90×60 → 192×128.
+    assert_eq!(image::open(&out).unwrap().to_rgba8().dimensions(), (192, 128));
+    // A mask of the wrong size is refused, naming both sizes.
+    let small = dir.join("small-mask.png");
+    write_png(&small, 45, 30, |_, _| [255; 4]);
+    let mut args = vec!["edit", "--source", src.to_str().unwrap(), "--mask", small.to_str().unwrap(), "--subject", subj.to_str().unwrap(), "--out", out.to_str().unwrap()];
+    args.extend_from_slice(&common);
+    let bad = Command::new(cli_binary()).args(&args).output().unwrap();
+    assert!(!bad.status.success());
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(err.contains("45×30") && err.contains("90×60"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn bench_cli_reports_every_stage_as_json_lines() {
+    let out = Command::new(cli_binary())
+        .args(["bench", "--backend", "wgpu", "--repeats", "1", "--steps", "3", "--iterations", "1", "--max-binding-mib", "128", "--max-buffer-mib", "256"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "ezigen bench failed:\n{}", String::from_utf8_lossy(&out.stderr));
+    let records: Vec<serde_json::Value> =
+        String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).expect("each line is JSON")).collect();
+    let names: Vec<&str> = records.iter().filter_map(|r| r["bench"].as_str()).collect();
+    for stage in ["load", "weights", "reference_pass", "unet_step", "vae_encode", "vae_decode", "clip_vision", "text_encoder", "generate", "edit", "memory"] {
+        assert!(names.contains(&stage), "missing stage {stage} in {names:?}");
+    }
+    let steps: Vec<&serde_json::Value> = records.iter().filter(|r| r["bench"] == "unet_step").collect();
+    assert_eq!(steps.len(), 2, "adapters on and off");
+    for r in &steps {
+        assert!(r["ms"].as_f64().unwrap() > 0.0);
+        assert!(r["dispatches"].as_u64().unwrap() > 0);
+        assert_eq!(r["model"], "tiny");
+        assert_eq!(r["max_binding_mib"], 128);
+    }
+    let with = steps.iter().find(|r| r["adapters"] == true).unwrap();
+    let without = steps.iter().find(|r| r["adapters"] == false).unwrap();
+    assert!(
+        with["dispatches"].as_u64() > without["dispatches"].as_u64(),
+        "the adapter pass launches more kernels than the plain pass"
+    );
+    let memory = records.iter().find(|r| r["bench"] == "memory").unwrap();
+    assert!(memory["peak_reserved_bytes"].as_u64().unwrap() > 0);
+}
