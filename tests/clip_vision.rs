@@ -1,28 +1,17 @@
 //! CLIP ViT (`CLIPVisionModelWithProjection`, QuickGELU) against transformers, and OpenAI
 //! CLIP's preprocessing (Pillow bicubic short side 224, centre crop, normalise) against the
-//! reference transform, on the tiny fixture.
+//! reference transform, on the tiny fixture, on the CPU backend (wgpu: `wgpu_parity.rs`).
 //!
-//! Tolerances: model as the other components (1e-4 / 1e-3 / 3e-2 relative); preprocessing
+//! Tolerances: model 1e-4 relative; preprocessing
 //! exact to float rounding (1e-6 absolute on normalised values ≈ 1/255 · 1e-4).
 
 use ezigen::imageops::{Image8, clip_preprocess};
-use ezigen::models::clip::{ClipConfig, ClipVisionModel};
-use ezigen_tests::{Io, assert_close, host, loader, max_diff, read, targets};
+use burn::tensor::DType;
+use ezigen_tests::{Io, cpu, max_diff, parity};
 
 #[test]
 fn image_embeds_match_transformers() {
-    let io = Io::load("io/clip_vision.safetensors");
-    let config = ClipConfig::from_json(std::str::from_utf8(&read("tiny/clip/config.json")).unwrap(), "vision_config").unwrap();
-    for (name, device, dtype, tol) in targets(1e-4, 1e-3, 3e-2) {
-        let l = loader("clip_vision", &["tiny/clip/model.safetensors"], &device, dtype, |n| {
-            n.starts_with("vision_model.") || n.starts_with("visual_projection.")
-        })
-        .allow_unused("vision_model.embeddings.position_ids");
-        let model = ClipVisionModel::load(&l.root(), &config);
-        l.finish().unwrap();
-        let out = model.forward(io.tensor("pixel_values", &device, dtype));
-        assert_close(&format!("clip_vision image_embeds {name}"), &host(out), &io.f32("image_embeds"), tol);
-    }
+    parity::clip_vision("cpu f32", &cpu(), DType::F32, 1e-4);
 }
 
 #[test]

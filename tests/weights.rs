@@ -41,7 +41,7 @@ fn missing_and_unexpected_keys_are_all_reported() {
     let extra = write(&[TensorToWrite { name: "bogus.weight", dtype: ezigen::weights::StoredDType::F32, shape: &[2], bytes: &[0; 8] }], &BTreeMap::new());
     store.add_safetensors(&extra, "extra", |n| Some(n.to_string())).unwrap();
     let loader = store.builder("unet");
-    let _ = UNet2DConditionModel::load(&loader.root(), &unet_config(), true);
+    let _ = UNet2DConditionModel::load(&loader.root().into(), &unet_config(), true);
     match loader.finish() {
         Err(Error::Tensors { component, missing, unexpected, mismatched }) => {
             assert_eq!(component, "unet");
@@ -67,7 +67,7 @@ fn wrong_shapes_are_reported() {
     let mut config = unet_config();
     config.cross_attention_dim = 48; // the checkpoint's attn2.to_k/to_v are [C, 32]
     let loader = store.builder("unet");
-    let _ = UNet2DConditionModel::load(&loader.root(), &config, false);
+    let _ = UNet2DConditionModel::load(&loader.root().into(), &config, false);
     match loader.finish() {
         Err(Error::Tensors { mismatched, .. }) => {
             assert_eq!(mismatched.len(), 32, "{mismatched:?}");
@@ -91,7 +91,7 @@ fn adapters_from_a_separate_file_equal_the_full_checkpoint() {
         };
         store.add_safetensors(&bytes, name, |n| is_adapter_key(n).then(|| n.to_string())).unwrap();
         let loader = store.builder("unet");
-        let unet = UNet2DConditionModel::load(&loader.root(), &unet_config(), true);
+        let unet = UNet2DConditionModel::load(&loader.root().into(), &unet_config(), true);
         loader.finish().unwrap();
         let ctx = io.tensor::<3>("ref.encoder_hidden_states", &device, DType::F32);
         let mut bank = FeatureBank::default();
@@ -135,7 +135,7 @@ fn full_size_sd21_unet_forward_on_wgpu() {
     let config = UNet2DConditionConfig::sd21_base();
     let t0 = std::time::Instant::now();
     let loader = WeightStore::random_builder(&device, DType::F32, "unet");
-    let unet = UNet2DConditionModel::load(&loader.root(), &config, true);
+    let unet = UNet2DConditionModel::load(&loader.root().into(), &config, true);
     loader.finish().unwrap();
     let ctx = Tensor::<3>::random([1, 77, 1024], burn::tensor::Distribution::Normal(0.0, 1.0), (&device, DType::F32));
     let x = Tensor::<4>::random([1, 4, 64, 64], burn::tensor::Distribution::Normal(0.0, 1.0), (&device, DType::F32));

@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 
 use crate::models::unet::UNet2DConditionConfig;
 use crate::native::DiffusersFolders;
-use crate::weights::components::{COMPONENTS, ModelConfigs, route_raw_key};
+use crate::weights::components::{Component, ModelConfigs, route_raw_key};
 use crate::weights::manifest::{ComponentEntry, FORMAT, Manifest, ShardEntry, TensorEntry, VERSION};
 use crate::weights::safetensors::{SafetensorsHeader, StoredDType, TensorToWrite, write};
 use crate::weights::torch_bin;
@@ -41,7 +41,7 @@ pub struct ConvertOptions {
 /// A tensor in an input file.
 struct Source {
     kind: &'static str,
-    component: &'static str,
+    component: Component,
     file: usize,
     name: String,
     dtype: StoredDType,
@@ -163,7 +163,7 @@ fn progress(done: usize, total: usize, what: &str) {
 
 struct ShardWriter<'a> {
     out: &'a Path,
-    component: &'static str,
+    component: Component,
     index: usize,
     pending: Vec<(String, StoredDType, Vec<usize>, Vec<u8>)>,
     pending_bytes: usize,
@@ -211,7 +211,7 @@ impl ShardWriter<'_> {
         std::fs::write(&path, &bytes).map_err(|e| bad(&path, e.to_string()))?;
         self.entry.bytes += bytes.len() as u64;
         self.entry.shards.push(file.clone());
-        self.shards.insert(file, ShardEntry { component: self.component.into(), bytes: bytes.len() as u64, sha256: hex(&Sha256::digest(&bytes)) });
+        self.shards.insert(file, ShardEntry { component: self.component.to_string(), bytes: bytes.len() as u64, sha256: hex(&Sha256::digest(&bytes)) });
         self.pending.clear();
         self.pending_bytes = 0;
         Ok(())
@@ -261,7 +261,7 @@ pub fn convert(opts: &ConvertOptions) -> Result<Manifest> {
     let mut done = 0usize;
     let mut components = BTreeMap::new();
     let mut shards = BTreeMap::new();
-    for component in COMPONENTS {
+    for component in Component::ALL {
         let mut w = ShardWriter {
             out: &opts.out,
             component,
@@ -272,14 +272,14 @@ pub fn convert(opts: &ConvertOptions) -> Result<Manifest> {
             entry: ComponentEntry { bytes: 0, shards: Vec::new(), tensors: Vec::new() },
             shards: BTreeMap::new(),
         };
-        if component == "tokenizer" {
+        if component == Component::Tokenizer {
             let file = "tokenizer.json".to_string();
             let bytes = crate::tokenizer::DEFAULT_TOKENIZER_JSON;
             let path = opts.out.join(&file);
             std::fs::write(&path, bytes).map_err(|e| bad(&path, e.to_string()))?;
             w.entry.bytes = bytes.len() as u64;
             w.entry.shards.push(file.clone());
-            w.shards.insert(file, ShardEntry { component: component.into(), bytes: bytes.len() as u64, sha256: hex(&Sha256::digest(bytes)) });
+            w.shards.insert(file, ShardEntry { component: component.to_string(), bytes: bytes.len() as u64, sha256: hex(&Sha256::digest(bytes)) });
         } else {
             for s in sources.iter().filter(|s| s.component == component) {
                 let to = if s.name.contains("learnable_weights") || !s.dtype.is_float() { s.dtype.max_f32() } else { opts.dtype };
@@ -287,7 +287,7 @@ pub fn convert(opts: &ConvertOptions) -> Result<Manifest> {
                 let before = done * 100 / total.max(1);
                 done += s.range.len();
                 if done * 100 / total.max(1) != before {
-                    progress(done, total, component);
+                    progress(done, total, component.as_str());
                 }
                 if bytes.len() > MAX_TENSOR_BYTES && s.shape.len() > 1 {
                     let rows = s.shape[0];
@@ -329,7 +329,7 @@ pub fn convert(opts: &ConvertOptions) -> Result<Manifest> {
 /// A one-line-per-component summary of a manifest.
 pub fn summary(m: &Manifest) -> String {
     let mut s = String::new();
-    for c in COMPONENTS {
+    for c in Component::ALL.map(Component::as_str) {
         if let Some(e) = m.components.get(c) {
             s += &format!("  {c:<13} {:>8.1} MiB in {:>2} shard(s), {} tensors\n", e.bytes as f64 / 1048576.0, e.shards.len(), e.tensors.len());
         }

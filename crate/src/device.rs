@@ -142,3 +142,9 @@ pub fn init_wgpu_limited(max_binding: u64, max_buffer: u64) -> Result<(Device, A
     let device = Device::wgpu_options().setup(setup).init().map_err(|e| Error::Device(e.to_string()))?;
     Ok((device, report))
 }
+
+/// Reads a tensor back as f32 host values (asynchronously, as browsers require).
+pub async fn read_f32<const D: usize>(t: burn::tensor::Tensor<D>) -> Result<Vec<f32>> {
+    let data = t.cast(burn::tensor::DType::F32).into_data_async().await.map_err(|e| Error::Readback(format!("{e:?}")))?;
+    data.try_to_vec::<f32>().map_err(|e| Error::Readback(format!("{e:?}")))
+}

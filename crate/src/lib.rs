@@ -13,12 +13,14 @@ pub mod device;
 pub mod error;
 pub mod imageops;
 pub mod kernels;
+pub mod loader;
 pub mod models;
 #[cfg(feature = "native")]
 pub mod native;
 pub mod nn;
 pub mod ops;
 pub mod pipeline;
+pub mod presets;
 pub mod schedulers;
 pub mod smoke;
 pub mod tokenizer;

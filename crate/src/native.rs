@@ -7,7 +7,8 @@ use burn::tensor::{DType, Device};
 
 use crate::kernels::Kernels;
 use crate::pipeline::Pipeline;
-use crate::weights::components::{COMPONENTS, ModelBuilder, ModelConfigs, route_raw_key};
+use crate::loader::ModelBuilder;
+use crate::weights::components::{Component, ModelConfigs, route_raw_key};
 use crate::weights::manifest::Manifest;
 use crate::{Error, Result};
 
@@ -84,20 +85,20 @@ impl DiffusersFolders {
         builder.set_kernels(kernels);
         let tokenizer = self.sd.join("tokenizer/tokenizer.json");
         if tokenizer.is_file() {
-            builder.load_shard("tokenizer", &read(&tokenizer)?, "tokenizer.json")?;
+            builder.load_shard(Component::Tokenizer, &read(&tokenizer)?, "tokenizer.json")?;
         } else {
-            builder.load_shard("tokenizer", crate::tokenizer::DEFAULT_TOKENIZER_JSON, "built-in tokenizer.json")?;
+            builder.load_shard(Component::Tokenizer, crate::tokenizer::DEFAULT_TOKENIZER_JSON, "built-in tokenizer.json")?;
         }
         for (kind, path) in self.weight_files()? {
             let bytes = read(&path)?;
             let file = path.display().to_string();
-            for component in COMPONENTS.into_iter().filter(|&c| c != "tokenizer") {
+            for component in Component::ALL.into_iter().filter(|&c| c != Component::Tokenizer) {
                 builder.load_shard_with(component, &bytes, &file, |name| {
                     route_raw_key(kind, name).and_then(|(c, n)| (c == component).then_some(n))
                 })?;
             }
         }
-        for component in COMPONENTS {
+        for component in Component::ALL {
             builder.finish_component(component)?;
         }
         builder.into_pipeline()
@@ -119,8 +120,8 @@ pub fn load_converted_with(dir: &Path, device: &Device, dtype: DType, kernels: K
     let manifest = Manifest::from_json(&json)?;
     let mut builder = ModelBuilder::new(&manifest.config, device, dtype)?;
     builder.set_kernels(kernels);
-    for component in COMPONENTS {
-        for shard in &manifest.components[component].shards {
+    for component in Component::ALL {
+        for shard in &manifest.components[component.as_str()].shards {
             let entry = &manifest.shards[shard];
             let path = dir.join(shard);
             let bytes = std::fs::read(&path).map_err(|e| Error::Weights { file: shard.clone(), reason: format!("cannot read {}: {e}", path.display()) })?;

@@ -8,6 +8,54 @@ use burn::tensor::{Int, Tensor};
 use crate::kernels::{self, Kernels};
 use crate::weights::VarBuilder;
 
+/// What a model is built from: a view of its weights under a key prefix ([`VarBuilder`], by
+/// the original diffusers / transformers names) and the compute choice for its layers
+/// ([`Kernels`]). The weights layer knows nothing of kernels; the loader joins the two here.
+#[derive(Clone)]
+pub struct Vars<'a> {
+    weights: VarBuilder<'a>,
+    kernels: Kernels,
+}
+
+impl<'a> Vars<'a> {
+    /// Weights with a kernel choice.
+    pub fn new(weights: VarBuilder<'a>, kernels: Kernels) -> Self {
+        Self { weights, kernels }
+    }
+
+    /// The view of a sub-module (`vb.pp("down_blocks").pp(0)`).
+    pub fn pp(&self, name: impl std::fmt::Display) -> Vars<'a> {
+        Self { weights: self.weights.pp(name), kernels: self.kernels }
+    }
+
+    /// Takes the tensor `name` of the given shape (see [`VarBuilder::take`]).
+    pub fn take<const D: usize>(&self, name: &str, shape: [usize; D]) -> Tensor<D> {
+        self.weights.take(name, shape)
+    }
+
+    /// Takes the tensor `name` when present (see [`VarBuilder::take_opt`]).
+    pub fn take_opt<const D: usize>(&self, name: &str, shape: [usize; D]) -> Option<Tensor<D>> {
+        self.weights.take_opt(name, shape)
+    }
+
+    /// Whether a tensor exists under this prefix.
+    pub fn contains(&self, name: &str) -> bool {
+        self.weights.contains(name)
+    }
+
+    /// The implementation the layers built from here use for norms and attention.
+    pub fn kernels(&self) -> Kernels {
+        self.kernels
+    }
+}
+
+/// Weights with the default kernel choice ([`Kernels::Wgsl`]: WGSL on wgpu, plain ops elsewhere).
+impl<'a> From<VarBuilder<'a>> for Vars<'a> {
+    fn from(weights: VarBuilder<'a>) -> Self {
+        Self::new(weights, Kernels::default())
+    }
+}
+
 /// `torch.nn.Linear`. The weight is kept transposed (`[in, out]`) for a plain matmul.
 #[derive(Clone, Debug)]
 pub struct Linear {
@@ -17,7 +65,7 @@ pub struct Linear {
 
 impl Linear {
     /// Loads `weight` `[out, in]` and, when `bias` is set, `bias` `[out]`.
-    pub fn load(vb: &VarBuilder, in_dim: usize, out_dim: usize, bias: bool) -> Self {
+    pub fn load(vb: &Vars, in_dim: usize, out_dim: usize, bias: bool) -> Self {
         let weight_t = vb.take("weight", [out_dim, in_dim]).transpose();
         let bias = bias.then(|| vb.take("bias", [out_dim]));
         Self { weight_t, bias }
@@ -49,7 +97,7 @@ pub struct Conv2d {
 
 impl Conv2d {
     /// Loads `weight` `[out, in, k, k]` and `bias` `[out]`.
-    pub fn load(vb: &VarBuilder, in_ch: usize, out_ch: usize, kernel: usize, stride: usize, padding: usize) -> Self {
+    pub fn load(vb: &Vars, in_ch: usize, out_ch: usize, kernel: usize, stride: usize, padding: usize) -> Self {
         Self {
             weight: vb.take("weight", [out_ch, in_ch, kernel, kernel]),
             bias: Some(vb.take("bias", [out_ch])),
@@ -59,7 +107,7 @@ impl Conv2d {
     }
 
     /// Loads `weight` `[out, in, k, k]` of a convolution without bias.
-    pub fn load_no_bias(vb: &VarBuilder, in_ch: usize, out_ch: usize, kernel: usize, stride: usize, padding: usize) -> Self {
+    pub fn load_no_bias(vb: &Vars, in_ch: usize, out_ch: usize, kernel: usize, stride: usize, padding: usize) -> Self {
         Self { weight: vb.take("weight", [out_ch, in_ch, kernel, kernel]), bias: None, stride, padding }
     }
 
@@ -82,7 +130,7 @@ pub struct GroupNorm {
 
 impl GroupNorm {
     /// Loads `weight` and `bias` `[channels]`.
-    pub fn load(vb: &VarBuilder, groups: usize, channels: usize, eps: f64) -> Self {
+    pub fn load(vb: &Vars, groups: usize, channels: usize, eps: f64) -> Self {
         Self { gamma: vb.take("weight", [channels]), beta: vb.take("bias", [channels]), groups, eps, kernels: vb.kernels() }
     }
 
@@ -108,7 +156,7 @@ pub struct LayerNorm {
 
 impl LayerNorm {
     /// Loads `weight` and `bias` `[dim]`.
-    pub fn load(vb: &VarBuilder, dim: usize, eps: f64) -> Self {
+    pub fn load(vb: &Vars, dim: usize, eps: f64) -> Self {
         Self { gamma: vb.take("weight", [dim]), beta: vb.take("bias", [dim]), eps, kernels: vb.kernels() }
     }
 
@@ -126,7 +174,7 @@ pub struct Embedding {
 
 impl Embedding {
     /// Loads `weight` `[num, dim]`.
-    pub fn load(vb: &VarBuilder, num: usize, dim: usize) -> Self {
+    pub fn load(vb: &Vars, num: usize, dim: usize) -> Self {
         Self { weight: vb.take("weight", [num, dim]) }
     }
 

@@ -1,14 +1,17 @@
 //! A small end-to-end computation (conv → GroupNorm+SiLU → multi-head attention) whose inputs
 //! are generated from closed-form formulas, so the browser's WebGPU result can be checked
-//! against the CPU reference backend computed natively by the test itself.
+//! against the CPU reference backend computed natively by the test itself. It runs through the
+//! models' own building blocks with the default kernel choice: the WGSL norm and flash-attention
+//! kernels on wgpu, the plain-ops references on the CPU, so the comparison checks our kernels.
 
 use burn::tensor::module::conv2d;
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::{DType, Device, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
-use crate::ops;
-use crate::{Error, Result};
+use crate::Result;
+use crate::device::read_f32;
+use crate::kernels::{Kernels, flash_attention, norm};
 
 const C_IN: usize = 8;
 const C: usize = 16;
@@ -54,21 +57,14 @@ pub async fn run(device: &Device, dtype: DType) -> Result<SmokeOutput> {
     let (wq, wk, wv) = (proj(0.6), proj(0.7), proj(0.8));
 
     let h = conv2d(x, w, Some(b), ConvOptions::new([1, 1], [1, 1], [1, 1], 1));
-    let h = ops::group_norm_silu(h, GROUPS, &gamma, &beta, 1e-5);
+    let h = norm::group_norm(Kernels::default(), h, GROUPS, &gamma, &beta, 1e-5, true);
     let tokens: Tensor<3> = h.reshape([1, C, HW * HW]).swap_dims(1, 2);
-    let q = ops::split_heads(tokens.clone().matmul(wq.unsqueeze()), HEADS);
-    let k = ops::split_heads(tokens.clone().matmul(wk.unsqueeze()), HEADS);
-    let v = ops::split_heads(tokens.matmul(wv.unsqueeze()), HEADS);
-    let out = ops::merge_heads(ops::attention(q, k, v, 1.0 / ((C / HEADS) as f64).sqrt(), None));
+    let q = tokens.clone().matmul(wq.unsqueeze());
+    let k = tokens.clone().matmul(wk.unsqueeze());
+    let v = tokens.matmul(wv.unsqueeze());
+    let out = flash_attention::attention(Kernels::default(), q, k, v, HEADS, 1.0 / ((C / HEADS) as f64).sqrt());
 
     let shape = out.dims().to_vec();
-    let data = out
-        .cast(DType::F32)
-        .into_data_async()
-        .await
-        .map_err(|e| Error::Readback(format!("{e:?}")))?;
-    let values = data
-        .try_to_vec::<f32>()
-        .map_err(|e| Error::Readback(format!("{e:?}")))?;
+    let values = read_f32(out).await?;
     Ok(SmokeOutput { shape, values, dtype: format!("{dtype:?}") })
 }

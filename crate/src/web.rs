@@ -18,7 +18,8 @@ use wasm_bindgen::prelude::*;
 
 use crate::device::{self, AdapterReport};
 use crate::pipeline::{EditRequest, Event, GenerateRequest, Mask, Pipeline, ProgressSink, RgbaImage, SamplingOptions, SeededNoise};
-use crate::weights::components::{COMPONENTS, ModelBuilder};
+use crate::loader::ModelBuilder;
+use crate::weights::components::Component;
 use crate::weights::manifest::Manifest;
 use crate::{Error, smoke};
 
@@ -179,7 +180,8 @@ impl Session {
     pub fn load_shard(&self, component: &str, bytes: &[u8]) -> Result<(), JsError> {
         let mut builder = self.builder.borrow_mut();
         let b = builder.as_mut().ok_or_else(|| js_err(Error::Input("call beginModel before loadShard".into())))?;
-        b.load_shard(component, bytes, component).map_err(js_err)
+        let c: Component = component.parse().map_err(js_err)?;
+        b.load_shard(c, bytes, component).map_err(js_err)
     }
 
     /// Builds `component`'s model from its shards; once every component is finished the
@@ -189,11 +191,11 @@ impl Session {
         {
             let mut builder = self.builder.borrow_mut();
             let b = builder.as_mut().ok_or_else(|| js_err(Error::Input("call beginModel before finishComponent".into())))?;
-            b.finish_component(component).map_err(js_err)?;
+            b.finish_component(component.parse().map_err(js_err)?).map_err(js_err)?;
         }
         let mut finished = self.finished.borrow_mut();
         finished.insert(component.to_string());
-        if COMPONENTS.iter().all(|c| finished.contains(*c)) {
+        if Component::ALL.iter().all(|c| finished.contains(c.as_str())) {
             let b = self.builder.borrow_mut().take().expect("present above");
             *self.pipeline.borrow_mut() = Some(Rc::new(b.into_pipeline().map_err(js_err)?));
         }

@@ -5,9 +5,10 @@
 import { createServer } from 'node:http';
 import { createReadStream, statSync } from 'node:fs';
 import { extname, join, normalize, resolve, sep } from 'node:path';
-import { deflateSync } from 'node:zlib';
 import { CSP } from '../../www/serve.mjs';
 import { ROOT } from './helpers.mjs';
+import { deflateSync } from 'node:zlib';
+import { PNG_SIGNATURE, encodePng, pngChunk } from '../../www/tools/png-encode.mjs';
 
 export { launch, screenshot, watchConsole, ARTIFACTS, ROOT } from './helpers.mjs';
 
@@ -89,49 +90,9 @@ export async function serveApp({ dir = DIST, intercept = null } = {}) {
 
 // --- test images ---------------------------------------------------------------------------------
 
-function crc32(buf) {
-  let c;
-  const table = new Uint32Array(256);
-  for (let n = 0; n < 256; n++) {
-    c = n;
-    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-    table[n] = c >>> 0;
-  }
-  c = 0xffffffff;
-  for (const b of buf) c = table[(c ^ b) & 0xff] ^ (c >>> 8);
-  return (c ^ 0xffffffff) >>> 0;
-}
-
-function chunk(type, data) {
-  const len = Buffer.alloc(4);
-  len.writeUInt32BE(data.length);
-  const td = Buffer.concat([Buffer.from(type, 'latin1'), data]);
-  const crc = Buffer.alloc(4);
-  crc.writeUInt32BE(crc32(td));
-  return Buffer.concat([len, td, crc]);
-}
-
 /** An RGBA PNG whose pixels come from `pixel(x, y) → [r, g, b, a]`. */
 export function makePng(width, height, pixel = (x, y) => [(x * 255) / width, (y * 255) / height, 128, 255]) {
-  const raw = Buffer.alloc(height * (width * 4 + 1));
-  for (let y = 0; y < height; y++) {
-    const row = y * (width * 4 + 1);
-    for (let x = 0; x < width; x++) {
-      const p = pixel(x, y);
-      for (let i = 0; i < 4; i++) raw[row + 1 + x * 4 + i] = Math.max(0, Math.min(255, Math.round(p[i])));
-    }
-  }
-  const ihdr = Buffer.alloc(13);
-  ihdr.writeUInt32BE(width, 0);
-  ihdr.writeUInt32BE(height, 4);
-  ihdr[8] = 8;
-  ihdr[9] = 6;
-  return Buffer.concat([
-    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
-    chunk('IHDR', ihdr),
-    chunk('IDAT', deflateSync(raw)),
-    chunk('IEND', Buffer.alloc(0)),
-  ]);
+  return encodePng(width, height, pixel);
 }
 
 /** A PNG header claiming `width`×`height` (tiny file, huge image: the page must refuse it). */
@@ -143,12 +104,7 @@ export function makeHugePngHeader(width, height) {
   ihdr[9] = 6;
   // Rows of one filter byte + zeros, deflated: valid but never decoded by the page.
   const raw = Buffer.alloc(64 * (width * 4 + 1));
-  return Buffer.concat([
-    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
-    chunk('IHDR', ihdr),
-    chunk('IDAT', deflateSync(raw)),
-    chunk('IEND', Buffer.alloc(0)),
-  ]);
+  return Buffer.concat([PNG_SIGNATURE, pngChunk('IHDR', ihdr), pngChunk('IDAT', deflateSync(raw)), pngChunk('IEND')]);
 }
 
 /** Reads width, height and the tEXt chunks of a PNG file. */

@@ -9,6 +9,9 @@ use burn::tensor::{DType, Device, Int, Tensor, TensorData};
 use ezigen::weights::safetensors::{SafetensorsHeader, StoredDType, float_data, int_values};
 use ezigen::weights::{Loader, WeightStore};
 
+pub mod oracle;
+pub mod parity;
+
 /// The CPU reference device.
 pub fn cpu() -> Device {
     ezigen::device::cpu()

@@ -1,10 +1,10 @@
 // Writes the app icons into www/static/icons/: icon.svg and maskable-safe PNGs (192, 512).
-// The PNGs are drawn here with 4×4 supersampling and encoded with zlib, so no image tool or
-// dependency is needed.   node www/tools/make-icons.mjs
-import { deflateSync } from 'node:zlib';
+// The PNGs are drawn here with 4×4 supersampling and encoded by png-encode.mjs (node's zlib),
+// so no image tool or dependency is needed.   node www/tools/make-icons.mjs
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { encodePng } from './png-encode.mjs';
 
 const OUT = join(dirname(fileURLToPath(import.meta.url)), '../static/icons');
 const TOP = [91, 91, 214]; // #5b5bd6
@@ -20,34 +20,12 @@ function star(x, y, cx, cy, r, waist) {
 }
 const inside = (x, y) => star(x, y, 0.46, 0.54, 0.3, 0.55) || star(x, y, 0.7, 0.3, 0.11, 0.55);
 
-function crc32(buf) {
-  let c;
-  const table = [];
-  for (let n = 0; n < 256; n++) {
-    c = n;
-    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-    table[n] = c >>> 0;
-  }
-  c = 0xffffffff;
-  for (const b of buf) c = table[(c ^ b) & 0xff] ^ (c >>> 8);
-  return (c ^ 0xffffffff) >>> 0;
-}
-
-function chunk(type, data) {
-  const len = Buffer.alloc(4);
-  len.writeUInt32BE(data.length);
-  const td = Buffer.concat([Buffer.from(type, 'ascii'), data]);
-  const crc = Buffer.alloc(4);
-  crc.writeUInt32BE(crc32(td));
-  return Buffer.concat([len, td, crc]);
-}
-
 function png(size) {
-  const raw = Buffer.alloc(size * (size * 4 + 1));
-  const ss = 4;
-  for (let y = 0; y < size; y++) {
-    raw[y * (size * 4 + 1)] = 0;
-    for (let x = 0; x < size; x++) {
+  const ss = 4; // 4×4 supersampling
+  return encodePng(
+    size,
+    size,
+    (x, y) => {
       let cover = 0;
       for (let sy = 0; sy < ss; sy++) {
         for (let sx = 0; sx < ss; sx++) {
@@ -56,25 +34,11 @@ function png(size) {
       }
       const a = cover / (ss * ss);
       const t = (x + y) / (2 * size);
-      const o = y * (size * 4 + 1) + 1 + x * 4;
-      for (let i = 0; i < 3; i++) {
-        const bg = TOP[i] * (1 - t) + BOTTOM[i] * t;
-        raw[o + i] = Math.round(bg * (1 - a) + 255 * a);
-      }
-      raw[o + 3] = 255;
-    }
-  }
-  const ihdr = Buffer.alloc(13);
-  ihdr.writeUInt32BE(size, 0);
-  ihdr.writeUInt32BE(size, 4);
-  ihdr[8] = 8;
-  ihdr[9] = 6;
-  return Buffer.concat([
-    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
-    chunk('IHDR', ihdr),
-    chunk('IDAT', deflateSync(raw, { level: 9 })),
-    chunk('IEND', Buffer.alloc(0)),
-  ]);
+      const rgb = [0, 1, 2].map((i) => TOP[i] * (1 - t) + BOTTOM[i] * t).map((bg) => bg * (1 - a) + 255 * a);
+      return [...rgb, 255];
+    },
+    { level: 9 },
+  );
 }
 
 function starPath(cx, cy, r) {

@@ -216,7 +216,7 @@ fn bench(a: BenchArgs) -> ezigen::Result<()> {
     let (pipe, model) = match (&a.weights, a.random_sd21) {
         (Some(dir), _) => (ezigen::native::load_converted_with(dir, &device, dt, kernels)?, dir.display().to_string()),
         (None, true) => (
-            ezigen::weights::components::random_pipeline(&ezigen::weights::components::ModelConfigs::sd21_base(), &device, dt, kernels)?,
+            ezigen::loader::random_pipeline(&ezigen::weights::components::ModelConfigs::sd21_base(), &device, dt, kernels)?,
             "sd21-random".to_string(),
         ),
         (None, false) => (ezigen::native::DiffusersFolders::builtin_tiny().load_with(&device, dt, kernels)?, "tiny".to_string()),

@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use super::{Kernels, LaunchCounter, flash_attention, geglu, norm};
 use crate::Result;
-use crate::pipeline::read_f32;
+use crate::device::read_f32;
 
 /// The outcome for one kernel.
 #[derive(Clone, Debug, Serialize)]

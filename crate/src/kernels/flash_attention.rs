@@ -43,6 +43,12 @@ impl KernelSource for FlashAttention {
     }
 }
 
+/// The WGSL source of flash attention for heads of `head_dim` in `dtype`, as the device
+/// receives it.
+pub(crate) fn source(dtype: DType, head_dim: usize) -> String {
+    FlashAttention { dtype, head_dim }.source().complete()
+}
+
 /// Multi-head scaled dot-product attention, no mask: `q` `[B, Nq, heads·D]`, `k`/`v`
 /// `[B, Nk, heads·D]` → `[B, Nq, heads·D]` (heads merged), `scale` applied to `q·k`.
 ///

@@ -31,6 +31,11 @@ impl KernelSource for Geglu {
     }
 }
 
+/// The WGSL source of the GEGLU kernel in `dtype`, as the device receives it.
+pub(crate) fn source(dtype: DType) -> String {
+    Geglu { dtype }.source().complete()
+}
+
 /// `h[..., :I] · gelu(h[..., I:])` for `h` `[B, N, 2I]` (exact erf GELU): one dispatch with
 /// [`Kernels::Wgsl`] on wgpu, else [`reference`].
 pub fn geglu(kernels: Kernels, h: Tensor<3>) -> Tensor<3> {

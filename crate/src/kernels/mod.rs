@@ -18,8 +18,9 @@ use cubecl::server::{KernelArguments, MetadataBindingInfo};
 use cubecl::{CubeCount, CubeDim};
 use cubecl::ir::attributes::BufferIOAttr;
 
-/// Which implementation the numeric building blocks use. Chosen when a model is loaded
-/// ([`crate::weights::Loader::set_kernels`]) and carried by the layers that use it.
+/// Which implementation the numeric building blocks use. Chosen when a model is built
+/// ([`crate::loader::ModelBuilder::set_kernels`], through [`crate::nn::Vars`]) and carried by
+/// the layers that use it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Kernels {
     /// The WGSL kernels of `shaders/` on wgpu devices (reference ops elsewhere).
@@ -62,6 +63,19 @@ fn wgsl_elem(dtype: DType) -> Option<(&'static str, &'static str)> {
 fn template(source: &str, dtype: DType) -> SourceTemplate {
     let (elem, enable) = wgsl_elem(dtype).unwrap_or(("f32", ""));
     SourceTemplate::new(source).register("enable", enable).register("elem", elem)
+}
+
+/// Every kernel of `shaders/` as its launcher renders it for `dtype` (flash attention at each
+/// head dimension `head_dims` lists), named: what the device compiles, for offline validation
+/// (`tests/shaders.rs` runs naga on each) and inspection.
+pub fn rendered_sources(dtype: DType, head_dims: &[usize]) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = head_dims
+        .iter()
+        .map(|&d| (format!("flash_attention.wgsl d{d} {dtype:?}"), flash_attention::source(dtype, d)))
+        .collect();
+    out.push((format!("norm.wgsl {dtype:?}"), norm::source(dtype)));
+    out.push((format!("geglu.wgsl {dtype:?}"), geglu::source(dtype)));
+    out
 }
 
 /// The contiguous cubecl tensor behind `x` when it lives on a wgpu device, `None` otherwise.

@@ -31,6 +31,11 @@ impl KernelSource for Norm {
     }
 }
 
+/// The WGSL source of the norm kernel in `dtype`, as the device receives it.
+pub(crate) fn source(dtype: DType) -> String {
+    Norm { dtype }.source().complete()
+}
+
 /// Launches the kernel on `x` seen as `rows × row_len`; `None` when `x` is not a wgpu tensor
 /// of a supported dtype matching the affine parameters.
 #[allow(clippy::too_many_arguments)]

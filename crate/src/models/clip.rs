@@ -7,9 +7,8 @@ use burn::tensor::activation::{gelu, sigmoid};
 use burn::tensor::{DType, Int, Tensor, TensorData};
 use serde::Deserialize;
 
-use crate::nn::{Conv2d, Embedding, LayerNorm, Linear};
+use crate::nn::{Conv2d, Embedding, LayerNorm, Linear, Vars};
 use crate::ops;
-use crate::weights::VarBuilder;
 use crate::{Error, Result};
 
 /// Activation of the CLIP MLPs.
@@ -95,7 +94,7 @@ struct ClipAttention {
 }
 
 impl ClipAttention {
-    fn load(vb: &VarBuilder, c: &ClipConfig) -> Self {
+    fn load(vb: &Vars, c: &ClipConfig) -> Self {
         let d = c.hidden_size;
         Self {
             q_proj: Linear::load(&vb.pp("q_proj"), d, d, true),
@@ -128,7 +127,7 @@ struct ClipEncoderLayer {
 }
 
 impl ClipEncoderLayer {
-    fn load(vb: &VarBuilder, c: &ClipConfig) -> Self {
+    fn load(vb: &Vars, c: &ClipConfig) -> Self {
         let (d, i) = (c.hidden_size, c.intermediate_size);
         Self {
             layer_norm1: LayerNorm::load(&vb.pp("layer_norm1"), d, c.layer_norm_eps),
@@ -151,7 +150,7 @@ impl ClipEncoderLayer {
     }
 }
 
-fn load_layers(vb: &VarBuilder, c: &ClipConfig) -> Vec<ClipEncoderLayer> {
+fn load_layers(vb: &Vars, c: &ClipConfig) -> Vec<ClipEncoderLayer> {
     let vb = vb.pp("encoder").pp("layers");
     (0..c.num_hidden_layers).map(|i| ClipEncoderLayer::load(&vb.pp(i), c)).collect()
 }
@@ -169,7 +168,7 @@ pub struct ClipTextModel {
 
 impl ClipTextModel {
     /// Loads from keys `text_model.*`.
-    pub fn load(vb: &VarBuilder, config: &ClipConfig) -> Self {
+    pub fn load(vb: &Vars, config: &ClipConfig) -> Self {
         let vb = vb.pp("text_model");
         let d = config.hidden_size;
         let emb = vb.pp("embeddings");
@@ -235,7 +234,7 @@ pub struct ClipVisionModel {
 
 impl ClipVisionModel {
     /// Loads from keys `vision_model.*` and `visual_projection.weight`.
-    pub fn load(vb: &VarBuilder, config: &ClipConfig) -> Self {
+    pub fn load(vb: &Vars, config: &ClipConfig) -> Self {
         let d = config.hidden_size;
         let p = config.patch_size;
         let n = (config.image_size / p).pow(2) + 1;

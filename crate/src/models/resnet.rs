@@ -6,8 +6,7 @@ use burn::tensor::activation::silu;
 use burn::tensor::module::interpolate;
 use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
 
-use crate::nn::{Conv2d, GroupNorm, Linear};
-use crate::weights::VarBuilder;
+use crate::nn::{Conv2d, GroupNorm, Linear, Vars};
 
 /// `ResnetBlock2D` with the "default" time-embedding mode (added after `conv1`); without a
 /// time embedding in the VAE.
@@ -23,7 +22,7 @@ pub struct ResnetBlock2D {
 
 impl ResnetBlock2D {
     /// Loads a block `in_ch → out_ch`; `temb_ch` is `None` in the VAE.
-    pub fn load(vb: &VarBuilder, in_ch: usize, out_ch: usize, temb_ch: Option<usize>, groups: usize, eps: f64) -> Self {
+    pub fn load(vb: &Vars, in_ch: usize, out_ch: usize, temb_ch: Option<usize>, groups: usize, eps: f64) -> Self {
         Self {
             norm1: GroupNorm::load(&vb.pp("norm1"), groups, in_ch, eps),
             conv1: Conv2d::load(&vb.pp("conv1"), in_ch, out_ch, 3, 1, 1),
@@ -63,7 +62,7 @@ pub struct Downsample2D {
 
 impl Downsample2D {
     /// Loads `conv` (`channels → channels`, 3×3, stride 2).
-    pub fn load(vb: &VarBuilder, channels: usize, padding: usize) -> Self {
+    pub fn load(vb: &Vars, channels: usize, padding: usize) -> Self {
         Self { conv: Conv2d::load(&vb.pp("conv"), channels, channels, 3, 2, padding), pad_bottom_right: padding == 0 }
     }
 
@@ -83,7 +82,7 @@ pub struct Upsample2D {
 
 impl Upsample2D {
     /// Loads `conv` (`channels → channels`, 3×3).
-    pub fn load(vb: &VarBuilder, channels: usize) -> Self {
+    pub fn load(vb: &Vars, channels: usize) -> Self {
         Self { conv: Conv2d::load(&vb.pp("conv"), channels, channels, 3, 1, 1) }
     }
 

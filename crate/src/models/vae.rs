@@ -6,9 +6,8 @@ use burn::tensor::Tensor;
 use serde::Deserialize;
 
 use crate::models::resnet::{Downsample2D, ResnetBlock2D, Upsample2D};
-use crate::nn::{Conv2d, GroupNorm, Linear};
+use crate::nn::{Conv2d, GroupNorm, Linear, Vars};
 use crate::ops;
-use crate::weights::VarBuilder;
 use crate::{Error, Result};
 
 /// The VAE's latent scaling factor (SD 2.1-base's config does not set it: the default).
@@ -85,7 +84,7 @@ struct VaeAttention {
 }
 
 impl VaeAttention {
-    fn load(vb: &VarBuilder, ch: usize, groups: usize) -> Self {
+    fn load(vb: &Vars, ch: usize, groups: usize) -> Self {
         Self {
             group_norm: GroupNorm::load(&vb.pp("group_norm"), groups, ch, 1e-6),
             to_q: Linear::load(&vb.pp("to_q"), ch, ch, true),
@@ -116,7 +115,7 @@ struct VaeMidBlock {
 }
 
 impl VaeMidBlock {
-    fn load(vb: &VarBuilder, ch: usize, groups: usize) -> Self {
+    fn load(vb: &Vars, ch: usize, groups: usize) -> Self {
         Self {
             resnet_0: ResnetBlock2D::load(&vb.pp("resnets").pp(0), ch, ch, None, groups, 1e-6),
             attention: VaeAttention::load(&vb.pp("attentions").pp(0), ch, groups),
@@ -159,7 +158,7 @@ impl Posterior {
 
 impl VaeEncoder {
     /// Loads `encoder.*` and `quant_conv`.
-    pub fn load(vb: &VarBuilder, c: &AutoencoderKLConfig) -> Self {
+    pub fn load(vb: &Vars, c: &AutoencoderKLConfig) -> Self {
         let evb = vb.pp("encoder");
         let boc = &c.block_out_channels;
         let g = c.norm_num_groups;
@@ -224,7 +223,7 @@ pub struct VaeDecoder {
 
 impl VaeDecoder {
     /// Loads `decoder.*` and `post_quant_conv`.
-    pub fn load(vb: &VarBuilder, c: &AutoencoderKLConfig) -> Self {
+    pub fn load(vb: &Vars, c: &AutoencoderKLConfig) -> Self {
         let dvb = vb.pp("decoder");
         let boc = &c.block_out_channels;
         let g = c.norm_num_groups;

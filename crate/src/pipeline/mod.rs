@@ -29,6 +29,7 @@ pub use edit::EditRequest;
 pub use generate::GenerateRequest;
 pub use image::{Mask, RgbaImage};
 pub use noise::{NoiseSource, ReplayNoise, RoundInputs, SeededNoise};
+pub use crate::device::read_f32;
 
 /// The official negative prompt of the initial generation run (misspelling included).
 pub const OFFICIAL_NEGATIVE_PROMPT: &str = "dark, blur, defoucus, lack of content, dizzy.";
@@ -532,8 +533,3 @@ pub(crate) fn similarity(a: &[f32], b: &[f32]) -> f64 {
     a.iter().zip(b).map(|(x, y)| *x as f64 * *y as f64).sum()
 }
 
-/// Reads a tensor back as f32 host values (asynchronously, as browsers require).
-pub async fn read_f32<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>> {
-    let data = t.cast(DType::F32).into_data_async().await.map_err(|e| Error::Readback(format!("{e:?}")))?;
-    data.try_to_vec::<f32>().map_err(|e| Error::Readback(format!("{e:?}")))
-}

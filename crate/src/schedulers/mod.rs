@@ -56,19 +56,6 @@ impl SchedulerConfig {
         Ok(c)
     }
 
-    /// SD 2.1-base's values
-    /// (<https://huggingface.co/stabilityai/stable-diffusion-2-1-base/blob/main/scheduler/scheduler_config.json>).
-    pub fn sd21_base() -> Self {
-        Self {
-            beta_start: 0.00085,
-            beta_end: 0.012,
-            beta_schedule: scaled_linear(),
-            num_train_timesteps: 1000,
-            steps_offset: 1,
-            prediction_type: epsilon(),
-        }
-    }
-
     /// ᾱ_t for t = 0..T−1 with β_i = (√β₀ + i/(T−1)·(√β₁ − √β₀))² (scaled_linear), in f64.
     pub fn alphas_cumprod(&self) -> Vec<f64> {
         let n = self.num_train_timesteps;

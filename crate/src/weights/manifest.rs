@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::components::{COMPONENTS, ModelConfigs};
+use super::components::{Component, ModelConfigs};
 use crate::{Error, Result};
 
 /// The format name in `manifest.json`.
@@ -102,7 +102,7 @@ impl Manifest {
                 m.version
             )));
         }
-        for c in COMPONENTS {
+        for c in Component::ALL.map(Component::as_str) {
             let entry = m.components.get(c).ok_or_else(|| Error::Config(format!("manifest.json: component `{c}` is missing")))?;
             for s in &entry.shards {
                 match m.shards.get(s) {
@@ -111,7 +111,8 @@ impl Manifest {
                 }
             }
         }
-        m.config.parse()?;
+        // The model configurations are checked where models are built from them
+        // (the loader's `parse_configs`).
         Ok(m)
     }
 }

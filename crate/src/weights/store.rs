@@ -7,12 +7,11 @@
 //! shaped key is reported together in one [`Error::Tensors`].
 
 use std::cell::RefCell;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use burn::tensor::{DType, Device, Tensor};
 
 use super::safetensors::{SafetensorsHeader, float_data};
-use crate::kernels::Kernels;
 use crate::{Error, Result};
 
 /// One uploaded tensor: flat on the device, with its logical shape.
@@ -27,13 +26,12 @@ pub struct WeightStore {
     dtype: DType,
     keep_f32: Vec<String>,
     tensors: BTreeMap<String, Stored>,
-    bytes: u64,
 }
 
 impl WeightStore {
     /// An empty store uploading float weights to `device` as `dtype` (F32 or F16).
     pub fn new(device: &Device, dtype: DType) -> Self {
-        Self { device: device.clone(), dtype, keep_f32: Vec::new(), tensors: BTreeMap::new(), bytes: 0 }
+        Self { device: device.clone(), dtype, keep_f32: Vec::new(), tensors: BTreeMap::new() }
     }
 
     /// Keys containing any of these substrings stay f32 whatever the store's dtype (e.g.
@@ -63,11 +61,6 @@ impl WeightStore {
         self.tensors.is_empty()
     }
 
-    /// Bytes uploaded so far (in the device dtype).
-    pub fn uploaded_bytes(&self) -> u64 {
-        self.bytes
-    }
-
     /// Whether a key is present.
     pub fn contains(&self, name: &str) -> bool {
         self.tensors.contains_key(name)
@@ -95,10 +88,8 @@ impl WeightStore {
     /// Uploads one tensor given as flat (1-D) [`burn::tensor::TensorData`] with its logical
     /// shape.
     pub fn insert_data(&mut self, key: String, data: burn::tensor::TensorData, shape: Vec<usize>) {
-        let n: usize = shape.iter().product();
-        debug_assert_eq!(data.num_elements(), n, "insert_data takes flat data");
+        debug_assert_eq!(data.num_elements(), shape.iter().product::<usize>(), "insert_data takes flat data");
         let dtype = data.dtype();
-        self.bytes += (n * dtype.size()) as u64;
         let tensor = Tensor::<1>::from_data(data, (&self.device, dtype));
         self.tensors.insert(key, Stored { data: tensor, shape });
     }
@@ -114,7 +105,6 @@ impl WeightStore {
                 mismatched: Vec::new(),
                 allowed_unused: Vec::new(),
                 random: false,
-                kernels: Kernels::default(),
             }),
             component: component.to_string(),
         }
@@ -138,7 +128,6 @@ struct LoadState {
     mismatched: Vec<String>,
     allowed_unused: Vec<String>,
     random: bool,
-    kernels: Kernels,
 }
 
 /// Owns the tensors while a model takes them; [`Loader::finish`] reports what did not fit.
@@ -151,13 +140,6 @@ impl Loader {
     /// The root builder (no prefix).
     pub fn root(&self) -> VarBuilder<'_> {
         VarBuilder { state: &self.state, prefix: String::new() }
-    }
-
-    /// Which implementation the model's layers use for norms and attention (default
-    /// [`Kernels::Wgsl`]: the WGSL kernels on wgpu, plain burn ops elsewhere).
-    pub fn set_kernels(self, kernels: Kernels) -> Self {
-        self.state.borrow_mut().kernels = kernels;
-        self
     }
 
     /// Keys starting with this prefix may be left unused without an error.
@@ -202,11 +184,6 @@ impl<'a> VarBuilder<'a> {
     pub fn pp(&self, name: impl std::fmt::Display) -> VarBuilder<'a> {
         let prefix = if self.prefix.is_empty() { name.to_string() } else { format!("{}.{name}", self.prefix) };
         VarBuilder { state: self.state, prefix }
-    }
-
-    /// The kernel choice of the model being built (see [`Loader::set_kernels`]).
-    pub fn kernels(&self) -> Kernels {
-        self.state.borrow().kernels
     }
 
     /// The full key of `name` under this prefix.
@@ -294,9 +271,4 @@ fn same_shape(stored: &[usize], wanted: &[usize]) -> bool {
         &s[..n]
     }
     stored == wanted || trim(stored) == trim(wanted)
-}
-
-/// The set of keys of a store, for diagnostics.
-pub fn key_set(store: &WeightStore) -> BTreeSet<String> {
-    store.tensors.keys().cloned().collect()
 }

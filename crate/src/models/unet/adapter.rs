@@ -6,7 +6,7 @@ use burn::tensor::Tensor;
 
 use super::attention::Attention;
 use crate::nn::LayerNorm;
-use crate::weights::VarBuilder;
+use crate::nn::Vars;
 
 /// One block's adapter: its own LayerNorm (`adapter_norm`) and an [`Attention`] whose keys and
 /// values run over `[normalised main tokens ; w_k·subject tokens]` (main first), with the
@@ -19,7 +19,7 @@ pub struct Adapter {
 
 impl Adapter {
     /// Loads `adapter.{to_q,to_k,to_v,to_out.0}` and `adapter_norm` from the block's builder.
-    pub fn load(block: &VarBuilder, dim: usize, heads: usize, eps: f64) -> Self {
+    pub fn load(block: &Vars, dim: usize, heads: usize, eps: f64) -> Self {
         Self {
             adapter_norm: LayerNorm::load(&block.pp("adapter_norm"), dim, eps),
             adapter: Attention::load(&block.pp("adapter"), dim, dim, heads),

@@ -5,7 +5,7 @@ use burn::tensor::Tensor;
 
 use crate::nn::Linear;
 use crate::kernels::{Kernels, flash_attention, geglu};
-use crate::weights::VarBuilder;
+use crate::nn::Vars;
 
 /// `Attention` as SD's transformer blocks use it: bias-free q/k/v, `to_out.0` with bias,
 /// head dimension `dim / heads`, scale `1/√head_dim`, no mask.
@@ -21,7 +21,7 @@ pub struct Attention {
 
 impl Attention {
     /// Loads `to_q` (`dim → dim`), `to_k`/`to_v` (`kv_dim → dim`) and `to_out.0`.
-    pub fn load(vb: &VarBuilder, dim: usize, kv_dim: usize, heads: usize) -> Self {
+    pub fn load(vb: &Vars, dim: usize, kv_dim: usize, heads: usize) -> Self {
         Self {
             to_q: Linear::load(&vb.pp("to_q"), dim, dim, false),
             to_k: Linear::load(&vb.pp("to_k"), kv_dim, dim, false),
@@ -56,7 +56,7 @@ pub struct FeedForward {
 
 impl FeedForward {
     /// Loads `net.0.proj` and `net.2`.
-    pub fn load(vb: &VarBuilder, dim: usize) -> Self {
+    pub fn load(vb: &Vars, dim: usize) -> Self {
         let inner = dim * 4;
         Self {
             proj: Linear::load(&vb.pp("net").pp(0).pp("proj"), dim, inner * 2, true),

@@ -31,14 +31,6 @@ impl PerBlock {
     }
 }
 
-/// SD 2.1-base's `unet/config.json` (the fields the port reads).
-pub const SD21_BASE_JSON: &str = r#"{"block_out_channels":[320,640,1280,1280],
-            "down_block_types":["CrossAttnDownBlock2D","CrossAttnDownBlock2D","CrossAttnDownBlock2D","DownBlock2D"],
-            "up_block_types":["UpBlock2D","CrossAttnUpBlock2D","CrossAttnUpBlock2D","CrossAttnUpBlock2D"],
-            "attention_head_dim":[5,10,20,20],"cross_attention_dim":1024,"use_linear_projection":true,
-            "layers_per_block":2,"norm_num_groups":32,"norm_eps":1e-5,"flip_sin_to_cos":true,
-            "freq_shift":0,"sample_size":64,"in_channels":4,"out_channels":4}"#;
-
 /// diffusers `UNet2DConditionModel` config (SD 2.1-base values in [`Self::sd21_base`]).
 #[derive(Clone, Debug, Deserialize)]
 pub struct UNet2DConditionConfig {
@@ -144,7 +136,7 @@ impl UNet2DConditionConfig {
     /// Stable Diffusion 2.1-base
     /// (<https://huggingface.co/stabilityai/stable-diffusion-2-1-base/blob/main/unet/config.json>).
     pub fn sd21_base() -> Self {
-        Self::from_json(SD21_BASE_JSON).expect("built-in config is valid")
+        Self::from_json(crate::presets::SD21_BASE_UNET).expect("built-in config is valid")
     }
 
     /// Heads of the attention layers of down block `i` (the mid block uses the last).

@@ -5,7 +5,7 @@ use burn::tensor::activation::silu;
 use burn::tensor::{DType, Device, Tensor, TensorData};
 
 use crate::nn::Linear;
-use crate::weights::VarBuilder;
+use crate::nn::Vars;
 
 /// The sinusoidal projection of timesteps, computed on the host in f32 exactly as diffusers
 /// does: `exponent = -ln(10000)·i / (half − shift)`, `emb = t·exp(exponent)`, `[sin, cos]`
@@ -58,7 +58,7 @@ pub struct TimestepEmbedding {
 
 impl TimestepEmbedding {
     /// Loads `linear_1` (`in_dim → dim`) and `linear_2` (`dim → dim`).
-    pub fn load(vb: &VarBuilder, in_dim: usize, dim: usize) -> Self {
+    pub fn load(vb: &Vars, in_dim: usize, dim: usize) -> Self {
         Self { linear_1: Linear::load(&vb.pp("linear_1"), in_dim, dim, true), linear_2: Linear::load(&vb.pp("linear_2"), dim, dim, true) }
     }
 

@@ -22,8 +22,7 @@ use embeddings::{TimestepEmbedding, timestep_embedding};
 use transformer::Transformer2DModel;
 
 use crate::models::resnet::{Downsample2D, ResnetBlock2D, Upsample2D};
-use crate::nn::{Conv2d, GroupNorm};
-use crate::weights::VarBuilder;
+use crate::nn::{Conv2d, GroupNorm, Vars};
 
 /// The UNet of Stable Diffusion 2.x, optionally with EZIGen's 16 adapters and
 /// `learnable_weights`.
@@ -43,14 +42,14 @@ pub struct UNet2DConditionModel {
 impl UNet2DConditionModel {
     /// Loads the UNet by diffusers key names; with `with_adapters`, also every transformer
     /// block's `adapter.*` / `adapter_norm.*` and the top-level `learnable_weights`.
-    pub fn load(vb: &VarBuilder, config: &UNet2DConditionConfig, with_adapters: bool) -> Self {
+    pub fn load(vb: &Vars, config: &UNet2DConditionConfig, with_adapters: bool) -> Self {
         let c = config;
         let boc = &c.block_out_channels;
         let n = boc.len();
         let temb_ch = boc[0] * 4;
         let (groups, eps) = (c.norm_num_groups, c.norm_eps);
         let cross = c.cross_attention_dim;
-        let transformer = |vb: &VarBuilder, ch: usize, heads: usize| {
+        let transformer = |vb: &Vars, ch: usize, heads: usize| {
             Transformer2DModel::load(vb, ch, heads, cross, groups, eps, with_adapters)
         };
 

@@ -29,11 +29,6 @@ impl SubjectFeatures {
     pub fn is_empty(&self) -> bool {
         self.per_block.is_empty()
     }
-
-    /// The batch size the features were prepared for.
-    pub fn batch(&self) -> usize {
-        self.per_block.first().map_or(0, |t| t.dims()[0])
-    }
 }
 
 /// How one UNet forward pass interacts with subject features.

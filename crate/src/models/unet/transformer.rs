@@ -8,8 +8,7 @@ use burn::tensor::Tensor;
 use super::adapter::Adapter;
 use super::attention::{Attention, FeedForward};
 use super::refs::RefCursor;
-use crate::nn::{GroupNorm, LayerNorm, Linear};
-use crate::weights::VarBuilder;
+use crate::nn::{GroupNorm, LayerNorm, Linear, Vars};
 
 /// `BasicTransformerBlock` (self-attention, cross-attention, GEGLU feed-forward; pre-norm)
 /// with an optional EZIGen adapter.
@@ -26,7 +25,7 @@ pub struct BasicTransformerBlock {
 
 impl BasicTransformerBlock {
     /// Loads the block; the adapter too when `with_adapter`.
-    pub fn load(vb: &VarBuilder, dim: usize, heads: usize, cross_dim: usize, eps: f64, with_adapter: bool) -> Self {
+    pub fn load(vb: &Vars, dim: usize, heads: usize, cross_dim: usize, eps: f64, with_adapter: bool) -> Self {
         Self {
             norm1: LayerNorm::load(&vb.pp("norm1"), dim, eps),
             attn1: Attention::load(&vb.pp("attn1"), dim, dim, heads),
@@ -72,7 +71,7 @@ pub struct Transformer2DModel {
 
 impl Transformer2DModel {
     /// Loads `norm`, `proj_in`, `transformer_blocks.0`, `proj_out`.
-    pub fn load(vb: &VarBuilder, channels: usize, heads: usize, cross_dim: usize, groups: usize, eps: f64, with_adapter: bool) -> Self {
+    pub fn load(vb: &Vars, channels: usize, heads: usize, cross_dim: usize, groups: usize, eps: f64, with_adapter: bool) -> Self {
         Self {
             norm: GroupNorm::load(&vb.pp("norm"), groups, channels, 1e-6),
             proj_in: Linear::load(&vb.pp("proj_in"), channels, channels, true),

@@ -1,0 +1,197 @@
+//! Assembling EZIGen's models component by component, in the order the pipeline needs them:
+//! shards of a component are fed one at a time (uploaded at once, bytes dropped), then the
+//! component is finished (its model built, every key checked). Used by the browser (JS pushes
+//! shards), the native `--weights DIR` loader and the built-in tiny model. This is the layer
+//! that joins the weights (formats, store) with the models, the pipeline and the kernel choice.
+
+use std::collections::BTreeMap;
+
+use burn::tensor::{DType, Device};
+
+use crate::kernels::Kernels;
+use crate::models::clip::{ClipConfig, ClipTextModel, ClipVisionModel};
+use crate::models::unet::{UNet2DConditionConfig, UNet2DConditionModel};
+use crate::models::vae::{AutoencoderKLConfig, VaeDecoder, VaeEncoder};
+use crate::nn::Vars;
+use crate::pipeline::{Models, Pipeline};
+use crate::schedulers::SchedulerConfig;
+use crate::tokenizer::ClipTokenizer;
+use crate::weights::{Loader, WeightStore};
+use crate::weights::components::{Component, ModelConfigs};
+use crate::{Error, Result};
+
+/// A pipeline of `configs`' architecture with random weights on `device` (benchmarks and
+/// memory measurements of the full-size model without its weights).
+pub fn random_pipeline(configs: &ModelConfigs, device: &Device, dtype: DType, kernels: Kernels) -> Result<Pipeline> {
+    let mut builder = ModelBuilder::new(configs, device, dtype)?;
+    builder.set_kernels(kernels);
+    for component in Component::ALL {
+        builder.random_component(component)?;
+    }
+    builder.into_pipeline()
+}
+
+/// Parsed configurations.
+pub struct ParsedConfigs {
+    unet: UNet2DConditionConfig,
+    vae: AutoencoderKLConfig,
+    text: ClipConfig,
+    vision: ClipConfig,
+    scheduler: SchedulerConfig,
+}
+
+/// Parses and validates every configuration of `configs`.
+pub fn parse_configs(c: &ModelConfigs) -> Result<ParsedConfigs> {
+    Ok(ParsedConfigs {
+        unet: UNet2DConditionConfig::from_json(&c.unet.to_string())?,
+        vae: AutoencoderKLConfig::from_json(&c.vae.to_string())?,
+        text: ClipConfig::from_json(&c.text_encoder.to_string(), "text_config")?,
+        vision: ClipConfig::from_json(&c.clip_vision.to_string(), "vision_config")?,
+        scheduler: SchedulerConfig::from_json(&c.scheduler.to_string())?,
+    })
+}
+
+/// Builds [`Models`] from shards pushed component by component.
+pub struct ModelBuilder {
+    device: Device,
+    dtype: DType,
+    configs: ParsedConfigs,
+    stores: BTreeMap<Component, WeightStore>,
+    tokenizer: Option<ClipTokenizer>,
+    text_encoder: Option<ClipTextModel>,
+    unet: Option<UNet2DConditionModel>,
+    vae_encoder: Option<VaeEncoder>,
+    vae_decoder: Option<VaeDecoder>,
+    clip_vision: Option<ClipVisionModel>,
+    kernels: Kernels,
+}
+
+impl ModelBuilder {
+    /// A builder for models with these configurations on `device` in `dtype`.
+    pub fn new(configs: &ModelConfigs, device: &Device, dtype: DType) -> Result<Self> {
+        Ok(Self {
+            device: device.clone(),
+            dtype,
+            configs: parse_configs(configs)?,
+            stores: BTreeMap::new(),
+            tokenizer: None,
+            text_encoder: None,
+            unet: None,
+            vae_encoder: None,
+            vae_decoder: None,
+            clip_vision: None,
+            kernels: Kernels::default(),
+        })
+    }
+
+    /// Chooses the implementation of norms and attention for the models built from now on
+    /// (default [`Kernels::Wgsl`]).
+    pub fn set_kernels(&mut self, kernels: Kernels) {
+        self.kernels = kernels;
+    }
+
+    /// The store a component's shards go to: the UNet and its adapters share one (the UNet is
+    /// built with both).
+    fn store_key(component: Component) -> Component {
+        if component == Component::Adapters { Component::Unet } else { component }
+    }
+
+    fn store(&mut self, component: Component) -> &mut WeightStore {
+        let (device, dtype) = (self.device.clone(), self.dtype);
+        self.stores
+            .entry(Self::store_key(component))
+            .or_insert_with(|| WeightStore::new(&device, dtype).keep_f32(&["learnable_weights"]))
+    }
+
+    /// Feeds one shard of `component` (a safetensors file; the tokenizer's is tokenizer.json).
+    /// `rename` maps (and filters) raw checkpoint keys; converted shards use identity.
+    pub fn load_shard_with(&mut self, component: Component, bytes: &[u8], file: &str, rename: impl FnMut(&str) -> Option<String>) -> Result<()> {
+        if component == Component::Tokenizer {
+            self.tokenizer = Some(ClipTokenizer::from_bytes(bytes)?);
+            return Ok(());
+        }
+        self.store(component).add_safetensors(bytes, file, rename)
+    }
+
+    /// Feeds one converted shard (keys already canonical).
+    pub fn load_shard(&mut self, component: Component, bytes: &[u8], file: &str) -> Result<()> {
+        self.load_shard_with(component, bytes, file, |n| Some(n.to_string()))
+    }
+
+    /// Builds `component`'s model from its shards and checks every key.
+    pub fn finish_component(&mut self, component: Component) -> Result<()> {
+        match component {
+            Component::Tokenizer => {
+                if self.tokenizer.is_none() {
+                    return Err(Error::Input("tokenizer: no tokenizer.json was loaded".into()));
+                }
+                Ok(())
+            }
+            Component::Unet => Ok(()), // built together with the adapters
+            _ => {
+                let store = self.stores.remove(&Self::store_key(component)).unwrap_or_else(|| WeightStore::new(&self.device, self.dtype));
+                let name = if component == Component::Adapters { "unet + adapters".to_string() } else { component.to_string() };
+                self.build(component, store.builder(&name))
+            }
+        }
+    }
+
+    /// Builds every model of a component with random weights (benchmarks, shape checks).
+    pub fn random_component(&mut self, component: Component) -> Result<()> {
+        match component {
+            Component::Tokenizer => {
+                self.tokenizer = Some(ClipTokenizer::builtin());
+                Ok(())
+            }
+            Component::Unet => Ok(()),
+            _ => self.build(component, WeightStore::random_builder(&self.device, self.dtype, component.as_str())),
+        }
+    }
+
+    /// Builds the model of a (non-tokenizer) component from `loader` and checks every key.
+    fn build(&mut self, component: Component, loader: Loader) -> Result<()> {
+        let c = &self.configs;
+        let root = Vars::new(loader.root(), self.kernels);
+        match component {
+            Component::TextEncoder => self.text_encoder = Some(ClipTextModel::load(&root, &c.text)),
+            Component::Adapters => self.unet = Some(UNet2DConditionModel::load(&root, &c.unet, true)),
+            Component::VaeEncoder => self.vae_encoder = Some(VaeEncoder::load(&root, &c.vae)),
+            Component::VaeDecoder => self.vae_decoder = Some(VaeDecoder::load(&root, &c.vae)),
+            Component::ClipVision => self.clip_vision = Some(ClipVisionModel::load(&root, &c.vision)),
+            Component::Tokenizer | Component::Unet => unreachable!("handled by the callers"),
+        }
+        drop(root);
+        loader.finish()
+    }
+
+    /// The finished pipeline; errors name the components that are still missing.
+    pub fn into_pipeline(self) -> Result<Pipeline> {
+        let missing: Vec<&str> = [
+            ("tokenizer", self.tokenizer.is_none()),
+            ("text_encoder", self.text_encoder.is_none()),
+            ("unet + adapters", self.unet.is_none()),
+            ("vae_encoder", self.vae_encoder.is_none()),
+            ("vae_decoder", self.vae_decoder.is_none()),
+            ("clip_vision", self.clip_vision.is_none()),
+        ]
+        .into_iter()
+        .filter_map(|(n, m)| m.then_some(n))
+        .collect();
+        if !missing.is_empty() {
+            return Err(Error::Input(format!("the model is not fully loaded: missing {}", missing.join(", "))));
+        }
+        let vae_scaling = self.configs.vae.scaling_factor;
+        let models = Models {
+            tokenizer: self.tokenizer.expect("checked"),
+            text_encoder: self.text_encoder.expect("checked"),
+            unet: self.unet.expect("checked"),
+            vae_encoder: self.vae_encoder.expect("checked"),
+            vae_decoder: self.vae_decoder.expect("checked"),
+            clip_vision: self.clip_vision.expect("checked"),
+            scheduler: self.configs.scheduler.clone(),
+            vae_scaling,
+        };
+        Pipeline::new(models, &self.device, self.dtype)
+    }
+}
+

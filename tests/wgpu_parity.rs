@@ -1,0 +1,52 @@
+//! Every model component and scheduler on wgpu (lavapipe on CI) against the same fixtures as
+//! the CPU files, in f32 and — where the adapter has `shader-f16` — f16. Tolerances (relative
+//! to the max |reference|, from `docs/float-paths.md`): f32 1e-3 (scheduler trajectories 1e-5),
+//! f16 2e-2 for the text encoder and 3e-2 for the rest (f16 storage of weights and activations,
+//! norms and softmax in f32).
+
+use burn::tensor::DType;
+use ezigen_tests::{parity, wgpu, wgpu_has_f16};
+
+/// Runs `check` in f32 and, where the adapter has it, in f16.
+fn f32_and_f16(check: fn(&str, &burn::tensor::Device, DType, f32), f16_tol: f32) {
+    check("wgpu f32", &wgpu(), DType::F32, 1e-3);
+    if wgpu_has_f16() {
+        check("wgpu f16", &wgpu(), DType::F16, f16_tol);
+    }
+}
+
+#[test]
+fn text_encoder_matches_transformers() {
+    f32_and_f16(parity::text_encoder, 2e-2);
+}
+
+#[test]
+fn exception_conditioning_matches_ezigen() {
+    f32_and_f16(parity::exclip, 2e-2);
+}
+
+#[test]
+fn unet_capture_plain_and_adapter_passes_match_diffusers() {
+    f32_and_f16(parity::unet, 3e-2);
+}
+
+#[test]
+fn vae_matches_diffusers() {
+    f32_and_f16(parity::vae, 3e-2);
+}
+
+#[test]
+fn clip_vision_matches_transformers() {
+    f32_and_f16(parity::clip_vision, 3e-2);
+}
+
+#[test]
+fn ddpm_trajectories_match() {
+    parity::ddpm_trajectory("ddpm", 0, &wgpu(), "wgpu f32");
+    parity::ddpm_trajectory("ddpm20", 30, &wgpu(), "wgpu f32");
+}
+
+#[test]
+fn dpm_inverse_trajectory_matches() {
+    parity::dpm_inverse_trajectory(&wgpu(), "wgpu f32");
+}
