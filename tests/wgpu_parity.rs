@@ -1,15 +1,16 @@
 //! Every model component and scheduler on wgpu (lavapipe on CI) against the same fixtures as
 //! the CPU files, in f32 and — where the adapter has `shader-f16` — f16. Tolerances (relative
-//! to the max |reference|, from `docs/float-paths.md`): f32 1e-3 (scheduler trajectories 1e-5),
-//! f16 2e-2 for the text encoder and 3e-2 for the rest (f16 storage of weights and activations,
-//! norms and softmax in f32).
+//! to the max |reference|, from `docs/float-paths.md`): f32 1e-4 as on the CPU (worst measured
+//! 3.0e-6 over lavapipe with and without FMA; it was 1e-3, set from one run), scheduler
+//! trajectories 1e-5, f16 2e-2 for the text encoder and 3e-2 for the rest (f16 storage of
+//! weights and activations through 16 transformer blocks, norms and softmax in f32; worst 1.3e-2).
 
 use burn::tensor::DType;
 use ezigen_tests::{parity, wgpu, wgpu_has_f16};
 
 /// Runs `check` in f32 and, where the adapter has it, in f16.
 fn f32_and_f16(check: fn(&str, &burn::tensor::Device, DType, f32), f16_tol: f32) {
-    check("wgpu f32", &wgpu(), DType::F32, 1e-3);
+    check("wgpu f32", &wgpu(), DType::F32, 1e-4);
     if wgpu_has_f16() {
         check("wgpu f16", &wgpu(), DType::F16, f16_tol);
     }

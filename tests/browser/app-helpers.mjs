@@ -7,7 +7,7 @@ import { createReadStream, statSync } from 'node:fs';
 import { extname, join, normalize, resolve, sep } from 'node:path';
 import { CSP } from '../../www/serve.mjs';
 import { ROOT } from './helpers.mjs';
-import { deflateSync } from 'node:zlib';
+import { crc32, deflateSync } from 'node:zlib';
 import { PNG_SIGNATURE, encodePng, pngChunk } from '../../www/tools/png-encode.mjs';
 
 export { launch, screenshot, watchConsole, ARTIFACTS, ROOT } from './helpers.mjs';

@@ -2,8 +2,8 @@
 //! fixtures, for one device and dtype. The CPU test files (`text_encoder.rs`, `unet.rs`, …) and
 //! the wgpu file (`wgpu_parity.rs`) run the same checks against the same fixtures.
 //!
-//! Tolerances (relative to the max |reference|), set from `docs/float-paths.md`: CPU f32 1e-4,
-//! wgpu f32 1e-3, wgpu f16 2e-2 (text encoder) / 3e-2 (the rest); scheduler trajectories 1e-5.
+//! Tolerances (relative to the max |reference|), set from `docs/float-paths.md`: f32 1e-4 on
+//! the CPU and on wgpu, f16 2e-2 (text encoder) / 3e-2 (the rest); scheduler trajectories 1e-5.
 
 use burn::tensor::{DType, Device, Tensor};
 use ezigen::models::clip::{ClipConfig, ClipTextModel, ClipVisionModel};
