@@ -3,7 +3,8 @@
 #
 #   ./build.sh setup   install what a fresh machine lacks (apt packages, wasm32 target,
 #                      wasm-bindgen-cli at the locked version, npm dev dependencies)
-#   ./build.sh build   wasm (release) + wasm-bindgen + TypeScript bundle into dist/
+#   ./build.sh build   the generated TS contract, wasm (release) + wasm-bindgen + TypeScript
+#                      bundle into dist/
 #   ./build.sh serve   build, then serve dist/ on http://127.0.0.1:8080
 #   ./build.sh test    every test: TypeScript units, native Rust (CPU + wgpu on lavapipe), wasm
 #                      build, browser (a failed stage skips the later ones; a summary says so)
@@ -111,24 +112,26 @@ build_wasm() {
 }
 
 build_web() {
-  log "TypeScript: type check and bundle"
+  log "TypeScript: type check and bundle (content-hashed names, see www/tools/build-web.mjs)"
   npx tsc -p www/tsconfig.json
-  rm -rf dist
-  mkdir -p dist
-  npx esbuild www/src/main.ts www/src/worker.ts --bundle --format=esm --target=es2022 \
-    --outdir=dist --log-level=warning
-  cp www/index.html www/style.css dist/
-  if [ -d www/static ]; then cp -r www/static/. dist/; fi
-  cp www/pkg/ezigen_bg.wasm dist/
-  local raw gz
-  raw=$(stat -c %s dist/ezigen_bg.wasm)
-  gz=$(gzip -9 -c dist/ezigen_bg.wasm | wc -c)
-  log "dist/ ready: ezigen_bg.wasm $((raw / 1024)) KiB raw, $((gz / 1024)) KiB gzipped"
+  # Replaces everything in dist/ but dist/models; index.html, sw.js and asset-manifest.json name
+  # this build's main.<hash>.js, worker.<hash>.js, style.<hash>.css and ezigen_bg.<hash>.wasm.
+  node www/tools/build-web.mjs --out dist
+  local wasm raw gz
+  wasm=$(ls dist/ezigen_bg.*.wasm)
+  raw=$(stat -c %s "$wasm")
+  gz=$(gzip -9 -c "$wasm" | wc -c)
+  log "dist/ ready: $(basename "$wasm") $((raw / 1024)) KiB raw, $((gz / 1024)) KiB gzipped"
 }
 
 build_native_cli() {
   log "native CLI (converts the built-in tiny model for the page)"
   cargo build --release -p ezigen --bin ezigen
+}
+
+build_contract() {
+  log "contract: www/src/generated/contract.ts from the Rust side (ezigen schema)"
+  ./target/release/ezigen schema --out www/src/generated/contract.ts
 }
 
 build_models() {
@@ -138,6 +141,7 @@ build_models() {
 
 build() {
   build_native_cli
+  build_contract
   build_wasm
   build_web
   build_models

@@ -35,6 +35,10 @@ fn cli_generate_and_edit() {
         args.extend_from_slice(&common);
         let log = run(&args);
         assert!(log.contains("built-in tiny random-weight model"), "the CLI says the tiny model is meaningless");
+        // Not a terminal: plain lines, no carriage-return redraws, a handful of lines per run.
+        assert!(!log.contains('\r'), "no \\r progress redraws in a log:\n{log}");
+        assert!(log.lines().count() <= 20, "a bounded number of progress lines ({}):\n{log}", log.lines().count());
+        assert!(log.contains("Layout (iteration 0): "), "one line per finished stage:\n{log}");
         let img = image::open(&out).unwrap().to_rgba8();
         assert_eq!(img.dimensions(), (128, 128));
         outs.push(img.into_raw());
@@ -55,6 +59,34 @@ fn cli_generate_and_edit() {
     assert!(!bad.status.success());
     let err = String::from_utf8_lossy(&bad.stderr);
     assert!(err.contains("45×30") && err.contains("90×60"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Runs the CLI expecting a refusal; returns its stderr.
+fn refused(args: &[&str]) -> String {
+    let out = Command::new(cli_binary()).args(args).output().unwrap();
+    assert!(!out.status.success(), "ezigen {args:?} should fail");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn cli_refuses_an_elongated_source_and_a_truncated_jpeg() {
+    let dir = std::env::temp_dir().join(format!("ezigen-cli-refuse-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = |n: &str| dir.join(n).to_str().unwrap().to_string();
+    write_png(&dir.join("subject.png"), 48, 36, |x, y| [200, (x * 5) as u8, (y * 7) as u8, 255]);
+    // 4:1 is the limit (MAX_ASPECT_RATIO): 401×100 is refused before any model work, 400×100 runs.
+    write_png(&dir.join("wide.png"), 401, 100, |x, _| [x as u8, 0, 0, 255]);
+    write_png(&dir.join("wide-mask.png"), 401, 100, |_, _| [255; 4]);
+    let err = refused(&["edit", "--source", &p("wide.png"), "--mask", &p("wide-mask.png"), "--subject", &p("subject.png"), "--out", &p("o.png"), "--prompt", "a dog", "--steps", "2", "--iterations", "1", "--backend", "cpu"]);
+    assert!(err.contains("401×100") && err.contains("crop"), "{err}");
+    // A JPEG cut short: refused with a word, not decoded with a grey remainder.
+    let img = image::RgbImage::from_fn(64, 64, |x, y| image::Rgb([(x * 4) as u8, (y * 4) as u8, 128]));
+    img.save(dir.join("full.jpg")).unwrap();
+    let bytes = std::fs::read(dir.join("full.jpg")).unwrap();
+    std::fs::write(dir.join("cut.jpg"), &bytes[..bytes.len() * 2 / 3]).unwrap();
+    let err = refused(&["generate", "--subject", &p("cut.jpg"), "--out", &p("o.png"), "--prompt", "a dog", "--steps", "2", "--iterations", "1", "--backend", "cpu"]);
+    assert!(err.contains("incomplete"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -52,10 +52,13 @@ fn auto_stop_rule_matches_loop_infer() {
 fn auto_stop_runs_between_three_and_nine_iterations() {
     let pipe = tiny();
     let mut req = GenerateRequest::new(subject(), "a dog in police outfit", "a dog");
-    req.options = SamplingOptions { steps: 5, sim_threshold: 2.0, ..Default::default() }; // never reached
+    // The thresholds at the ends of LIMITS: 1 is not reached by images that differ, 0 by any pair
+    // of similar images (checked below through the similarities themselves).
+    req.options = SamplingOptions { steps: 5, sim_threshold: 1.0, ..Default::default() };
     let out = pollster::block_on(pipe.generate(&req, &mut SeededNoise::new(1), &mut NoProgress)).unwrap();
-    assert_eq!(out.iterations, 9);
-    req.options.sim_threshold = -1.0; // always reached
+    assert_eq!(out.iterations, 9, "similarities {:?}", out.similarities);
+    assert!(out.similarities.iter().all(|&s| (0.0..1.0).contains(&s)), "{:?}", out.similarities);
+    req.options.sim_threshold = 0.0;
     let out = pollster::block_on(pipe.generate(&req, &mut SeededNoise::new(1), &mut NoProgress)).unwrap();
     assert_eq!(out.iterations, 3);
     assert_eq!(out.similarities.len(), 3);
@@ -184,6 +187,43 @@ fn a_corrupt_png_is_refused() {
 
 #[test]
 fn an_image_beyond_the_largest_side_is_refused() {
-    let msg = RgbaImage::new(20000, 2, vec![0; 20000 * 2 * 4]).unwrap_err().to_string();
-    assert!(msg.contains("16384"), "{msg}");
+    let side = ezigen::contract::MAX_IMAGE_SIDE + 1;
+    let msg = RgbaImage::new(side, 2, vec![0; side * 2 * 4]).unwrap_err().to_string();
+    assert!(msg.contains(&format!("at most {}", side - 1)), "{msg}");
+}
+
+fn jpeg(w: u32, h: u32) -> Vec<u8> {
+    let img = image::RgbImage::from_fn(w, h, |x, y| image::Rgb([(x * 7) as u8, (y * 5) as u8, 99]));
+    let mut out = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut out, image::ImageFormat::Jpeg).unwrap();
+    out.into_inner()
+}
+
+#[test]
+fn a_complete_jpeg_decodes_even_with_bytes_after_its_end() {
+    let mut bytes = jpeg(40, 30);
+    assert_eq!((RgbaImage::decode(&bytes).unwrap().width, RgbaImage::decode(&bytes).unwrap().height), (40, 30));
+    bytes.extend_from_slice(b"trailer some cameras append");
+    assert!(RgbaImage::decode(&bytes).is_ok());
+}
+
+#[test]
+fn a_truncated_jpeg_is_refused_wherever_it_is_cut() {
+    let bytes = jpeg(40, 30);
+    for cut in [bytes.len() - 2, bytes.len() * 3 / 4, bytes.len() / 2, 200] {
+        let msg = RgbaImage::decode(&bytes[..cut]).unwrap_err().to_string();
+        assert!(msg.contains("incomplete"), "cut at {cut}: {msg}");
+    }
+}
+
+#[test]
+fn the_aspect_limit_is_inclusive_and_names_the_image() {
+    let img = |w: usize, h: usize| RgbaImage::new(w, h, vec![255; w * h * 4]).unwrap();
+    assert!(img(400, 100).check_aspect("the source image").is_ok());
+    assert!(img(100, 400).check_aspect("the source image").is_ok());
+    let msg = img(401, 100).check_aspect("the source image").unwrap_err().to_string();
+    assert!(msg.contains("the source image is 401×100") && msg.contains("crop"), "{msg}");
+    let mut req = GenerateRequest::new(img(30, 121), "a photo", "a dog");
+    req.options = quick(Some(1));
+    assert!(req.validate().unwrap_err().to_string().contains("the subject image is 30×121"));
 }

@@ -8,7 +8,9 @@
 //! speed: the numbers are what was measured.
 
 use burn::tensor::{DType, Distribution, Int, Tensor, TensorData};
+use serde::Deserialize;
 use serde_json::{Value, json};
+use ts_rs::TS;
 
 use crate::Result;
 use crate::kernels::LaunchCounter;
@@ -35,6 +37,44 @@ pub struct BenchConfig {
     /// Only these stages (`reference_pass`, `unet_step`, `vae_encode`, `vae_decode`,
     /// `clip_vision`, `text_encoder`); empty = all.
     pub only: Vec<String>,
+}
+
+/// What the page asks the benchmark for (absent = the default of [`BenchOptions::config`]).
+#[derive(Clone, Debug, Default, Deserialize, TS)]
+pub struct BenchOptions {
+    /// Warm runs per stage (2).
+    #[ts(optional)]
+    pub repeats: Option<usize>,
+    /// Also time a full generate and edit (true).
+    #[ts(optional)]
+    pub pipeline: Option<bool>,
+    /// DDPM steps of the full runs (50).
+    #[ts(optional)]
+    pub steps: Option<usize>,
+    /// Refinement iterations of the full runs (3).
+    #[ts(optional)]
+    pub iterations: Option<usize>,
+    /// Latent side of the stages (the model's `sample_size`).
+    #[ts(optional)]
+    pub latent: Option<usize>,
+    /// Fields added to every record.
+    #[ts(optional, type = "Record<string, string | number | boolean>")]
+    pub labels: Option<serde_json::Map<String, Value>>,
+}
+
+impl BenchOptions {
+    /// The configuration these options ask for on a model of latent side `latent`.
+    pub fn config(self, latent: usize) -> BenchConfig {
+        BenchConfig {
+            latent: self.latent.unwrap_or(latent),
+            repeats: self.repeats.unwrap_or(2),
+            pipeline: self.pipeline.unwrap_or(true),
+            steps: self.steps.unwrap_or(50),
+            iterations: self.iterations.unwrap_or(3),
+            labels: self.labels.unwrap_or_default(),
+            only: Vec::new(),
+        }
+    }
 }
 
 impl BenchConfig {

@@ -3,11 +3,15 @@
 //! (transformers layout) into the sharded format the browser streams (`manifest.json` + shards
 //! of at most `--shard-mb`, f16 by default). Reads safetensors and PyTorch `.bin` files.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
-use std::io::Write;
+use std::io::IsTerminal;
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use half::{bf16, f16};
+use indicatif::{ProgressBar, ProgressStyle};
+use pytorch_reader::{DType as TorchDType, PytorchReader};
 use sha2::{Digest, Sha256};
 
 use crate::models::unet::UNet2DConditionConfig;
@@ -15,7 +19,6 @@ use crate::native::DiffusersFolders;
 use crate::weights::components::{Component, ModelConfigs, route_raw_key};
 use crate::weights::manifest::{ComponentEntry, FORMAT, Manifest, ShardEntry, TensorEntry, VERSION};
 use crate::weights::safetensors::{SafetensorsHeader, StoredDType, TensorToWrite, write};
-use crate::weights::torch_bin;
 use crate::{Error, Result};
 
 /// No single tensor is written larger than this; bigger ones are split along their first axis
@@ -38,6 +41,14 @@ pub struct ConvertOptions {
     pub tiny: bool,
 }
 
+/// Where an input tensor's bytes are.
+enum Data {
+    /// A byte range of a safetensors file held in memory.
+    Slice(Range<usize>),
+    /// A tensor of a PyTorch checkpoint, read from the file when it is converted.
+    Torch(pytorch_reader::Tensor),
+}
+
 /// A tensor in an input file.
 struct Source {
     kind: &'static str,
@@ -46,7 +57,23 @@ struct Source {
     name: String,
     dtype: StoredDType,
     shape: Vec<usize>,
-    range: std::ops::Range<usize>,
+    data: Data,
+}
+
+impl Source {
+    fn byte_len(&self) -> usize {
+        self.shape.iter().product::<usize>() * self.dtype.size()
+    }
+
+    /// The stored little-endian bytes (`files[self.file]` holds a safetensors file's bytes).
+    fn bytes<'a>(&'a self, files: &'a [(&'static str, PathBuf, Vec<u8>)]) -> Result<Cow<'a, [u8]>> {
+        let (_, path, bytes) = &files[self.file];
+        match &self.data {
+            Data::Slice(range) => Ok(Cow::Borrowed(&bytes[range.clone()])),
+            // pytorch-reader returns native-endian bytes: little-endian on every target we build.
+            Data::Torch(t) => t.read().map(Cow::Owned).map_err(|e| bad(path, e.to_string())),
+        }
+    }
 }
 
 fn bad(path: &Path, reason: impl Into<String>) -> Error {
@@ -64,18 +91,38 @@ fn first_file(dir: &Path, names: &[&str]) -> Result<PathBuf> {
         .ok_or_else(|| bad(dir, format!("no weights file ({})", names.join(" or "))))
 }
 
-/// Lists the tensors of a safetensors or `.bin` file.
-fn list_tensors(path: &Path, bytes: &[u8]) -> Result<Vec<(String, StoredDType, Vec<usize>, std::ops::Range<usize>)>> {
-    let file = path.display().to_string();
+/// The element types the converter takes from a PyTorch checkpoint.
+fn torch_dtype(d: TorchDType) -> Option<StoredDType> {
+    Some(match d {
+        TorchDType::F64 => StoredDType::F64,
+        TorchDType::F32 => StoredDType::F32,
+        TorchDType::F16 => StoredDType::F16,
+        TorchDType::BF16 => StoredDType::BF16,
+        TorchDType::I64 => StoredDType::I64,
+        TorchDType::I32 => StoredDType::I32,
+        TorchDType::U8 => StoredDType::U8,
+        TorchDType::Bool => StoredDType::Bool,
+        _ => return None,
+    })
+}
+
+/// Opens a safetensors or PyTorch `.bin` file: its bytes (safetensors; a `.bin` is read one
+/// tensor at a time instead) and its tensors, sorted by file offset (safetensors) or name (`.bin`).
+fn open_weights(path: &Path) -> Result<(Vec<u8>, Vec<(String, StoredDType, Vec<usize>, Data)>)> {
     if path.extension().is_some_and(|e| e == "bin") {
-        Ok(torch_bin::read_state_dict(bytes, &file)?
-            .into_iter()
-            .map(|(n, t)| (n, t.dtype, t.shape, t.range))
-            .collect())
+        let reader = PytorchReader::new(path).map_err(|e| bad(path, e.to_string()))?;
+        let mut tensors = Vec::with_capacity(reader.len());
+        for (name, t) in reader.into_tensors() {
+            let dtype = torch_dtype(t.dtype()).ok_or_else(|| bad(path, format!("tensor {name}: unsupported dtype {:?}", t.dtype())))?;
+            tensors.push((name, dtype, t.shape().to_vec(), Data::Torch(t)));
+        }
+        tensors.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok((Vec::new(), tensors))
     } else {
-        let h = SafetensorsHeader::parse(bytes, &file)?;
-        h.check_len(bytes.len(), &file)?;
-        Ok(h.tensors.into_iter().map(|t| (t.name, t.dtype, t.shape, t.range)).collect())
+        let bytes = std::fs::read(path).map_err(|e| bad(path, e.to_string()))?;
+        let h = SafetensorsHeader::parse(&bytes, &path.display().to_string())?;
+        let tensors = h.tensors.into_iter().map(|t| (t.name, t.dtype, t.shape, Data::Slice(t.range))).collect();
+        Ok((bytes, tensors))
     }
 }
 
@@ -153,12 +200,19 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Progress on stderr: a bar over all input bytes.
-fn progress(done: usize, total: usize, what: &str) {
-    let width = 30;
-    let filled = if total == 0 { width } else { (done * width / total).min(width) };
-    eprint!("\rconverting [{}{}] {:>5.1}% {what:<40}", "#".repeat(filled), "-".repeat(width - filled), 100.0 * done as f64 / total.max(1) as f64);
-    let _ = std::io::stderr().flush();
+/// Progress on stderr: a bar over all input bytes on a terminal; elsewhere (a log file, CI) the
+/// bar is hidden and each finished component gets one plain line instead.
+fn progress_bar(total: usize) -> ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(total as u64);
+    bar.set_style(
+        ProgressStyle::with_template("converting [{bar:30}] {percent:>3}% {binary_bytes}/{binary_total_bytes} {msg}")
+            .expect("a valid template")
+            .progress_chars("#>-"),
+    );
+    bar
 }
 
 struct ShardWriter<'a> {
@@ -231,17 +285,18 @@ pub fn convert(opts: &ConvertOptions) -> Result<Manifest> {
         ("vae", first_file(&f.sd.join("vae"), &["diffusion_pytorch_model.safetensors", "diffusion_pytorch_model.bin"])?),
         ("clip", first_file(&f.clip, &["model.safetensors", "pytorch_model.bin"])?),
     ];
-    let mut data = Vec::new();
+    let mut opened = Vec::new();
     let mut sources = Vec::new();
-    for (i, (kind, path)) in files.iter().enumerate() {
-        let bytes = std::fs::read(path).map_err(|e| bad(path, e.to_string()))?;
-        for (name, dtype, shape, range) in list_tensors(path, &bytes)? {
+    for (i, (kind, path)) in files.into_iter().enumerate() {
+        let (bytes, tensors) = open_weights(&path)?;
+        for (name, dtype, shape, data) in tensors {
             if let Some((component, canonical)) = route_raw_key(kind, &name) {
-                sources.push(Source { kind, component, file: i, name: canonical, dtype, shape, range });
+                sources.push(Source { kind, component, file: i, name: canonical, dtype, shape, data });
             }
         }
-        data.push(bytes);
+        opened.push((kind, path, bytes));
     }
+    let files = opened;
     // The EZIGen checkpoint must provide every adapter tensor.
     let expected = expected_adapter_keys(&unet_config);
     let found: std::collections::BTreeSet<&str> = sources.iter().filter(|s| s.kind == "ezigen").map(|s| s.name.as_str()).collect();
@@ -257,8 +312,7 @@ pub fn convert(opts: &ConvertOptions) -> Result<Manifest> {
     }
 
     std::fs::create_dir_all(&opts.out).map_err(|e| bad(&opts.out, e.to_string()))?;
-    let total: usize = sources.iter().map(|s| s.range.len()).sum();
-    let mut done = 0usize;
+    let bar = progress_bar(sources.iter().map(Source::byte_len).sum());
     let mut components = BTreeMap::new();
     let mut shards = BTreeMap::new();
     for component in Component::ALL {
@@ -283,12 +337,9 @@ pub fn convert(opts: &ConvertOptions) -> Result<Manifest> {
         } else {
             for s in sources.iter().filter(|s| s.component == component) {
                 let to = if s.name.contains("learnable_weights") || !s.dtype.is_float() { s.dtype.max_f32() } else { opts.dtype };
-                let bytes = convert_bytes(&data[s.file][s.range.clone()], s.dtype, to);
-                let before = done * 100 / total.max(1);
-                done += s.range.len();
-                if done * 100 / total.max(1) != before {
-                    progress(done, total, component.as_str());
-                }
+                bar.set_message(component.as_str());
+                let bytes = convert_bytes(&s.bytes(&files)?, s.dtype, to);
+                bar.inc(s.byte_len() as u64);
                 if bytes.len() > MAX_TENSOR_BYTES && s.shape.len() > 1 {
                     let rows = s.shape[0];
                     let row_bytes = bytes.len() / rows;
@@ -305,10 +356,16 @@ pub fn convert(opts: &ConvertOptions) -> Result<Manifest> {
             }
             w.flush()?;
         }
+        let line = format!("converted {component}: {} tensors, {:.1} MiB", w.entry.tensors.len(), w.entry.bytes as f64 / 1048576.0);
+        if bar.is_hidden() {
+            eprintln!("{line}");
+        } else {
+            bar.println(line);
+        }
         shards.extend(std::mem::take(&mut w.shards));
         components.insert(component.to_string(), w.entry);
     }
-    eprintln!();
+    bar.finish_and_clear();
     let manifest = Manifest {
         format: FORMAT.into(),
         version: VERSION,

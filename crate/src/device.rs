@@ -5,11 +5,12 @@ use burn::tensor::Device;
 use burn::tensor::wgpu::WgpuBackend;
 use burn::tensor::wgpu::{WgpuSetup, wgpu};
 use serde::{Deserialize, Serialize};
+use ts_rs::TS;
 
 use crate::{Error, Result};
 
 /// What the page and the CLI show about the adapter the wgpu device runs on.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, TS)]
 pub struct AdapterReport {
     /// Adapter name as the driver reports it (e.g. "SwiftShader Device", "llvmpipe").
     pub name: String,
@@ -22,8 +23,10 @@ pub struct AdapterReport {
     /// Whether the device was created with WGSL `shader-f16`.
     pub shader_f16: bool,
     /// `maxBufferSize` in bytes.
+    #[ts(type = "number")]
     pub max_buffer_size: u64,
     /// `maxStorageBufferBindingSize` in bytes.
+    #[ts(type = "number")]
     pub max_storage_buffer_binding_size: u64,
     /// `maxComputeWorkgroupStorageSize` in bytes.
     pub max_compute_workgroup_storage_size: u32,

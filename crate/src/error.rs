@@ -61,5 +61,19 @@ fn describe_keys(missing: &[String], unexpected: &[String], mismatched: &[String
     parts.join("; ")
 }
 
+impl Error {
+    /// The failure category the page explains.
+    pub fn kind(&self) -> crate::contract::FailureKind {
+        use crate::contract::FailureKind as K;
+        match self {
+            Self::Input(_) => K::BadInput,
+            Self::Weights { .. } | Self::Tensors { .. } => K::CorruptShard,
+            Self::Device(_) | Self::Readback(_) => K::DeviceLost,
+            Self::Cancelled => K::Cancelled,
+            Self::Config(_) => K::Internal,
+        }
+    }
+}
+
 /// Shorthand for results carrying [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;

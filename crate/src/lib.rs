@@ -7,6 +7,7 @@
 //! and dtype from the [`burn::tensor::Device`] at run time.
 
 pub mod bench;
+pub mod contract;
 #[cfg(feature = "native")]
 pub mod convert;
 pub mod device;

@@ -8,6 +8,7 @@ use burn::tensor::module::conv2d;
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::{DType, Device, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
+use ts_rs::TS;
 
 use crate::Result;
 use crate::device::read_f32;
@@ -20,7 +21,7 @@ const HEADS: usize = 2;
 const GROUPS: usize = 4;
 
 /// The result of [`run`]: the output tensor's shape and values (f32, row-major).
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, TS)]
 pub struct SmokeOutput {
     /// Output shape `[1, 256, 16]`.
     pub shape: Vec<usize>,

@@ -1,11 +1,11 @@
 //! The wasm boundary: the only file that uses `wasm_bindgen`. Everything here converts between
 //! JavaScript values and the library's types; no math lives here.
 //!
-//! Values crossing the boundary are numbers, strings (JSON for structured data) and
-//! `Uint8Array`s (RGBA images, single-channel masks, weight shards). Every export returns
-//! `Result<_, JsError>` whose message starts with a bracketed failure kind
-//! (`[bad-input] …`, `[corrupt-shard] …`, `[device-lost] …`, `[cancelled] …`, `[internal] …`);
-//! nothing JS can reach unwraps.
+//! Values cross as objects (serde-wasm-bindgen) whose TypeScript types are generated from the
+//! Rust ones (`www/src/generated/contract.ts`, see `contract.rs`): requests, events, reports.
+//! Images inside them are `Uint8Array`s; weight shards are plain `Uint8Array`s and a manifest is
+//! its JSON text. Every export that can fail throws a `CoreError`: a JS `Error` whose `kind` is
+//! a `FailureKind`; nothing JS can reach unwraps.
 
 use std::cell::RefCell;
 use std::collections::BTreeSet;
@@ -13,27 +13,45 @@ use std::ops::ControlFlow;
 use std::rc::Rc;
 
 use burn::tensor::{DType, Device};
-use serde::Deserialize;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 use wasm_bindgen::prelude::*;
 
+use crate::bench::BenchOptions;
+use crate::contract::FailureKind;
 use crate::device::{self, AdapterReport};
-use crate::pipeline::{EditRequest, Event, GenerateRequest, Mask, Pipeline, ProgressSink, RgbaImage, SamplingOptions, SeededNoise};
 use crate::loader::ModelBuilder;
+use crate::pipeline::{EditRequest, Event, GenerateRequest, Pipeline, ProgressSink, SeededNoise};
 use crate::weights::components::Component;
 use crate::weights::manifest::Manifest;
 use crate::{Error, smoke};
 
-/// A JS error whose message starts with the failure kind in brackets, which the worker maps to
-/// a user-facing explanation.
-fn js_err(e: Error) -> JsError {
-    let kind = match &e {
-        Error::Input(_) => "bad-input",
-        Error::Weights { .. } | Error::Tensors { .. } => "corrupt-shard",
-        Error::Device(_) | Error::Readback(_) => "device-lost",
-        Error::Cancelled => "cancelled",
-        Error::Config(_) => "internal",
-    };
-    JsError::new(&format!("[{kind}] {e}"))
+#[wasm_bindgen(typescript_custom_section)]
+const CONTRACT_TYPES: &str = r#"
+import type { AdapterReport, BenchOptions, Component, CoreEvent, EditRequest, GenerateRequest, KernelCheck, SmokeOutput } from "../src/generated/contract.js";
+"#;
+
+/// A thrown `CoreError`: a JS `Error` with the failure kind as `kind`.
+fn core_error(kind: FailureKind, message: &str) -> JsValue {
+    let e = js_sys::Error::new(message);
+    // Setting a property on a fresh Error object cannot fail.
+    let _ = js_sys::Reflect::set(&e, &JsValue::from_str("kind"), &JsValue::from_str(kind.as_str()));
+    e.into()
+}
+
+fn js_err(e: Error) -> JsValue {
+    core_error(e.kind(), &e.to_string())
+}
+
+/// A Rust value as a plain JS object (`None` → `null`, maps → objects, bytes → `Uint8Array`).
+fn to_js<T: Serialize + ?Sized>(v: &T) -> Result<JsValue, JsValue> {
+    let s = serde_wasm_bindgen::Serializer::new().serialize_missing_as_null(true).serialize_maps_as_objects(true);
+    v.serialize(&s).map_err(|e| core_error(FailureKind::Internal, &format!("could not pass a value to the page: {e}")))
+}
+
+/// A JS object as a Rust value; a wrong shape is the caller's bad input, named.
+fn from_js<T: DeserializeOwned>(v: JsValue, what: &str) -> Result<T, JsValue> {
+    serde_wasm_bindgen::from_value(v).map_err(|e| core_error(FailureKind::BadInput, &format!("{what}: {e}")))
 }
 
 /// Installs the panic hook so a Rust panic shows up as a readable console error.
@@ -42,54 +60,19 @@ pub fn start() {
     console_error_panic_hook::set_once();
 }
 
-/// Parameters of `generate` / `edit` as the page sends them (protocol.ts `GenerateParams`,
-/// `EditParams`).
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct TaskParams {
-    prompt: String,
-    #[serde(default)]
-    subject_prompt: String,
-    #[serde(default)]
-    composite_background: bool,
-    #[serde(flatten)]
-    options: SamplingOptions,
-}
-
-fn parse_params(json: &str) -> Result<TaskParams, Error> {
-    serde_json::from_str(json).map_err(|e| Error::Input(format!("bad parameters: {e}")))
-}
-
-fn rgba(data: Vec<u8>, width: u32, height: u32) -> Result<RgbaImage, Error> {
-    RgbaImage::new(width as usize, height as usize, data)
-}
-
-fn mask(data: Vec<u8>, width: u32, height: u32) -> Result<Mask, Error> {
-    Mask::new(width as usize, height as usize, data)
-}
-
-/// Forwards pipeline events to a JS callback `(eventJson, rgba?) => boolean`; `false` cancels.
+/// Forwards pipeline events to a JS callback `(event: CoreEvent) => boolean`; `false` cancels.
 struct JsSink {
     callback: js_sys::Function,
 }
 
 impl ProgressSink for JsSink {
     fn event(&mut self, event: Event<'_>) -> ControlFlow<()> {
-        let (json, bytes) = match event {
-            Event::Progress { stage, step, total, iteration, similarity } => (
-                serde_json::json!({"type": "progress", "stage": stage, "step": step, "total": total,
-                                   "iteration": iteration, "similarity": similarity}),
-                JsValue::UNDEFINED,
-            ),
-            Event::Image { iteration, similarity, image, last } => (
-                serde_json::json!({"type": "image", "iteration": iteration, "similarity": similarity,
-                                   "width": image.width, "height": image.height, "final": last}),
-                js_sys::Uint8Array::from(image.data.as_slice()).into(),
-            ),
-            // The page never asks for latents (`wants_latents` stays false).
-            Event::Latent { .. } => return ControlFlow::Continue(()),
-        };
-        match self.callback.call2(&JsValue::NULL, &JsValue::from_str(&json.to_string()), &bytes) {
+        // The page never asks for latents (`wants_latents` stays false).
+        if matches!(event, Event::Latent { .. }) {
+            return ControlFlow::Continue(());
+        }
+        let Ok(value) = to_js(&event) else { return ControlFlow::Continue(()) };
+        match self.callback.call1(&JsValue::NULL, &value) {
             Ok(v) if v.as_bool() == Some(false) => ControlFlow::Break(()),
             Ok(_) => ControlFlow::Continue(()),
             // A throwing callback cancels rather than tearing the run down mid-step.
@@ -98,24 +81,13 @@ impl ProgressSink for JsSink {
     }
 }
 
-/// Options of [`Session::benchmark`] as the page sends them.
-#[derive(Deserialize)]
-struct BenchParams {
-    repeats: Option<usize>,
-    pipeline: Option<bool>,
-    steps: Option<usize>,
-    iterations: Option<usize>,
-    latent: Option<usize>,
-    labels: Option<serde_json::Map<String, serde_json::Value>>,
-}
-
 /// A WebGPU session: the burn device on the browser's adapter and the loaded model.
 #[wasm_bindgen]
 pub struct Session {
     device: Device,
     report: AdapterReport,
     builder: RefCell<Option<ModelBuilder>>,
-    finished: RefCell<BTreeSet<String>>,
+    finished: RefCell<BTreeSet<Component>>,
     pipeline: RefCell<Option<Rc<Pipeline>>>,
 }
 
@@ -123,7 +95,7 @@ pub struct Session {
 impl Session {
     /// Initialises burn's wgpu runtime on `navigator.gpu` (fails with a readable message when
     /// there is no WebGPU or no adapter).
-    pub async fn create() -> Result<Session, JsError> {
+    pub async fn create() -> Result<Session, JsValue> {
         let (device, report) = device::init_wgpu_async().await.map_err(js_err)?;
         Ok(Session {
             device,
@@ -134,41 +106,36 @@ impl Session {
         })
     }
 
-    /// The adapter report (name, backend, `shader-f16`, limits) as JSON.
-    #[wasm_bindgen(js_name = adapterJson)]
-    pub fn adapter_json(&self) -> String {
-        serde_json::to_string(&self.report).unwrap_or_default()
+    /// The adapter report (name, backend, `shader-f16`, limits).
+    #[wasm_bindgen(unchecked_return_type = "AdapterReport")]
+    pub fn adapter(&self) -> Result<JsValue, JsValue> {
+        to_js(&self.report)
     }
 
     /// Runs the smoke computation (conv → GroupNorm+SiLU → attention) on WebGPU in f32, or in
-    /// f16 when `f16` is set and the adapter supports it; returns the output as JSON.
-    #[wasm_bindgen(js_name = smokeJson)]
-    pub async fn smoke_json(&self, f16: bool) -> Result<String, JsError> {
+    /// f16 when `f16` is set and the adapter supports it.
+    #[wasm_bindgen(unchecked_return_type = "SmokeOutput")]
+    pub async fn smoke(&self, f16: bool) -> Result<JsValue, JsValue> {
         if f16 && !self.report.shader_f16 {
             return Err(js_err(Error::Input("this adapter does not support shader-f16".into())));
         }
         let dtype = if f16 { DType::F16 } else { DType::F32 };
-        let out = smoke::run(&self.device, dtype).await.map_err(js_err)?;
-        serde_json::to_string(&out).map_err(|e| JsError::new(&e.to_string()))
+        to_js(&smoke::run(&self.device, dtype).await.map_err(js_err)?)
     }
 
-    /// Starts loading a model described by `manifest.json`; weights go to the GPU in f16 when
-    /// `f16` is set (and the adapter supports it), else f32. Drops any previous model.
     /// Checks every WGSL kernel against its plain-ops reference on this device, in f16 when
-    /// asked and available (else f32): a JSON array of `{kernel, dtype, ran, rel_err,
-    /// tolerance, ok}` (crate/src/kernels/check.rs).
-    #[wasm_bindgen(js_name = kernelCheckJson)]
-    pub async fn kernel_check_json(&self, f16: bool) -> Result<String, JsError> {
-        let dtype = if f16 && self.report.shader_f16 { DType::F16 } else { DType::F32 };
-        let checks = crate::kernels::check::run(&self.device, dtype).await.map_err(js_err)?;
-        serde_json::to_string(&checks).map_err(|e| js_err(Error::Config(e.to_string())))
+    /// asked and available (else f32).
+    #[wasm_bindgen(js_name = kernelCheck, unchecked_return_type = "KernelCheck[]")]
+    pub async fn kernel_check(&self, f16: bool) -> Result<JsValue, JsValue> {
+        to_js(&crate::kernels::check::run(&self.device, self.dtype(f16)).await.map_err(js_err)?)
     }
 
+    /// Starts loading a model described by `manifest.json` (its text); weights go to the GPU in
+    /// f16 when `f16` is set and the adapter supports it, else f32. Drops any previous model.
     #[wasm_bindgen(js_name = beginModel)]
-    pub fn begin_model(&self, manifest_json: &str, f16: bool) -> Result<(), JsError> {
+    pub fn begin_model(&self, manifest_json: &str, f16: bool) -> Result<(), JsValue> {
         let manifest = Manifest::from_json(manifest_json).map_err(js_err)?;
-        let dtype = if f16 && self.report.shader_f16 { DType::F16 } else { DType::F32 };
-        let builder = ModelBuilder::new(&manifest.config, &self.device, dtype).map_err(js_err)?;
+        let builder = ModelBuilder::new(&manifest.config, &self.device, self.dtype(f16)).map_err(js_err)?;
         *self.pipeline.borrow_mut() = None;
         self.finished.borrow_mut().clear();
         *self.builder.borrow_mut() = Some(builder);
@@ -177,25 +144,26 @@ impl Session {
 
     /// Uploads one shard of `component` to the GPU (the caller drops its bytes afterwards).
     #[wasm_bindgen(js_name = loadShard)]
-    pub fn load_shard(&self, component: &str, bytes: &[u8]) -> Result<(), JsError> {
+    pub fn load_shard(&self, #[wasm_bindgen(unchecked_param_type = "Component")] component: &str, bytes: &[u8]) -> Result<(), JsValue> {
+        let c: Component = component.parse().map_err(js_err)?;
         let mut builder = self.builder.borrow_mut();
         let b = builder.as_mut().ok_or_else(|| js_err(Error::Input("call beginModel before loadShard".into())))?;
-        let c: Component = component.parse().map_err(js_err)?;
         b.load_shard(c, bytes, component).map_err(js_err)
     }
 
     /// Builds `component`'s model from its shards; once every component is finished the
     /// pipeline is ready.
     #[wasm_bindgen(js_name = finishComponent)]
-    pub fn finish_component(&self, component: &str) -> Result<(), JsError> {
+    pub fn finish_component(&self, #[wasm_bindgen(unchecked_param_type = "Component")] component: &str) -> Result<(), JsValue> {
+        let c: Component = component.parse().map_err(js_err)?;
         {
             let mut builder = self.builder.borrow_mut();
             let b = builder.as_mut().ok_or_else(|| js_err(Error::Input("call beginModel before finishComponent".into())))?;
-            b.finish_component(component.parse().map_err(js_err)?).map_err(js_err)?;
+            b.finish_component(c).map_err(js_err)?;
         }
         let mut finished = self.finished.borrow_mut();
-        finished.insert(component.to_string());
-        if Component::ALL.iter().all(|c| finished.contains(c.as_str())) {
+        finished.insert(c);
+        if Component::ALL.iter().all(|c| finished.contains(c)) {
             let b = self.builder.borrow_mut().take().expect("present above");
             *self.pipeline.borrow_mut() = Some(Rc::new(b.into_pipeline().map_err(js_err)?));
         }
@@ -208,92 +176,63 @@ impl Session {
         self.pipeline.borrow().is_some()
     }
 
-    fn pipeline(&self) -> Result<Rc<Pipeline>, JsError> {
-        self.pipeline.borrow().clone().ok_or_else(|| js_err(Error::Input("no model is loaded yet".into())))
-    }
-
-    /// Runs the benchmark ([`crate::bench`]) on the loaded model: `options_json` is
-    /// `{"repeats", "pipeline", "steps", "iterations", "latent"?, "labels"?}` (all optional) and
-    /// `on_record(json)` receives one JSON record per measured stage.
-    #[wasm_bindgen(js_name = benchmark)]
-    pub async fn benchmark(&self, options_json: &str, on_record: js_sys::Function) -> Result<(), JsError> {
+    /// Runs the benchmark ([`crate::bench`]) on the loaded model; `on_record` receives one
+    /// record object per measured stage.
+    pub async fn benchmark(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "BenchOptions")] options: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "(record: Record<string, unknown>) => void")] on_record: js_sys::Function,
+    ) -> Result<(), JsValue> {
         let pipe = self.pipeline()?;
-        let o: BenchParams = serde_json::from_str(options_json)
-            .map_err(|e| js_err(Error::Input(format!("benchmark options: {e}"))))?;
-        let mut labels = o.labels.unwrap_or_default();
-        labels.entry("backend".to_string()).or_insert("webgpu".into());
-        labels.entry("adapter".to_string()).or_insert(self.report.name.clone().into());
-        labels.entry("dtype".to_string()).or_insert(format!("{:?}", pipe.dtype()).to_lowercase().into());
-        let cfg = crate::bench::BenchConfig {
-            latent: o.latent.unwrap_or(pipe.latent_size()),
-            repeats: o.repeats.unwrap_or(2),
-            pipeline: o.pipeline.unwrap_or(true),
-            steps: o.steps.unwrap_or(50),
-            iterations: o.iterations.unwrap_or(3),
-            labels,
-            only: Vec::new(),
-        };
+        let options: BenchOptions = from_js(options, "benchmark options")?;
+        let mut cfg = options.config(pipe.latent_size());
+        cfg.labels.entry("backend".to_string()).or_insert("webgpu".into());
+        cfg.labels.entry("adapter".to_string()).or_insert(self.report.name.clone().into());
+        cfg.labels.entry("dtype".to_string()).or_insert(format!("{:?}", pipe.dtype()).to_lowercase().into());
         let now = || js_sys::Date::now();
         let mut emit = |record: serde_json::Value| {
-            let _ = on_record.call1(&JsValue::NULL, &JsValue::from_str(&record.to_string()));
+            if let Ok(v) = to_js(&record) {
+                let _ = on_record.call1(&JsValue::NULL, &v);
+            }
         };
         crate::bench::run(&pipe, &cfg, &now, &mut emit).await.map_err(js_err)
     }
 
-    /// Subject-driven generation. `subject` is RGBA (`width·height·4`), `subject_mask` an
-    /// optional single-channel mask of the same size. `on_event(json, rgba?)` receives progress
-    /// and every iteration's image; returning `false` cancels.
+    /// Subject-driven generation. `on_event` receives progress and every iteration's image;
+    /// returning `false` cancels.
     pub async fn generate(
         &self,
-        params_json: &str,
-        subject: Vec<u8>,
-        width: u32,
-        height: u32,
-        subject_mask: Option<Vec<u8>>,
-        on_event: js_sys::Function,
-    ) -> Result<(), JsError> {
+        #[wasm_bindgen(unchecked_param_type = "GenerateRequest")] request: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "(event: CoreEvent) => boolean")] on_event: js_sys::Function,
+    ) -> Result<(), JsValue> {
         let pipe = self.pipeline()?;
-        let p = parse_params(params_json).map_err(js_err)?;
-        let mut req = GenerateRequest::new(rgba(subject, width, height).map_err(js_err)?, &p.prompt, &p.subject_prompt);
-        req.subject_mask = subject_mask.map(|m| mask(m, width, height)).transpose().map_err(js_err)?;
-        req.options = p.options;
+        let req: GenerateRequest = from_js(request, "generate request")?;
         let mut noise = SeededNoise::new(req.options.seed);
-        let mut sink = JsSink { callback: on_event };
-        pipe.generate(&req, &mut noise, &mut sink).await.map_err(js_err)?;
+        pipe.generate(&req, &mut noise, &mut JsSink { callback: on_event }).await.map_err(js_err)?;
         Ok(())
     }
 
-    /// Subject-driven editing. `source` is RGBA `sw×sh`, `mask` single-channel `sw×sh`
-    /// (nonzero = where the subject goes), `subject` RGBA `width×height`.
-    #[allow(clippy::too_many_arguments)]
+    /// Subject-driven editing. `on_event` as for [`Session::generate`].
     pub async fn edit(
         &self,
-        params_json: &str,
-        source: Vec<u8>,
-        sw: u32,
-        sh: u32,
-        mask_bytes: Vec<u8>,
-        subject: Vec<u8>,
-        width: u32,
-        height: u32,
-        subject_mask: Option<Vec<u8>>,
-        on_event: js_sys::Function,
-    ) -> Result<(), JsError> {
+        #[wasm_bindgen(unchecked_param_type = "EditRequest")] request: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "(event: CoreEvent) => boolean")] on_event: js_sys::Function,
+    ) -> Result<(), JsValue> {
         let pipe = self.pipeline()?;
-        let p = parse_params(params_json).map_err(js_err)?;
-        let mut req = EditRequest::new(
-            rgba(source, sw, sh).map_err(js_err)?,
-            mask(mask_bytes, sw, sh).map_err(js_err)?,
-            rgba(subject, width, height).map_err(js_err)?,
-            &p.prompt,
-            &p.subject_prompt,
-        );
-        req.subject_mask = subject_mask.map(|m| mask(m, width, height)).transpose().map_err(js_err)?;
-        req.composite_background = p.composite_background;
-        req.options = p.options;
+        let req: EditRequest = from_js(request, "edit request")?;
         let mut noise = SeededNoise::new(req.options.seed);
-        let mut sink = JsSink { callback: on_event };
-        pipe.edit(&req, &mut noise, &mut sink).await.map_err(js_err)?;
+        pipe.edit(&req, &mut noise, &mut JsSink { callback: on_event }).await.map_err(js_err)?;
         Ok(())
+    }
+}
+
+impl Session {
+    /// f16 when asked for and the adapter has `shader-f16`, else f32.
+    fn dtype(&self, f16: bool) -> DType {
+        if f16 && self.report.shader_f16 { DType::F16 } else { DType::F32 }
+    }
+
+    fn pipeline(&self) -> Result<Rc<Pipeline>, JsValue> {
+        self.pipeline.borrow().clone().ok_or_else(|| js_err(Error::Input("no model is loaded yet".into())))
     }
 }

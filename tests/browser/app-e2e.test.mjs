@@ -22,6 +22,7 @@ import {
   screenshot,
   serveApp,
   shardLoadOrder,
+  waitForServiceWorker,
   waitModelReady,
 } from './app-helpers.mjs';
 
@@ -135,10 +136,7 @@ test('offline second visit: edit with a mask painted by the mouse → output of 
   try {
     const { page } = await openApp(context, server.url);
     await waitModelReady(page);
-    await page.waitForFunction(async () => {
-      await navigator.serviceWorker.ready;
-      return !!navigator.serviceWorker.controller;
-    }, null, { timeout: 60_000 });
+    await waitForServiceWorker(page);
     const url = server.url;
     await server.close();
     server = null;

@@ -1,12 +1,10 @@
-// Helpers of the app tests (tests/browser/app-*.test.mjs): a static server for dist/ that logs
-// every request and can break some on purpose, test images written on the fly (PNG via zlib),
+// Helpers of the app tests (tests/browser/app-*.test.mjs): the app's own server for dist/ that
+// logs every request and can break some on purpose, test images written on the fly (PNG via zlib),
 // and page actions (uploads, drag-and-drop, painting with real mouse events).
 
-import { createServer } from 'node:http';
-import { createReadStream, statSync } from 'node:fs';
-import { extname, join, normalize, resolve, sep } from 'node:path';
-import { CSP } from '../../www/serve.mjs';
-import { ROOT } from './helpers.mjs';
+import { join, resolve } from 'node:path';
+import { serve } from '../../www/serve.mjs';
+import { ROOT, contract } from './helpers.mjs';
 import { crc32, deflateSync } from 'node:zlib';
 import { PNG_SIGNATURE, encodePng, pngChunk } from '../../www/tools/png-encode.mjs';
 
@@ -17,60 +15,20 @@ export const DIST = resolve(process.env.EZIGEN_DIST ?? join(ROOT, 'dist'));
 /** End-to-end tests need the wasm exports generate/edit/loadShard and a model in dist/models. */
 export const FULL = !process.env.EZIGEN_SKIP_E2E;
 
-const TYPES = {
-  '.html': 'text/html; charset=utf-8',
-  '.js': 'text/javascript; charset=utf-8',
-  '.css': 'text/css; charset=utf-8',
-  '.wasm': 'application/wasm',
-  '.json': 'application/json',
-  '.webmanifest': 'application/manifest+json',
-  '.png': 'image/png',
-  '.svg': 'image/svg+xml',
-};
-
 /**
- * Serves `dir` like www/serve.mjs (same headers), records every request in `requests`
- * ({ method, path }) and lets `intercept(req, res, path)` answer a request itself (return true).
+ * Serves `dir` with www/serve.mjs (the same server and headers), records every request in
+ * `requests` ({ method, path }) and lets `intercept(req, res, path)` answer a request itself
+ * (return true).
  */
 export async function serveApp({ dir = DIST, intercept = null } = {}) {
-  const root = resolve(dir);
   const requests = [];
-  const server = createServer((req, res) => {
-    let path;
-    try {
-      path = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
-    } catch {
-      res.writeHead(400).end();
-      return;
-    }
-    requests.push({ method: req.method, path });
-    if (intercept && intercept(req, res, path)) return;
-    if (path.endsWith('/')) path += 'index.html';
-    const file = normalize(join(root, path));
-    let st;
-    try {
-      if (!file.startsWith(root + sep)) throw new Error('outside');
-      st = statSync(file);
-      if (!st.isFile()) throw new Error('not a file');
-    } catch {
-      res.writeHead(404, { 'content-type': 'text/plain' }).end('not found');
-      return;
-    }
-    res.writeHead(200, {
-      'content-type': TYPES[extname(file)] ?? 'application/octet-stream',
-      'content-length': st.size,
-      'content-security-policy': CSP,
-      'cross-origin-opener-policy': 'same-origin',
-      'cross-origin-embedder-policy': 'require-corp',
-      'x-content-type-options': 'nosniff',
-      'cache-control': 'no-cache',
-    });
-    if (req.method === 'HEAD') res.end();
-    else createReadStream(file).pipe(res);
-  });
-  await new Promise((ok, fail) => {
-    server.once('error', fail);
-    server.listen(0, '127.0.0.1', ok);
+  const server = await serve({
+    dir,
+    port: 0,
+    onRequest(req, res, path) {
+      requests.push({ method: req.method, path });
+      return Boolean(intercept && intercept(req, res, path));
+    },
   });
   const { port } = server.address();
   return {
@@ -135,7 +93,7 @@ export function readPng(buf) {
 
 /** Shard file names of a manifest in the order the app loads them. */
 export function shardLoadOrder(manifest) {
-  const order = ['tokenizer', 'text_encoder', 'unet', 'adapters', 'vae_encoder', 'vae_decoder', 'clip_vision'];
+  const order = contract.COMPONENTS;
   const comps = [...order.filter((c) => c in manifest.components), ...Object.keys(manifest.components).filter((c) => !order.includes(c))];
   return comps.flatMap((c) => manifest.components[c].shards);
 }
@@ -227,3 +185,25 @@ export async function maskState(page, host) {
     return { painted: Number(el.dataset.painted), shown, size: Number(el.dataset.size), total: overlay.width * overlay.height };
   }, host);
 }
+
+/**
+ * Waits until `fn(arg)`, run in the page (it may be async), returns a truthy value; returns that
+ * value. Use it for async conditions: page.waitForFunction does not await a returned promise, so
+ * an async predicate there passes at once.
+ */
+export async function waitForAsync(page, fn, arg, { timeout = 60_000, interval = 250 } = {}) {
+  const end = Date.now() + timeout;
+  for (;;) {
+    const value = await page.evaluate(fn, arg);
+    if (value) return value;
+    if (Date.now() > end) throw new Error(`timed out after ${timeout} ms waiting for ${String(fn).slice(0, 120)}`);
+    await new Promise((ok) => setTimeout(ok, interval));
+  }
+}
+
+/** Waits until a service worker controls the page. */
+export const waitForServiceWorker = (page, timeout = 60_000) =>
+  waitForAsync(page, async () => {
+    await navigator.serviceWorker.ready;
+    return !!navigator.serviceWorker.controller;
+  }, null, { timeout });

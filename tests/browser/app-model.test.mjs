@@ -4,12 +4,15 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { launch, openApp, screenshot, serveApp } from './app-helpers.mjs';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { DIST, launch, openApp, screenshot, serveApp } from './app-helpers.mjs';
 
 const MB = 1_000_000;
 
 function bigManifest() {
-  const comps = ['tokenizer', 'text_encoder', 'unet', 'adapters', 'vae_encoder', 'vae_decoder', 'clip_vision'];
+  // The component list as the Rust side wrote it into the built tiny model's manifest.
+  const comps = Object.keys(JSON.parse(readFileSync(join(DIST, 'models', 'manifest.json'), 'utf8')).components);
   const m = { format: 'ezigen-shards', version: 1, name: 'sd21-base-ezigen', tiny: false, dtype: 'f16', total_bytes: 0, components: {}, shards: {}, config: {} };
   comps.forEach((c, i) => {
     const file = c === 'tokenizer' ? 'tokenizer.json' : `${c}-00000.safetensors`;

@@ -1,11 +1,16 @@
 // Installable and offline: the web app manifest and its icons, the service worker caching the
-// app shell, and the page opening (GPU self-test included) with the server gone.
+// app shell, and the page opening (GPU self-test result included) with the server gone.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { launch, openApp, readPng, screenshot, serveApp } from './app-helpers.mjs';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { DIST, launch, openApp, readPng, screenshot, serveApp, waitForAsync, waitForServiceWorker } from './app-helpers.mjs';
 
-const SHELL = ['index.html', 'main.js', 'worker.js', 'style.css', 'ezigen_bg.wasm', 'manifest.webmanifest', 'icons/icon-192.png', 'icons/icon-512.png'];
+/** This build's content-hashed files (main.js → main.<hash>.js, …; www/tools/build-web.mjs). */
+const ASSETS = JSON.parse(readFileSync(join(DIST, 'asset-manifest.json'), 'utf8')).assets;
+const SHELL = ['index.html', 'asset-manifest.json', ...Object.values(ASSETS), 'manifest.webmanifest', 'icons/icon-192.png', 'icons/icon-512.png'];
+const SHELL_CACHE = 'ezigen-shell-v2';
 
 test('installable: manifest with 192/512 maskable PNG icons, service worker caches the shell', async () => {
   const server = await serveApp();
@@ -22,12 +27,12 @@ test('installable: manifest with 192/512 maskable PNG icons, service worker cach
       const png = readPng(Buffer.from(await (await fetch(new URL(icon.src, server.url))).arrayBuffer()));
       assert.deepEqual([png.width, png.height], [size, size]);
     }
-    const cached = await page.evaluate(async () => {
+    const cached = await page.evaluate(async (name) => {
       await navigator.serviceWorker.ready;
       for (let i = 0; i < 100 && !navigator.serviceWorker.controller; i++) await new Promise((r) => setTimeout(r, 100));
-      const cache = await caches.open('ezigen-shell-v1');
+      const cache = await caches.open(name);
       return (await cache.keys()).map((r) => new URL(r.url).pathname.slice(1));
-    });
+    }, SHELL_CACHE);
     for (const f of SHELL) assert.ok(cached.includes(f), `${f} is in the shell cache (${cached.join(', ')})`);
   } finally {
     await close();
@@ -35,17 +40,16 @@ test('installable: manifest with 192/512 maskable PNG icons, service worker cach
   }
 });
 
-test('offline: after one visit the page opens and its GPU self-test runs with the server gone', async () => {
+test('offline: after one visit the page opens with the server gone and shows its GPU self-test result', async () => {
   let server = await serveApp();
   const { context, close } = await launch({ webgpu: true });
   try {
     const { page } = await openApp(context, server.url);
-    await page.waitForFunction(async () => {
-      await navigator.serviceWorker.ready;
-      return !!navigator.serviceWorker.controller;
-    }, null, { timeout: 60_000 });
+    // The self-test of the first visit has run (and is remembered).
+    await page.waitForFunction(() => document.querySelector('#selftest-status')?.dataset.state === 'ok', null, { timeout: 120_000 });
+    await waitForServiceWorker(page);
     // Wait until the install step has stored the whole shell (the wasm is the largest part).
-    await page.waitForFunction(async () => !!(await (await caches.open('ezigen-shell-v1')).match('ezigen_bg.wasm')), null, { timeout: 60_000 });
+    await waitForAsync(page, async ([name, wasm]) => !!(await (await caches.open(name)).match(wasm)), [SHELL_CACHE, ASSETS['ezigen_bg.wasm']]);
     const url = server.url;
     await server.close();
     server = null;
@@ -58,6 +62,8 @@ test('offline: after one visit the page opens and its GPU self-test runs with th
     );
     assert.equal(await page.locator('#gpu-status').getAttribute('data-state'), 'ok');
     assert.equal(await page.locator('#selftest-status').getAttribute('data-state'), 'ok');
+    // The first visit's result, remembered: the self-test does not run again.
+    assert.equal(await page.locator('#selftest-status').getAttribute('data-remembered'), 'true');
     assert.equal(await page.locator('#app-error').isVisible(), false);
     await screenshot(page, 'app-offline');
   } finally {

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { inflateSync } from 'node:zlib';
-import { ROOT, cli } from './helpers.mjs';
+import { ROOT, cli, contract } from './helpers.mjs';
 import { makePng } from './app-helpers.mjs';
 
 const PKG = join(ROOT, 'www/pkg');
@@ -75,18 +75,18 @@ async function startCore() {
 test('f16 WGSL under Dawn/Tint: kernel self-check, smoke, and a tiny f16 generation', async () => {
   const { Session } = await startCore();
   const session = await Session.create();
-  const adapter = JSON.parse(session.adapterJson());
+  const adapter = session.adapter();
   console.log(`Dawn adapter: ${adapter.name} (${adapter.backend}), shader-f16 ${adapter.shader_f16}`);
   assert.equal(adapter.shader_f16, true, 'Dawn offers shader-f16 on Mesa 25 lavapipe (run ./build.sh setup to install it)');
 
   for (const f16 of [true, false]) {
-    const checks = JSON.parse(await session.kernelCheckJson(f16));
+    const checks = await session.kernelCheck(f16);
     for (const c of checks) console.log(`Dawn kernel check ${c.kernel} ${c.dtype}: ran ${c.ran}, rel ${c.rel_err.toExponential(2)} (tol ${c.tolerance})`);
     assert.equal(checks.length, 4);
     assert.ok(checks.every((c) => c.ok && c.dtype === (f16 ? 'f16' : 'f32')), JSON.stringify(checks));
   }
 
-  const smoke = JSON.parse(await session.smokeJson(true));
+  const smoke = await session.smoke(true);
   const cpu = cli('smoke', '--backend', 'cpu', '--dtype', 'f32');
   let diff = 0;
   let mag = 0;
@@ -100,7 +100,7 @@ test('f16 WGSL under Dawn/Tint: kernel self-check, smoke, and a tiny f16 generat
   // The tiny model in f16 from the converted shards, as the worker loads it.
   const manifest = JSON.parse(readFileSync(join(MODELS, 'manifest.json'), 'utf8'));
   session.beginModel(JSON.stringify(manifest), true);
-  for (const component of ['tokenizer', 'text_encoder', 'unet', 'adapters', 'vae_encoder', 'vae_decoder', 'clip_vision']) {
+  for (const component of contract.COMPONENTS) {
     for (const shard of manifest.components[component].shards) session.loadShard(component, readFileSync(join(MODELS, shard)));
     session.finishComponent(component);
   }
@@ -110,11 +110,10 @@ test('f16 WGSL under Dawn/Tint: kernel self-check, smoke, and a tiny f16 generat
   const pixel = (x, y) => [200, (x * 5) & 255, (y * 7) & 255, 255];
   const rgba = new Uint8Array(w * h * 4);
   for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) rgba.set(pixel(x, y), (y * w + x) * 4);
-  const params = { prompt: 'a dog in police outfit', subjectPrompt: 'a dog', seed: 3154, steps: 3, iterations: 1 };
+  const params = { ...contract.DEFAULT_OPTIONS, prompt: 'a dog in police outfit', subjectPrompt: 'a dog', seed: 3154, steps: 3, iterations: 1 };
   let image = null;
-  await session.generate(JSON.stringify(params), rgba, w, h, undefined, (json, bytes) => {
-    const ev = JSON.parse(json);
-    if (ev.type === 'image' && ev.final) image = { width: ev.width, height: ev.height, data: bytes.slice() };
+  await session.generate({ ...params, subject: { width: w, height: h, data: rgba }, subjectMask: null }, (ev) => {
+    if (ev.type === 'image' && ev.final) image = ev.image;
     return true;
   });
   assert.ok(image, 'the run produced a final image');

@@ -2,13 +2,23 @@
 // never a downloaded browser) and the native CLI as the CPU oracle.
 
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { transformSync } from 'esbuild';
 import { chromium } from 'playwright-core';
 import { serve } from '../../www/serve.mjs';
 
 export const ROOT = resolve(new URL('../..', import.meta.url).pathname);
+
+/**
+ * The generated Rust↔page contract (www/src/generated/contract.ts: COMPONENTS, LIMITS, …) as a
+ * module, so the tests use the Rust-defined lists rather than copies of them.
+ */
+export const contract = await import(
+  'data:text/javascript,' +
+    encodeURIComponent(transformSync(readFileSync(join(ROOT, 'www/src/generated/contract.ts'), 'utf8'), { loader: 'ts' }).code)
+);
 export const ARTIFACTS = join(ROOT, 'tests/browser/artifacts');
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 

@@ -15,6 +15,9 @@ const ENTRIES = {
   weights: 'www/src/weights.ts',
   image: 'www/src/image.ts',
   png: 'www/src/png.ts',
+  'saved-form': 'www/src/ui/saved-form.ts',
+  'selftest-memory': 'www/src/ui/selftest-memory.ts',
+  contract: 'www/src/generated/contract.ts',
 };
 
 await build({

@@ -5,7 +5,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { PNG_SIGNATURE, load, makePng } from './helpers.mjs';
 
-const { ImageInputError, decodeImageFile, headerSize, maskFromAlpha, maskFromImage, resizeMaskNearest, sniffFormat } = await load('image');
+const { ImageInputError, decodeImageFile, headerSize, maskFromAlpha, maskFromImage, resizeMaskNearest, sniffFormat, tooElongated } = await load('image');
+const { MAX_ASPECT_RATIO } = await load('contract');
 
 const bytes = (...parts) => new Uint8Array(parts.flatMap((p) => (typeof p === 'string' ? [...Buffer.from(p, 'latin1')] : [...p])));
 const u16be = (v) => [v >> 8, v & 255];
@@ -124,6 +125,21 @@ test('decodeImageFile refuses a header larger than 8192 px before decoding, with
   const head = new Uint8Array(makePng(1, 1));
   new DataView(head.buffer).setUint32(16, 9000);
   await assert.rejects(decodeImageFile(new Blob([head])), (e) => e instanceof ImageInputError && /9000 × 1 pixels.*8192/.test(e.message));
+});
+
+test('the aspect limit is the core\'s MAX_ASPECT_RATIO, inclusive', () => {
+  assert.equal(MAX_ASPECT_RATIO, 4);
+  assert.equal(tooElongated(2048, 512), false);
+  assert.equal(tooElongated(512, 2048), false);
+  assert.equal(tooElongated(2049, 512), true);
+  assert.equal(tooElongated(40, 8000), true);
+});
+
+test('decodeImageFile refuses an 8000×40 header before decoding, saying to crop', async () => {
+  const head = new Uint8Array(makePng(1, 1));
+  new DataView(head.buffer).setUint32(16, 8000);
+  new DataView(head.buffer).setUint32(20, 40);
+  await assert.rejects(decodeImageFile(new Blob([head])), (e) => e instanceof ImageInputError && /8000 × 40 pixels, more elongated than 4:1.*crop/.test(e.message));
 });
 
 test('decodeImageFile refuses an empty file', async () => {

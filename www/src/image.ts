@@ -2,7 +2,10 @@
 // files or alpha channels, and display compositing. No model math: resizing and normalising
 // for the model happen in Rust.
 
-import { MAX_IMAGE_SIDE, type MaskImage, type RgbaImage } from './protocol.js';
+import { MASK_FOREGROUND_MIN, MAX_ASPECT_RATIO, MAX_IMAGE_SIDE, type MaskImage, type RgbaImage } from './protocol.js';
+
+/** The one mask rule (crate/src/contract.rs): a byte at or above MASK_FOREGROUND_MIN is foreground. */
+export const isForeground = (v: number): boolean => v >= MASK_FOREGROUND_MIN;
 
 /** A user-facing problem with an input file; `message` is shown next to the input. */
 export class ImageInputError extends Error {
@@ -77,6 +80,14 @@ const tooLarge = (w: number, h: number) =>
     `This image is ${w} × ${h} pixels; the largest side this page accepts is ${MAX_IMAGE_SIDE} pixels. Please scale it down and try again.`,
   );
 
+/** Whether a photo is more elongated than the core accepts (MAX_ASPECT_RATIO, crate/src/contract.rs). */
+export const tooElongated = (w: number, h: number): boolean => Math.max(w, h) > MAX_ASPECT_RATIO * Math.min(w, h);
+
+const elongated = (w: number, h: number) =>
+  new ImageInputError(
+    `This image is ${w} × ${h} pixels, more elongated than ${MAX_ASPECT_RATIO}:1. Please crop it to at most ${MAX_ASPECT_RATIO}:1 around the part that matters and try again.`,
+  );
+
 /** Draws a bitmap and reads its pixels back as RGBA. */
 export function bitmapToRgba(bitmap: ImageBitmap): RgbaImage {
   const { width, height } = bitmap;
@@ -99,6 +110,7 @@ export async function decodeImageFile(file: Blob & { name?: string }): Promise<D
   }
   const size = headerSize(head, format);
   if (size && (size.width > MAX_IMAGE_SIDE || size.height > MAX_IMAGE_SIDE)) throw tooLarge(size.width, size.height);
+  if (size && size.width > 0 && size.height > 0 && tooElongated(size.width, size.height)) throw elongated(size.width, size.height);
   let bitmap: ImageBitmap;
   try {
     bitmap = await createImageBitmap(file, { imageOrientation: 'from-image', premultiplyAlpha: 'none' });
@@ -113,6 +125,11 @@ export async function decodeImageFile(file: Blob & { name?: string }): Promise<D
     const { width, height } = bitmap;
     bitmap.close();
     throw tooLarge(width, height);
+  }
+  if (tooElongated(bitmap.width, bitmap.height)) {
+    const { width, height } = bitmap;
+    bitmap.close();
+    throw elongated(width, height);
   }
   let rgba: RgbaImage;
   try {
@@ -133,11 +150,11 @@ export async function decodeImageFile(file: Blob & { name?: string }): Promise<D
   return { name, rgba, bitmap, hasAlpha };
 }
 
-/** Mask from the alpha channel: opaque enough (≥ 128) = foreground. */
+/** Mask from the alpha channel: opaque enough (the mask rule on alpha) = foreground. */
 export function maskFromAlpha(img: RgbaImage): MaskImage {
   const n = img.width * img.height;
   const out = new Uint8Array(n);
-  for (let i = 0; i < n; i++) out[i] = img.data[i * 4 + 3] >= 128 ? 255 : 0;
+  for (let i = 0; i < n; i++) out[i] = isForeground(img.data[i * 4 + 3]) ? 255 : 0;
   return { width: img.width, height: img.height, data: out };
 }
 
@@ -152,7 +169,7 @@ export function maskFromImage(img: RgbaImage): MaskImage {
   for (let i = 0; i < n; i++) {
     const j = i * 4;
     const lum = (d[j] * 299 + d[j + 1] * 587 + d[j + 2] * 114) / 1000;
-    out[i] = d[j + 3] >= 128 && lum >= 128 ? 255 : 0;
+    out[i] = isForeground(d[j + 3]) && isForeground(lum) ? 255 : 0;
   }
   return { width: img.width, height: img.height, data: out };
 }
@@ -178,7 +195,7 @@ export function whitenOutside(img: RgbaImage, mask: MaskImage): ImageData {
   const d = img.data;
   for (let i = 0, n = img.width * img.height; i < n; i++) {
     const j = i * 4;
-    if (mask.data[i]) {
+    if (isForeground(mask.data[i])) {
       // Composite over white, as a transparent pixel would show.
       const a = d[j + 3] / 255;
       o[j] = d[j] * a + 255 * (1 - a);

@@ -3,7 +3,7 @@
 // index.html; this file creates them in order, routes the worker's replies to them and starts.
 
 import { $, show } from './dom.js';
-import { DEFAULTS, type Reply } from './protocol.js';
+import type { Reply } from './protocol.js';
 import { createActionButtons } from './ui/actions.js';
 import { installAppErrorHandling, showAppError } from './ui/app-error.js';
 import { createGpuPanel } from './ui/gpu-panel.js';
@@ -15,6 +15,7 @@ import { createParamsForm } from './ui/params.js';
 import { createPerfPanel } from './ui/perf-panel.js';
 import { createResults } from './ui/results.js';
 import { createRunPanel } from './ui/run-panel.js';
+import { createFormMemory } from './ui/saved-form.js';
 import { state } from './ui/state.js';
 import { createStoragePanel } from './ui/storage-panel.js';
 import { WorkerClient } from './worker-client.js';
@@ -66,10 +67,10 @@ function onReply(msg: Reply): void {
   switch (msg.type) {
     case 'ready':
       gpu.showAdapter(msg.adapter);
-      gpu.selfTestStarted();
-      client.send({ type: 'smoke', f16: false });
+      // A self-test result remembered from an earlier visit: the model loads at once.
+      if (gpu.beginSelfTest()) afterSelfTest();
+      else if (state.autoLoadAfterReady) model.setStatus('idle', 'Checking the GPU before loading the model…');
       client.send({ type: 'storage-info' });
-      if (state.autoLoadAfterReady) model.setStatus('idle', 'Checking the GPU before loading the model…');
       break;
     case 'gpu-unavailable':
       gpu.showFailure(msg.reason, msg.detail);
@@ -144,7 +145,13 @@ const actionButton = createActionButtons({
 setupModelPanelToggle();
 const storage = createStoragePanel(client);
 const model = createModelPanel({ client, storage, actionButton, isRunning: () => run.current() !== null, refresh });
-const gpu = createGpuPanel({ actionButton, model, refresh });
+const gpu = createGpuPanel({
+  client,
+  actionButton,
+  model,
+  isBusy: () => run.current() !== null || state.model.status === 'loading',
+  refresh,
+});
 const perf = createPerfPanel(client);
 const inputs = createInputs({
   // A replaced image stays open while a run or a history entry still shows it.
@@ -154,12 +161,20 @@ const inputs = createInputs({
 const setMode = createModeSwitch({ onEdit: () => inputs.source.canvas.fit(), refresh });
 const params = createParamsForm({ refresh });
 const run = createRunPanel({ client, inputs, params, actionButton, model });
-const results = createResults({ run, setMode, writeParams: params.write });
+const results = createResults({
+  run,
+  setMode,
+  writeParams: (p) => {
+    params.write(p);
+    form.save();
+  },
+});
+// The form and the history survive reloads (saved-form.ts, history-store.ts).
+const form = createFormMemory({ setMode, params });
 
 // --- start ---------------------------------------------------------------------------------------
 
-setMode('generate');
-params.write(DEFAULTS);
-$<HTMLTextAreaElement>('prompt').value = '';
+form.restore();
+void results.restoreHistory();
 model.setStatus('idle', 'Waiting for the graphics device…');
 client.start();

@@ -3,123 +3,80 @@
 // WebGPU device and the weights cache; the page only draws.
 //
 // Images cross as RGBA bytes (width·height·4, the `ImageData` layout) and masks as one byte per
-// pixel (nonzero = painted). Their ArrayBuffers are transferred, never copied twice.
+// pixel (0 / 255, see MASK_FOREGROUND_MIN). Their ArrayBuffers are transferred, never copied
+// twice. Everything the core defines (requests, events, reports, defaults, limits, the component
+// list, the mask rule, failure kinds) is generated into generated/contract.ts and re-exported here.
 
-/** What the wasm core reports about the WebGPU adapter (crate/src/device.rs AdapterReport). */
-export interface AdapterReport {
-  name: string;
-  backend: string;
-  device_type: string;
-  driver: string;
-  shader_f16: boolean;
-  max_buffer_size: number;
-  max_storage_buffer_binding_size: number;
-  max_compute_workgroup_storage_size: number;
-}
+import {
+  DEFAULT_OPTIONS,
+  type AdapterReport,
+  type BenchOptions,
+  type EditRequest,
+  type FailureKind,
+  type GenerateRequest,
+  type KernelCheck,
+  type Mask,
+  type SmokeOutput,
+  type Stage,
+} from './generated/contract.js';
 
-/** Output of the smoke computation (crate/src/smoke.rs SmokeOutput). */
-export interface SmokeOutput {
-  shape: number[];
-  values: number[];
-  dtype: string;
-}
-
-/** One WGSL kernel checked against its reference on this device (crate/src/kernels/check.rs). */
-export interface KernelCheck {
-  kernel: string;
-  dtype: string;
-  ran: boolean;
-  rel_err: number;
-  tolerance: number;
-  ok: boolean;
-}
+// The core's types and rules, generated from the Rust side (crate/src/contract.rs).
+export {
+  COMPONENTS,
+  DEFAULT_OPTIONS,
+  FULL_MODEL_LIMITS,
+  LIMITS,
+  MASK_FOREGROUND_MIN,
+  MAX_ASPECT_RATIO,
+  MAX_IMAGE_SIDE,
+} from './generated/contract.js';
+export type {
+  AdapterReport,
+  BenchOptions,
+  Component,
+  CoreError,
+  CoreEvent,
+  EditRequest,
+  FailureKind,
+  GenerateRequest,
+  KernelCheck,
+  SamplingOptions,
+  SmokeOutput,
+  Stage,
+} from './generated/contract.js';
 
 /** Why the GPU could not be used, in categories the page explains to the user. */
 export type GpuFailure = 'no-webgpu' | 'no-adapter' | 'device-failed';
 
-/** An RGBA image as `ImageData` holds it (width·height·4 bytes). */
+/**
+ * An RGBA image on the page, as `ImageData` holds it (width·height·4 bytes). The core's
+ * `RgbaImage` is the same with a `Uint8Array`; the worker passes a view of these bytes.
+ */
 export interface RgbaImage {
   width: number;
   height: number;
   data: Uint8ClampedArray | Uint8Array;
 }
 
-/** A single-channel mask (width·height bytes, 255 = foreground / painted). */
-export interface MaskImage {
-  width: number;
-  height: number;
-  data: Uint8Array;
-}
+/** A single-channel mask (width·height bytes, 255 = painted; the core's `Mask`). */
+export type MaskImage = Mask;
 
-/** Sampling options shared by generate and edit (defaults = the official EZIGen values). */
-export interface SamplingOptions {
-  seed: number; // default 3154
-  steps: number; // default 50
-  guidance: number; // default 7.5 (generate); edit uses editGuidance
-  editGuidance: number; // default 2
-  splitRatio: number; // default 0.4
-  simThreshold: number; // default 0.99
-  iterations: number | null; // null = auto-stop (3..9), else exactly n
-}
+/** The form's parameters of a generation: the request without its images. */
+export type GenerateParams = Omit<GenerateRequest, 'subject' | 'subjectMask'>;
 
-export interface GenerateParams extends SamplingOptions {
-  prompt: string; // e.g. "a dog in police outfit"
-  subjectPrompt: string; // e.g. "a dog"
-}
+/** The form's parameters of an edit: the request without its images. */
+export type EditParams = Omit<EditRequest, 'source' | 'mask' | 'subject' | 'subjectMask'>;
 
-export interface EditParams extends SamplingOptions {
-  prompt: string;
-  subjectPrompt: string;
-  compositeBackground: boolean; // default false (official output does not composite)
-}
-
-/** The official EZIGen defaults (configs/infer_config.yaml), used by the form and its reset. */
+/** What the form starts with and resets to: the official defaults and an example subject class. */
 export const DEFAULTS: EditParams = {
   prompt: '',
   subjectPrompt: 'a dog',
-  seed: 3154,
-  steps: 50,
-  guidance: 7.5,
-  editGuidance: 2,
-  splitRatio: 0.4,
-  simThreshold: 0.99,
-  iterations: null,
   compositeBackground: false,
+  ...DEFAULT_OPTIONS,
 };
-
-/** Allowed ranges of the numeric parameters (the form validates against these). */
-export const LIMITS = {
-  seed: { min: 0, max: 4294967295 },
-  steps: { min: 1, max: 1000 },
-  guidance: { min: 0, max: 30 },
-  editGuidance: { min: 0, max: 30 },
-  splitRatio: { min: 0.01, max: 1 },
-  simThreshold: { min: 0, max: 1 },
-  iterations: { min: 1, max: 50 },
-} as const;
-
-/** The largest image side the page accepts (anything larger is refused with a message). */
-export const MAX_IMAGE_SIDE = 8192;
-
-/** Model components in the order they are loaded (the manifest may list them in any order). */
-export const COMPONENT_ORDER = [
-  'tokenizer',
-  'text_encoder',
-  'unet',
-  'adapters',
-  'vae_encoder',
-  'vae_decoder',
-  'clip_vision',
-] as const;
 
 /** Downloads larger than this many bytes are only started after the user agrees. */
 export const LARGE_DOWNLOAD_BYTES = 200_000_000;
-
-/** WebGPU limits the real (non-tiny) model needs. */
-export const REQUIRED_LIMITS = {
-  maxBufferSize: 256 * 1048576,
-  maxStorageBufferBindingSize: 128 * 1048576,
-} as const;
 
 /** Where model weights come from. */
 export type ModelSource = { kind: 'url'; base: string } | { kind: 'files'; files: File[] };
@@ -133,17 +90,6 @@ export interface LoadOptions {
   /** Keep downloaded shards in browser storage (false: load into the GPU only). */
   saveToStorage: boolean;
 }
-
-/** Pipeline stages reported while running. */
-export type Stage = 'encode-text' | 'reference' | 'layout' | 'transfer' | 'inversion' | 'decode';
-
-/**
- * Events the wasm core passes to the `onEvent` callback of `generate`/`edit` (as JSON; an
- * `image` event comes with its RGBA bytes as the callback's second argument).
- */
-export type CoreEvent =
-  | { type: 'progress'; stage: Stage; step: number; total: number; iteration: number; similarity: number | null }
-  | { type: 'image'; iteration: number; similarity: number | null; width: number; height: number; final: boolean };
 
 /** Browser storage as `navigator.storage.estimate()` and the weights cache see it. */
 export interface StorageInfo {
@@ -164,44 +110,30 @@ export interface ModelInfo {
   toDownloadBytes: number;
   shardCount: number;
   cachedShards: number;
-  components: { component: string; bytes: number; shards: number }[];
+  components: { component: string; bytes: number; shards: number }[]; // manifest names (may include ones the core refuses)
 }
 
 /** Per-component download/load progress. */
 export interface ComponentProgress {
-  component: string; // tokenizer | text_encoder | unet | adapters | vae_encoder | vae_decoder | clip_vision
+  component: string; // a manifest component name (normally a Component)
   loaded: number; // bytes downloaded, read from storage or uploaded
   total: number; // bytes
   fromCache: boolean; // every shard of it came from browser storage
   state: 'pending' | 'downloading' | 'verifying' | 'uploading' | 'ready' | 'failed';
 }
 
-/** Failure categories the page explains (each with a recovery action). */
-export type FailureKind =
-  | 'no-webgpu'
-  | 'no-adapter'
-  | 'adapter-too-small'
-  | 'device-lost'
-  | 'out-of-memory'
-  | 'corrupt-shard'
-  | 'quota-exceeded'
-  | 'network'
-  | 'no-model'
-  | 'bad-input'
-  | 'cancelled'
-  | 'internal';
+/** Snapshot of the model loading progress (the worker posts it as 'model-progress'). */
+export interface LoadProgress {
+  components: ComponentProgress[];
+  loaded: number; // bytes
+  total: number; // bytes
+  shardsDone: number;
+  shardCount: number;
+  cachedShards: number;
+}
 
 /** Which part of the app a failure belongs to (decides where the page shows it). */
 export type FailureScope = 'model' | 'run' | 'storage';
-
-/** What the page's benchmark runs (crate/src/bench.rs BenchConfig; absent = the core's default). */
-export interface BenchOptions {
-  repeats?: number; // warm runs per stage (default 2)
-  pipeline?: boolean; // also time a full generate and edit (default true)
-  steps?: number; // DDPM steps of the full runs (default 50)
-  iterations?: number; // refinement iterations of the full runs (default 3)
-  labels?: Record<string, string | number | boolean>; // added to every record
-}
 
 /** One benchmark record (one stage): `bench` names it; times in ms, memory in bytes. */
 export interface BenchRecord {
@@ -220,6 +152,8 @@ export interface BenchRecord {
 /** Page → worker. */
 export type Request =
   | { type: 'smoke'; f16: boolean }
+  // Instead of 'smoke': the self-test ran on an earlier visit (ui/selftest-memory.ts) with this outcome.
+  | { type: 'remembered-self-test'; f16Unreliable: boolean }
   | { type: 'load-model'; source: ModelSource; options: LoadOptions }
   | { type: 'cancel-load' }
   | { type: 'storage-info' }
@@ -245,15 +179,7 @@ export type Reply =
   | { type: 'smoke-result'; output: SmokeOutput; ms: number; kernels: KernelCheck[] | null; f16Unreliable: boolean }
   | { type: 'error'; message: string } // the self-test failed
   | { type: 'model-info'; info: ModelInfo; needsConfirmation: boolean; storage: StorageInfo | null }
-  | {
-      type: 'model-progress';
-      components: ComponentProgress[];
-      loaded: number;
-      total: number;
-      shardsDone: number;
-      shardCount: number;
-      cachedShards: number;
-    }
+  | ({ type: 'model-progress' } & LoadProgress)
   | {
       type: 'model-ready';
       name: string;

@@ -18,9 +18,11 @@
 //   mixes with an old one, and an unchanged shard is shared between model versions.
 // The HTTP cache is bypassed for shards (cache: 'no-store') so that nothing is stored twice.
 
+import { MANIFEST_FORMAT, MANIFEST_VERSION, type Manifest } from './generated/contract.js';
 import {
-  COMPONENT_ORDER,
+  COMPONENTS,
   type ComponentProgress,
+  type LoadProgress,
   type FailureKind,
   type ModelInfo,
   type ModelSource,
@@ -31,40 +33,8 @@ import {
 export const WEIGHTS_CACHE = 'ezigen-weights-v1';
 const KEY_PREFIX = '__ezigen_weights__/';
 
-/** One tensor's place in a shard (the runtime reads these; the page only validates shapes). */
-export interface ManifestTensor {
-  name: string;
-  dtype: string;
-  shape: number[];
-  shard: string;
-  begin: number;
-  end: number;
-}
-
-export interface ManifestComponent {
-  bytes: number;
-  shards: string[];
-  tensors?: ManifestTensor[];
-}
-
-export interface ManifestShard {
-  component: string;
-  bytes: number;
-  sha256: string;
-}
-
-/** `models/manifest.json` as written by `ezigen convert`. */
-export interface Manifest {
-  format: 'ezigen-shards';
-  version: 1;
-  name: string;
-  tiny: boolean;
-  dtype: 'f16' | 'f32';
-  total_bytes: number;
-  components: Record<string, ManifestComponent>;
-  shards: Record<string, ManifestShard>;
-  config?: unknown;
-}
+/** `models/manifest.json` as written by `ezigen convert` (types generated from the Rust side). */
+export type { Manifest, ComponentEntry, ShardEntry, TensorEntry } from './generated/contract.js';
 
 /** A failure with the category the page explains (see protocol.ts FailureKind). */
 export class WeightsError extends Error {
@@ -102,8 +72,8 @@ export function parseManifest(text: string, where: string): Manifest {
     throw bad(`it is not JSON (${(e as Error).message})`);
   }
   if (!m || typeof m !== 'object') throw bad('it is not a JSON object');
-  if (m.format !== 'ezigen-shards') throw bad(`"format" is ${JSON.stringify(m.format)}, expected "ezigen-shards"`);
-  if (m.version !== 1) throw bad(`"version" ${JSON.stringify(m.version)} is not supported by this page (1)`);
+  if (m.format !== MANIFEST_FORMAT) throw bad(`"format" is ${JSON.stringify(m.format)}, expected "${MANIFEST_FORMAT}"`);
+  if (m.version !== MANIFEST_VERSION) throw bad(`"version" ${JSON.stringify(m.version)} is not supported by this page (${MANIFEST_VERSION})`);
   if (typeof m.name !== 'string') throw bad('"name" is missing');
   if (m.dtype !== 'f16' && m.dtype !== 'f32') throw bad(`"dtype" is ${JSON.stringify(m.dtype)}`);
   if (!m.components || typeof m.components !== 'object') throw bad('"components" is missing');
@@ -132,9 +102,9 @@ export function parseManifest(text: string, where: string): Manifest {
   return m;
 }
 
-/** The manifest's components in load order (known ones first, in COMPONENT_ORDER). */
+/** The manifest's components in load order (known ones first, in COMPONENTS order). */
 export function componentOrder(m: Manifest): string[] {
-  const known = COMPONENT_ORDER.filter((c) => c in m.components) as string[];
+  const known = COMPONENTS.filter((c) => c in m.components) as string[];
   const extra = Object.keys(m.components).filter((c) => !known.includes(c));
   return [...known, ...extra];
 }
@@ -445,7 +415,7 @@ export async function planModel(source: ShardSource, store: WeightStore | null, 
   const info: ModelInfo = {
     name: manifest.name,
     tiny: manifest.tiny,
-    dtype: manifest.dtype,
+    dtype: manifest.dtype as ModelInfo['dtype'], // checked by parseManifest
     source: source.kind,
     totalBytes,
     cachedBytes,
@@ -459,16 +429,6 @@ export async function planModel(source: ShardSource, store: WeightStore | null, 
     })),
   };
   return { manifest, manifestText: text, offline, shards, info };
-}
-
-/** Snapshot of the loading progress (what the worker posts as 'model-progress'). */
-export interface LoadProgress {
-  components: ComponentProgress[];
-  loaded: number;
-  total: number;
-  shardsDone: number;
-  shardCount: number;
-  cachedShards: number;
 }
 
 export interface LoadHooks {

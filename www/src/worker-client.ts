@@ -1,7 +1,9 @@
 // The one place that talks to the worker (worker.ts): starts and stops it, sends typed
 // Requests and hands its typed Replies to the page. It lives next to main.ts so that the
-// worker's URL resolves the same in the sources and in the bundle (main.js, worker.js).
+// worker's URL resolves the same in the sources and in the bundle (main.js, worker.js; their
+// content-hashed names come from build-info.ts).
 
+import { WORKER_FILE } from './build-info.js';
 import type { Reply, Request } from './protocol.js';
 
 /** What the page does with the worker's messages and failures. */
@@ -40,7 +42,7 @@ export class WorkerClient {
   start(): void {
     this.answered = false;
     try {
-      this.worker = new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
+      this.worker = new Worker(new URL(`./${WORKER_FILE}`, import.meta.url), { type: 'module' });
     } catch (e) {
       this.handlers.onStartFailed(`the worker could not start: ${e}`);
       return;

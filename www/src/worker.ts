@@ -2,10 +2,15 @@
 // work happens here; the page only draws. Messages are typed in protocol.ts.
 
 import init, { Session } from '../pkg/ezigen.js';
+import { WASM_FILE } from './build-info.js';
+import { FAILURE_KINDS } from './generated/contract.js';
 import {
-  REQUIRED_LIMITS,
+  FULL_MODEL_LIMITS,
   LARGE_DOWNLOAD_BYTES,
   type AdapterReport,
+  type BenchRecord,
+  type Component,
+  type CoreError,
   type CoreEvent,
   type FailureKind,
   type FailureScope,
@@ -26,72 +31,26 @@ import {
   storageInfo,
 } from './weights.js';
 
-type OnEvent = (eventJson: string, rgba?: Uint8Array) => boolean;
-
-/**
- * The part of crate/src/web.rs `Session` this worker uses. Model loading and the two pipelines
- * are checked at run time, so the page still starts (adapter report, self-test) with a wasm
- * build that lacks them.
- */
-interface CoreSession {
-  adapterJson(): string;
-  smokeJson(f16: boolean): Promise<string>;
-  kernelCheckJson?(f16: boolean): Promise<string>;
-  beginModel?(manifestJson: string, f16: boolean): void | Promise<void>;
-  loadShard?(component: string, bytes: Uint8Array): void | Promise<void>;
-  finishComponent?(component: string): void | Promise<void>;
-  generate?(
-    paramsJson: string,
-    subject: Uint8Array,
-    width: number,
-    height: number,
-    subjectMask: Uint8Array | undefined,
-    onEvent: OnEvent,
-  ): Promise<void>;
-  edit?(
-    paramsJson: string,
-    source: Uint8Array,
-    sw: number,
-    sh: number,
-    mask: Uint8Array,
-    subject: Uint8Array,
-    width: number,
-    height: number,
-    subjectMask: Uint8Array | undefined,
-    onEvent: OnEvent,
-  ): Promise<void>;
-  benchmark?(optionsJson: string, onRecord: (json: string) => void): Promise<void>;
-  free(): void;
-}
-
 const scope = self as unknown as Worker;
 const post = (msg: Reply, transfer: Transferable[] = []) => scope.postMessage(msg, transfer);
 
-let session: CoreSession | undefined;
+let session: Session | undefined;
 let adapter: AdapterReport | undefined;
 let modelReady = false;
 let loadAbort: AbortController | null = null;
 let running: { id: number; cancelled: boolean } | null = null;
 
-const KINDS: ReadonlySet<string> = new Set<FailureKind>([
-  'adapter-too-small',
-  'device-lost',
-  'out-of-memory',
-  'corrupt-shard',
-  'quota-exceeded',
-  'network',
-  'no-model',
-  'bad-input',
-  'cancelled',
-  'internal',
-]);
+const KINDS: ReadonlySet<string> = new Set<string>(FAILURE_KINDS);
 
-/** Maps anything thrown (wasm "[kind] message" errors, DOM errors) to a failure category. */
+/** Whether `e` is what the core's exports throw: an Error with a known failure `kind`. */
+function isCoreError(e: unknown): e is CoreError {
+  return e instanceof Error && typeof (e as Partial<CoreError>).kind === 'string' && KINDS.has((e as CoreError).kind);
+}
+
+/** Maps anything thrown (core errors, weights errors, DOM errors) to a failure category. */
 function classify(e: unknown): { kind: FailureKind; message: string } {
-  if (e instanceof WeightsError) return { kind: e.kind, message: e.message };
+  if (e instanceof WeightsError || isCoreError(e)) return { kind: e.kind, message: e.message };
   const message = e instanceof Error ? e.message : String(e);
-  const m = /^\s*\[([a-z-]+)\]\s*([\s\S]*)$/.exec(message);
-  if (m && KINDS.has(m[1])) return { kind: m[1] as FailureKind, message: m[2] || message };
   if (e instanceof DOMException) {
     if (e.name === 'QuotaExceededError') return { kind: 'quota-exceeded', message };
     if (e.name === 'AbortError') return { kind: 'cancelled', message };
@@ -112,19 +71,17 @@ function gpuFailure(detail: string): GpuFailure {
   return /adapter/i.test(detail) ? 'no-adapter' : 'device-failed';
 }
 
-function requireApi(names: (keyof CoreSession)[]): CoreSession {
+function requireSession(): Session {
   if (!session) throw new WeightsError('internal', 'The GPU session is not ready.');
-  const missing = names.filter((n) => typeof session![n] !== 'function');
-  if (missing.length > 0) {
-    throw new WeightsError(
-      'internal',
-      `This build of the app's wasm core cannot do that yet (Session.${missing.join(', Session.')} missing). Rebuild it with ./build.sh build.`,
-    );
-  }
   return session;
 }
 
-const u8 = (d: Uint8Array | Uint8ClampedArray) => new Uint8Array(d.buffer, d.byteOffset, d.byteLength);
+/** A page image as the core's `RgbaImage`: the same bytes viewed as a `Uint8Array`. */
+const rgba = (img: RgbaImage) => ({
+  width: img.width,
+  height: img.height,
+  data: new Uint8Array(img.data.buffer, img.data.byteOffset, img.data.byteLength),
+});
 
 /** The wasm linear memory; it only grows, so its size after a load is the load's peak. */
 let wasmMemory: WebAssembly.Memory | null = null;
@@ -139,19 +96,19 @@ async function start(): Promise<void> {
     return;
   }
   try {
-    wasmMemory = (await init({ module_or_path: new URL('./ezigen_bg.wasm', import.meta.url) })).memory;
+    wasmMemory = (await init({ module_or_path: new URL(`./${WASM_FILE}`, import.meta.url) })).memory;
   } catch (e) {
     post({ type: 'startup-failed', message: `The app's WebAssembly core could not be loaded: ${e instanceof Error ? e.message : e}` });
     return;
   }
   try {
-    session = (await Session.create()) as unknown as CoreSession;
+    session = await Session.create();
   } catch (e) {
     const detail = e instanceof Error ? e.message : String(e);
     post({ type: 'gpu-unavailable', reason: gpuFailure(detail), detail });
     return;
   }
-  adapter = JSON.parse(session.adapterJson()) as AdapterReport;
+  adapter = session.adapter();
   post({ type: 'ready', adapter });
 }
 
@@ -172,12 +129,12 @@ async function loadModel(req: Extract<Request, { type: 'load-model' }>): Promise
     if (!info.tiny && adapter) {
       const buf = adapter.max_buffer_size;
       const bind = adapter.max_storage_buffer_binding_size;
-      if (buf < REQUIRED_LIMITS.maxBufferSize || bind < REQUIRED_LIMITS.maxStorageBufferBindingSize) {
+      if (buf < FULL_MODEL_LIMITS.maxBufferSize || bind < FULL_MODEL_LIMITS.maxStorageBufferBindingSize) {
         const mib = (n: number) => `${Math.floor(n / 1048576)} MiB`;
         throw new WeightsError(
           'adapter-too-small',
           `This graphics adapter allows buffers of ${mib(buf)} and storage bindings of ${mib(bind)}; ` +
-            `the full model needs ${mib(REQUIRED_LIMITS.maxBufferSize)} and ${mib(REQUIRED_LIMITS.maxStorageBufferBindingSize)}.`,
+            `the full model needs ${mib(FULL_MODEL_LIMITS.maxBufferSize)} and ${mib(FULL_MODEL_LIMITS.maxStorageBufferBindingSize)}.`,
         );
       }
     }
@@ -197,15 +154,16 @@ async function loadModel(req: Extract<Request, { type: 'load-model' }>): Promise
     post({ type: 'model-info', info, needsConfirmation, storage });
     if (needsConfirmation) return;
 
-    const core = requireApi(['beginModel', 'loadShard', 'finishComponent']);
+    const core = requireSession();
     const f16 = req.options.allowF16 && adapter?.shader_f16 === true && !f16Unreliable;
-    await core.beginModel!(plan.manifestText, f16);
+    core.beginModel(plan.manifestText, f16);
     const result = await loadPlan(plan, source, store, {
       save: req.options.saveToStorage,
       signal: ctrl.signal,
       onProgress: (p) => post({ type: 'model-progress', ...p }),
-      upload: (component, bytes) => core.loadShard!(component, bytes),
-      finish: (component) => core.finishComponent!(component),
+      // Components the core does not know are refused there, with the list of known ones.
+      upload: (component, bytes) => core.loadShard(component as Component, bytes),
+      finish: (component) => core.finishComponent(component as Component),
     });
     modelReady = true;
     post({
@@ -227,7 +185,7 @@ async function loadModel(req: Extract<Request, { type: 'load-model' }>): Promise
 async function runPipeline(req: Extract<Request, { type: 'generate' | 'edit' }>): Promise<void> {
   if (!modelReady) throw new WeightsError('bad-input', 'No model is loaded yet.');
   if (running) throw new WeightsError('bad-input', 'Another run is still in progress.');
-  const core = requireApi([req.type]);
+  const core = requireSession();
   const run = { id: req.id, cancelled: false };
   running = run;
   const t0 = performance.now();
@@ -236,41 +194,34 @@ async function runPipeline(req: Extract<Request, { type: 'generate' | 'edit' }>)
   let last = null as RgbaImage | null;
   let iterations = 0; // refinement iterations seen (iteration 0 is the initial image)
   let similarity: number | null = null;
-  const onEvent: OnEvent = (json, rgba) => {
+  const onEvent = (ev: CoreEvent): boolean => {
     if (run.cancelled) return false;
-    let ev: CoreEvent;
-    try {
-      ev = JSON.parse(json) as CoreEvent;
-    } catch {
-      return true;
-    }
     if (ev.type === 'progress') {
       const { stage, step, total, iteration } = ev;
-      post({ type: 'progress', id: run.id, stage, step, total, iteration, similarity: ev.similarity ?? null });
-    } else if (ev.type === 'image' && rgba) {
-      // Own copy: the bytes may view wasm memory, and this buffer is transferred.
-      const data = rgba.slice();
-      const image: RgbaImage = { width: ev.width, height: ev.height, data };
-      if (ev.similarity !== null && ev.similarity !== undefined) similarity = ev.similarity;
+      post({ type: 'progress', id: run.id, stage, step, total, iteration, similarity: ev.similarity });
+    } else if (ev.type === 'image') {
+      // The core hands over a fresh Uint8Array (a copy out of wasm memory); it is transferred.
+      const image: RgbaImage = ev.image;
+      if (ev.similarity !== null) similarity = ev.similarity;
       iterations = Math.max(iterations, ev.iteration);
       if (ev.final) {
         final = image;
       } else {
-        last = { width: ev.width, height: ev.height, data: data.slice() };
-        post({ type: 'preview', id: run.id, iteration: ev.iteration, similarity: ev.similarity ?? null, image }, [data.buffer]);
+        last = { width: image.width, height: image.height, data: image.data.slice() };
+        post({ type: 'preview', id: run.id, iteration: ev.iteration, similarity: ev.similarity, image }, [ev.image.data.buffer]);
       }
     }
     return !run.cancelled;
   };
   try {
-    const paramsJson = JSON.stringify(req.params);
-    const subjectMask = req.subjectMask ? req.subjectMask.data : undefined;
+    const subjectMask = req.subjectMask ?? null;
     if (req.type === 'generate') {
-      const s = req.subject;
-      await core.generate!(paramsJson, u8(s.data), s.width, s.height, subjectMask, onEvent);
+      await core.generate({ ...req.params, subject: rgba(req.subject), subjectMask }, onEvent);
     } else {
-      const { source: src, mask, subject: s } = req;
-      await core.edit!(paramsJson, u8(src.data), src.width, src.height, mask.data, u8(s.data), s.width, s.height, subjectMask, onEvent);
+      await core.edit(
+        { ...req.params, source: rgba(req.source), mask: req.mask, subject: rgba(req.subject), subjectMask },
+        onEvent,
+      );
     }
     const image = final ?? last;
     if (!image) throw new WeightsError('internal', 'The run finished without an image.');
@@ -291,21 +242,21 @@ self.onmessage = async (ev: MessageEvent<Request>) => {
   switch (req.type) {
     case 'smoke':
       try {
-        if (!session) throw new Error('the GPU session is not ready');
+        const core = requireSession();
         const t0 = performance.now();
-        const output = JSON.parse(await session.smokeJson(req.f16));
+        const output = await core.smoke(req.f16);
         const ms = performance.now() - t0;
         // The WGSL kernels against their references, in f16 where the adapter has it: a driver
         // whose f16 path is wrong gets the f32 path for the model instead of broken images.
-        let kernels: KernelCheck[] | null = null;
-        if (typeof session.kernelCheckJson === 'function') {
-          kernels = JSON.parse(await session.kernelCheckJson(adapter?.shader_f16 === true)) as KernelCheck[];
-          f16Unreliable = kernels.some((k) => k.dtype === 'f16' && !k.ok);
-        }
+        const kernels: KernelCheck[] = await core.kernelCheck(adapter?.shader_f16 === true);
+        f16Unreliable = kernels.some((k) => k.dtype === 'f16' && !k.ok);
         post({ type: 'smoke-result', output, ms, kernels, f16Unreliable });
       } catch (e) {
         post({ type: 'error', message: e instanceof Error ? e.message : String(e) });
       }
+      break;
+    case 'remembered-self-test':
+      f16Unreliable = req.f16Unreliable;
       break;
     case 'load-model':
       try {
@@ -347,14 +298,8 @@ self.onmessage = async (ev: MessageEvent<Request>) => {
       try {
         if (!modelReady) throw new Error('No model is loaded yet.');
         if (running) throw new Error('A run is in progress.');
-        const core = requireApi(['benchmark']);
-        await core.benchmark!(JSON.stringify(req.options), (json) => {
-          try {
-            post({ type: 'bench-record', record: JSON.parse(json) });
-          } catch {
-            // a malformed record is dropped, the benchmark goes on
-          }
-        });
+        const core = requireSession();
+        await core.benchmark(req.options, (record) => post({ type: 'bench-record', record: record as BenchRecord }));
       } catch (e) {
         error = e instanceof Error ? e.message : String(e);
       }

@@ -1,43 +1,57 @@
 // Service worker: keeps the app shell (page, scripts, styles, wasm, manifest, icons) in Cache
-// Storage so the page opens offline. Model weights are not handled here: the app's worker keeps
-// them in their own cache (www/src/weights.ts) and they never pass through this file.
+// Storage so the page opens offline, and so that a second visit loads the scripts and the 33 MB
+// wasm without the network. Model weights are not handled here: the app's worker keeps them in
+// their own cache (www/src/weights.ts) and they never pass through this file.
 //
-// Update strategy: network first, cache as fallback. The shell is small and its parts must
-// match each other (main.js, worker.js and ezigen_bg.wasm are built together), so when the
-// network is there every request gets the current file and refreshes the cache; only when it is
-// not (offline, server down) are the cached copies served. Stale-while-revalidate would open a
-// little faster but could pair a new main.js with an old worker.js or wasm for one visit.
+// Two kinds of files (www/tools/build-web.mjs makes them):
+// - content-hashed (main.<hash>.js, worker.<hash>.js, style.<hash>.css, ezigen_bg.<hash>.wasm):
+//   cache first. A name's bytes never change, so a cached copy is always right; the network is
+//   only asked for a file not cached yet.
+// - stable names (index.html, asset-manifest.json, manifest.webmanifest, icons): network first,
+//   cache as fallback, so a new deploy (a new index.html naming new hashed files) is picked up
+//   on the next visit and the page still opens offline. The server answers them with 304 when
+//   nothing changed (ETag), so this costs a round trip, not a download.
+//
+// Each build writes its id and hashed files into the `const BUILD` line below, so every build is
+// a new service worker version: it installs by fetching the hashed files it lacks (those that did
+// not change stay cached), and when it activates it drops the hashed files that its build no
+// longer names. The pages of one build therefore always get that build's main.js, worker.js and
+// wasm together.
 
-const SHELL_CACHE = 'ezigen-shell-v1';
-const SHELL = [
-  './',
-  'index.html',
-  'main.js',
-  'worker.js',
-  'style.css',
-  'ezigen_bg.wasm',
-  'manifest.webmanifest',
-  'icons/icon.svg',
-  'icons/icon-192.png',
-  'icons/icon-512.png',
-];
-const shellUrls = new Set(SHELL.map((p) => new URL(p, self.registration.scope).href));
+const BUILD = { id: 'dev', assets: [] };
+
+const SHELL_CACHE = 'ezigen-shell-v2';
+/** Files with stable names: network first. */
+const STABLE = ['./', 'index.html', 'asset-manifest.json', 'manifest.webmanifest', 'icons/icon.svg', 'icons/icon-192.png', 'icons/icon-512.png'];
+/** A content-hashed name (the same pattern as HASHED in www/serve.mjs). */
+const HASHED = /\.[0-9a-f]{8}\.(?:js|css|wasm)$/;
+
+const scoped = (path) => new URL(path, self.registration.scope).href;
+const stableUrls = new Set(STABLE.map(scoped));
+const assetUrls = new Set(BUILD.assets.map(scoped));
+
+/** Fetches `path` and stores it under its URL; failures are left for a later visit. */
+async function store(cache, path, init) {
+  try {
+    const res = await fetch(path, init);
+    if (res.ok) await cache.put(scoped(path), res);
+  } catch {
+    // Offline during install: the next online visit fills it in.
+  }
+}
 
 self.addEventListener('install', (event) => {
   event.waitUntil(
     (async () => {
       const cache = await caches.open(SHELL_CACHE);
       // One by one, so a single missing file does not leave the whole shell uncached.
-      await Promise.all(
-        SHELL.map(async (path) => {
-          try {
-            const res = await fetch(path, { cache: 'no-cache' });
-            if (res.ok) await cache.put(new URL(path, self.registration.scope).href, res);
-          } catch {
-            // Offline during install: the next online visit fills it in.
-          }
+      await Promise.all([
+        ...STABLE.map((path) => store(cache, path, { cache: 'no-cache' })),
+        // Hashed files already cached (by an earlier build that shared them) are kept as they are.
+        ...BUILD.assets.map(async (path) => {
+          if (!(await cache.match(scoped(path)))) await store(cache, path, {});
         }),
-      );
+      ]);
       await self.skipWaiting();
     })(),
   );
@@ -48,6 +62,11 @@ self.addEventListener('activate', (event) => {
     (async () => {
       for (const name of await caches.keys()) {
         if (name.startsWith('ezigen-shell-') && name !== SHELL_CACHE) await caches.delete(name);
+      }
+      // Hashed files of earlier builds: no page of this build asks for them again.
+      const cache = await caches.open(SHELL_CACHE);
+      for (const req of await cache.keys()) {
+        if (HASHED.test(new URL(req.url).pathname) && !assetUrls.has(req.url)) await cache.delete(req);
       }
       await self.clients.claim();
     })(),
@@ -61,10 +80,10 @@ self.addEventListener('fetch', (event) => {
   if (url.origin !== self.location.origin) return;
   url.search = '';
   url.hash = '';
-  const isNavigation = req.mode === 'navigate';
-  const key = isNavigation ? new URL('index.html', self.registration.scope).href : url.href;
-  if (!isNavigation && !shellUrls.has(key)) return; // weights and everything else: straight to the network
-  event.respondWith(networkFirst(req, key));
+  if (req.mode === 'navigate') event.respondWith(networkFirst(req, scoped('index.html')));
+  else if (stableUrls.has(url.href)) event.respondWith(networkFirst(req, url.href));
+  else if (HASHED.test(url.pathname)) event.respondWith(cacheFirst(req, url.href));
+  // Weights and everything else: straight to the network.
 });
 
 async function networkFirst(req, key) {
@@ -80,4 +99,14 @@ async function networkFirst(req, key) {
     if (cached) return cached;
     throw err;
   }
+}
+
+async function cacheFirst(req, key) {
+  const cache = await caches.open(SHELL_CACHE);
+  const cached = await cache.match(key);
+  if (cached) return cached;
+  const res = await fetch(req);
+  // Only this build's files are kept (an older page may still ask for its own).
+  if (res.ok && res.type === 'basic' && assetUrls.has(key)) await cache.put(key, res.clone());
+  return res;
 }

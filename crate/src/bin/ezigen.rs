@@ -1,7 +1,7 @@
 //! The native `ezigen` command line: generate, edit, device information and a smoke test.
 //! Runs the same library code as the browser.
 
-use std::io::Write;
+use std::io::IsTerminal;
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -9,6 +9,7 @@ use std::time::Instant;
 
 use burn::tensor::{DType, Device};
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
 use ezigen::pipeline::{
     EditRequest, Event, GenerateRequest, Mask, NoiseSource, Output, Pipeline, ProgressSink, ReplayNoise, RgbaImage,
     SamplingOptions, SeededNoise, Trajectory,
@@ -61,21 +62,21 @@ struct Common {
     /// Converted weights folder (from `ezigen convert`). Default: the built-in tiny model.
     #[arg(long)]
     weights: Option<PathBuf>,
-    #[arg(long, default_value_t = 3154)]
+    #[arg(long, default_value_t = SamplingOptions::default().seed)]
     seed: u64,
-    #[arg(long, default_value_t = 50)]
+    #[arg(long, default_value_t = SamplingOptions::default().steps)]
     steps: usize,
     /// Classifier-free guidance (generation).
-    #[arg(long, default_value_t = 7.5)]
+    #[arg(long, default_value_t = SamplingOptions::default().guidance)]
     guidance: f64,
     /// Guidance of the edit loops (official: 2).
-    #[arg(long, default_value_t = 2.0)]
+    #[arg(long, default_value_t = SamplingOptions::default().edit_guidance)]
     edit_guidance: f64,
     /// Share of the steps used for appearance transfer (more = more subject appearance).
-    #[arg(long, default_value_t = 0.4)]
+    #[arg(long, default_value_t = SamplingOptions::default().split_ratio)]
     split_ratio: f64,
     /// Auto-stop when consecutive images reach this CLIP similarity.
-    #[arg(long, default_value_t = 0.99)]
+    #[arg(long, default_value_t = SamplingOptions::default().sim_threshold)]
     sim_threshold: f64,
     /// Run exactly this many refinement iterations (default: auto-stop, 3 to 9).
     #[arg(long)]
@@ -140,6 +141,12 @@ enum Command {
     /// Time every stage (UNet step with/without adapters, reference pass, VAE, CLIP, full
     /// generate and edit) and print one JSON object per line.
     Bench(BenchArgs),
+    /// Write the TypeScript of the Rust↔page contract (crate/src/contract.rs) to a file, or print it.
+    Schema {
+        /// Output file (www/src/generated/contract.ts); default: standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Run the small conv + GroupNorm + attention computation and print it as JSON.
     Smoke {
         #[arg(long, value_enum, default_value = "wgpu")]
@@ -176,7 +183,7 @@ struct BenchArgs {
     #[arg(long)]
     no_pipeline: bool,
     /// DDPM steps of the full runs.
-    #[arg(long, default_value_t = 50)]
+    #[arg(long, default_value_t = SamplingOptions::default().steps)]
     steps: usize,
     /// Refinement iterations of the full runs (fixed, no auto-stop).
     #[arg(long, default_value_t = 3)]
@@ -312,30 +319,56 @@ fn options(c: &Common) -> SamplingOptions {
     }
 }
 
-/// Progress on stderr: one updating line per stage, one line per finished iteration.
+/// Progress on stderr: on a terminal an indicatif bar for the current stage; elsewhere (a log
+/// file, CI) one plain line per finished stage. Either way one line per finished iteration.
 struct StderrProgress {
     start: Instant,
+    /// `None` when stderr is not a terminal.
+    bar: Option<ProgressBar>,
+}
+
+impl StderrProgress {
+    fn new() -> Self {
+        let bar = std::io::stderr().is_terminal().then(|| {
+            let bar = ProgressBar::new(0);
+            bar.set_style(
+                ProgressStyle::with_template("{msg:<18} [{bar:30}] {pos}/{len}  {elapsed_precise}")
+                    .expect("a valid template")
+                    .progress_chars("#>-"),
+            );
+            bar
+        });
+        Self { start: Instant::now(), bar }
+    }
+
+    fn line(&self, text: String) {
+        match &self.bar {
+            Some(bar) => bar.println(text),
+            None => eprintln!("{text}"),
+        }
+    }
 }
 
 impl ProgressSink for StderrProgress {
     fn event(&mut self, event: Event<'_>) -> ControlFlow<()> {
-        let mut err = std::io::stderr();
         match event {
-            Event::Progress { stage, step, total, iteration, .. } => {
-                let width = 30;
-                let filled = if total == 0 { width } else { step * width / total };
-                let _ = write!(
-                    err,
-                    "\r{:<12} it {iteration} [{}{}] {step}/{total}  {:.1} s   ",
-                    format!("{stage:?}"),
-                    "#".repeat(filled),
-                    "-".repeat(width - filled),
-                    self.start.elapsed().as_secs_f64()
-                );
-            }
+            Event::Progress { stage, step, total, iteration, .. } => match &self.bar {
+                Some(bar) => {
+                    bar.set_length(total as u64);
+                    bar.set_position(step as u64);
+                    bar.set_message(format!("{stage:?} it {iteration}"));
+                }
+                None if step == total => {
+                    eprintln!("{stage:?} (iteration {iteration}): {total} step(s) done at {:.1} s", self.start.elapsed().as_secs_f64());
+                }
+                None => {}
+            },
             Event::Image { iteration, similarity, last, .. } => {
                 let sim = similarity.map_or("—".to_string(), |s| format!("{s:.4}"));
-                let _ = writeln!(err, "\riteration {iteration} done, similarity to previous {sim}{}", if last { " (final)" } else { "" });
+                self.line(format!("iteration {iteration} done, similarity to previous {sim}{}", if last { " (final)" } else { "" }));
+                if let (true, Some(bar)) = (last, &self.bar) {
+                    bar.finish_and_clear();
+                }
             }
             Event::Latent { .. } => {}
         }
@@ -419,6 +452,13 @@ fn run(cli: Cli) -> ezigen::Result<()> {
             let (_, report) = device::init_wgpu()?;
             println!("{}", serde_json::to_string_pretty(&report).expect("report serialises"));
         }
+        Command::Schema { out } => {
+            let ts = ezigen::contract::typescript();
+            match out {
+                Some(path) => std::fs::write(&path, ts).map_err(|e| Error::Input(format!("{}: {e}", path.display())))?,
+                None => print!("{ts}"),
+            }
+        }
         Command::Smoke { backend, dtype: d } => {
             let device = pick_device(backend)?;
             let dt = dtype(d, &device)?;
@@ -436,7 +476,7 @@ fn run(cli: Cli) -> ezigen::Result<()> {
             }
             let (pipe, _) = load_pipeline(&c)?;
             let mut noise = noise_source(&c)?;
-            let mut progress = StderrProgress { start: Instant::now() };
+            let mut progress = StderrProgress::new();
             let (out, traj) = record(&c, &mut progress, |sink| pollster::block_on(pipe.generate(&req, noise.as_mut(), sink)))?;
             eprintln!("generate took {:.1} s", progress.start.elapsed().as_secs_f64());
             save_outputs(&c, &out, traj)?;
@@ -449,7 +489,7 @@ fn run(cli: Cli) -> ezigen::Result<()> {
             req.validate()?;
             let (pipe, _) = load_pipeline(&c)?;
             let mut noise = noise_source(&c)?;
-            let mut progress = StderrProgress { start: Instant::now() };
+            let mut progress = StderrProgress::new();
             let (out, traj) = record(&c, &mut progress, |sink| pollster::block_on(pipe.edit(&req, noise.as_mut(), sink)))?;
             eprintln!("edit took {:.1} s", progress.start.elapsed().as_secs_f64());
             save_outputs(&c, &out, traj)?;

@@ -5,13 +5,14 @@
 
 use burn::tensor::{DType, Device, Tensor, TensorData};
 use serde::Serialize;
+use ts_rs::TS;
 
 use super::{Kernels, LaunchCounter, flash_attention, geglu, norm};
 use crate::Result;
 use crate::device::read_f32;
 
 /// The outcome for one kernel.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, TS)]
 pub struct KernelCheck {
     /// Kernel name (`flash_attention`, `group_norm_silu`, `layer_norm`, `geglu`).
     pub kernel: String,

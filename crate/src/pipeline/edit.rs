@@ -4,6 +4,8 @@
 //! from the first round's inverted trajectory after every step; iterated with auto-stop.
 
 use burn::tensor::{Tensor, TensorData};
+use serde::{Deserialize, Serialize};
+use ts_rs::TS;
 
 use super::image::{self, Mask, RgbaImage};
 use super::{AdapterGate, Blend, EXCEPTION_TOKEN, Job, NoiseSource, Output, Pass, Pipeline, ProgressSink, SamplingOptions, Stage, similarity};
@@ -12,12 +14,13 @@ use crate::models::unet::RefMode;
 use crate::schedulers::{DdpmScheduler, DpmSolverInverse};
 use crate::{Error, Result};
 
-/// Inputs of an edit.
-#[derive(Clone, Debug)]
+/// Inputs of an edit (the page sends it as one object).
+#[derive(Clone, Debug, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
 pub struct EditRequest {
     /// The photo to edit.
     pub source: RgbaImage,
-    /// Where the subject goes: same size as `source`, nonzero = foreground.
+    /// Where the subject goes: same size as `source` (foreground as [`Mask`] says).
     pub mask: Mask,
     /// The subject's photo.
     pub subject: RgbaImage,
@@ -28,11 +31,13 @@ pub struct EditRequest {
     /// Subject class prompt.
     pub subject_prompt: String,
     /// Uncond text ("" officially).
+    #[serde(skip)]
     pub negative_prompt: String,
     /// Composite the untouched background in pixel space after decoding (off by default:
     /// the official output does not).
     pub composite_background: bool,
     /// Sampling options (the loop guidance is `edit_guidance`).
+    #[serde(flatten)]
     pub options: SamplingOptions,
 }
 
@@ -55,6 +60,14 @@ impl EditRequest {
     /// Checks the request; errors name the problem (mask size vs source size, empty mask).
     pub fn validate(&self) -> Result<()> {
         self.options.validate()?;
+        self.source.check()?;
+        self.source.check_aspect("the source image")?;
+        self.mask.check()?;
+        self.subject.check()?;
+        self.subject.check_aspect("the subject image")?;
+        if let Some(m) = &self.subject_mask {
+            m.check()?;
+        }
         if self.prompt.trim().is_empty() {
             return Err(Error::Input("the prompt is empty: describe the edited image".into()));
         }
@@ -71,11 +84,12 @@ impl EditRequest {
     }
 }
 
-/// The official mask preprocessing: short-side resize (bicubic), foreground = exactly 255,
-/// OpenCV linear resize to the square model size, then bilinear reduction to the latent.
-/// Returns the latent-size foreground weights.
+/// The official mask preprocessing of the binary mask ([`Mask::binary`]; official masks are
+/// 0 / 255 already): short-side resize (bicubic), foreground = exactly 255, OpenCV linear resize
+/// to the square model size, then bilinear reduction to the latent. Returns the latent-size
+/// foreground weights.
 fn latent_mask(mask: &Mask, w: usize, h: usize, size: usize, lw: usize, lh: usize) -> Vec<f32> {
-    let m = Image8 { width: mask.width, height: mask.height, channels: 1, data: mask.data.clone() };
+    let m = Image8 { width: mask.width, height: mask.height, channels: 1, data: mask.binary() };
     let m = image::bound_size(m).resize(w, h, Filter::Bicubic);
     let binary: Vec<u8> = m.data.iter().map(|&v| v / 255).collect();
     let square = image::cv2_resize_linear(&binary, w, h, size, size);

@@ -3,6 +3,8 @@
 //! appearance transfer with CLIP auto-stop.
 
 use burn::tensor::Tensor;
+use serde::{Deserialize, Serialize};
+use ts_rs::TS;
 
 use super::image::{self, Mask, RgbaImage};
 use super::{AdapterGate, Job, NoiseSource, OFFICIAL_NEGATIVE_PROMPT, Output, Pass, Pipeline, ProgressSink, SamplingOptions, Stage, similarity};
@@ -10,8 +12,10 @@ use crate::imageops::{Filter, Image8};
 use crate::schedulers::DdpmScheduler;
 use crate::{Error, Result};
 
-/// Inputs of a generation.
-#[derive(Clone, Debug)]
+/// Inputs of a generation (the page sends it as one object; the negative prompts stay the
+/// official ones there).
+#[derive(Clone, Debug, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
 pub struct GenerateRequest {
     /// The subject's photo (any size; transparent pixels become white).
     pub subject: RgbaImage,
@@ -22,11 +26,18 @@ pub struct GenerateRequest {
     /// Subject class prompt ("a dog"); empty is allowed.
     pub subject_prompt: String,
     /// Uncond text of the initial run (the official negative prompt by default).
+    #[serde(skip, default = "official_negative_prompt")]
     pub negative_prompt: String,
     /// Uncond text of the loop iterations ("" officially).
+    #[serde(skip)]
     pub loop_negative_prompt: String,
     /// Sampling options.
+    #[serde(flatten)]
     pub options: SamplingOptions,
+}
+
+fn official_negative_prompt() -> String {
+    OFFICIAL_NEGATIVE_PROMPT.to_string()
 }
 
 impl GenerateRequest {
@@ -46,6 +57,11 @@ impl GenerateRequest {
     /// Checks the request; errors name the problem.
     pub fn validate(&self) -> Result<()> {
         self.options.validate()?;
+        self.subject.check()?;
+        self.subject.check_aspect("the subject image")?;
+        if let Some(m) = &self.subject_mask {
+            m.check()?;
+        }
         if self.prompt.trim().is_empty() {
             return Err(Error::Input("the prompt is empty: describe the image to generate".into()));
         }

@@ -2,59 +2,90 @@
 //! resizes the official pipeline performs, and conversions between 8-bit images and tensors.
 
 use burn::tensor::{DType, Device, Tensor, TensorData};
+use serde::{Deserialize, Serialize};
+use ts_rs::TS;
 
+pub use crate::contract::{MASK_FOREGROUND_MIN, MAX_ASPECT_RATIO, MAX_IMAGE_SIDE};
 use crate::imageops::{Filter, Image8};
 use crate::{Error, Result};
-
-/// Images with a side larger than this are refused at decode (about 1 GiB of RGBA).
-pub const MAX_DECODE_SIDE: usize = 16384;
 /// Images with a side larger than this are first downscaled (bicubic, aspect kept) so that
 /// their long side is this long; every pipeline input is then resized to at most 512 px on
 /// its short side, so this only bounds memory and time (documented in the README).
 pub const MAX_INPUT_SIDE: usize = 4096;
 
-/// An RGBA image as the browser's `ImageData` holds it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// An RGBA image as the browser's `ImageData` holds it (crosses the wasm boundary with `data` as
+/// a `Uint8Array`; [`RgbaImage::check`] is applied to every request).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, TS)]
 pub struct RgbaImage {
     /// Width in pixels.
     pub width: usize,
     /// Height in pixels.
     pub height: usize,
     /// `width · height · 4` bytes.
+    #[serde(with = "serde_bytes")]
+    #[ts(type = "Uint8Array")]
     pub data: Vec<u8>,
 }
 
-/// A single-channel mask: nonzero (255) = foreground.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// A single-channel mask, one byte per pixel: a byte ≥ [`MASK_FOREGROUND_MIN`] is foreground.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, TS)]
 pub struct Mask {
     /// Width in pixels.
     pub width: usize,
     /// Height in pixels.
     pub height: usize,
     /// `width · height` bytes.
+    #[serde(with = "serde_bytes")]
+    #[ts(type = "Uint8Array")]
     pub data: Vec<u8>,
+}
+
+/// Checks an image's or mask's size against its bytes and [`MAX_IMAGE_SIDE`].
+fn check_size(what: &str, width: usize, height: usize, len: usize, channels: usize) -> Result<()> {
+    if width == 0 || height == 0 {
+        return Err(Error::Input(format!("the {what} is empty (0 pixels)")));
+    }
+    if width > MAX_IMAGE_SIDE || height > MAX_IMAGE_SIDE {
+        return Err(Error::Input(format!("the {what} is {width}×{height}; at most {MAX_IMAGE_SIDE} px per side are supported")));
+    }
+    if len != width * height * channels {
+        return Err(Error::Input(format!(
+            "{what} data of {len} bytes does not match {width}×{height} (needs {})",
+            width * height * channels
+        )));
+    }
+    Ok(())
 }
 
 impl RgbaImage {
     /// Wraps RGBA bytes, checking the length.
     pub fn new(width: usize, height: usize, data: Vec<u8>) -> Result<Self> {
-        if width == 0 || height == 0 {
-            return Err(Error::Input("the image is empty (0 pixels)".into()));
-        }
-        if data.len() != width * height * 4 {
-            return Err(Error::Input(format!(
-                "RGBA data of {} bytes does not match {width}×{height} (needs {})",
-                data.len(),
-                width * height * 4
-            )));
-        }
-        if width > MAX_DECODE_SIDE || height > MAX_DECODE_SIDE {
-            return Err(Error::Input(format!("the image is {width}×{height}; at most {MAX_DECODE_SIDE} px per side are supported")));
-        }
-        Ok(Self { width, height, data })
+        let img = Self { width, height, data };
+        img.check()?;
+        Ok(img)
     }
 
-    /// Decodes a PNG or JPEG file.
+    /// Checks the size against the bytes and [`MAX_IMAGE_SIDE`] (for images that arrived
+    /// deserialised rather than through [`RgbaImage::new`]).
+    pub fn check(&self) -> Result<()> {
+        check_size("image", self.width, self.height, self.data.len(), 4)
+    }
+
+    /// Refuses a photo more elongated than [`MAX_ASPECT_RATIO`]; `what` names it in the message
+    /// ("the source image", "subject image 2").
+    pub fn check_aspect(&self, what: &str) -> Result<()> {
+        let (long, short) = (self.width.max(self.height), self.width.min(self.height));
+        if long as f64 > MAX_ASPECT_RATIO * short as f64 {
+            return Err(Error::Input(format!(
+                "{what} is {}×{}, more elongated than {MAX_ASPECT_RATIO}:1; crop it to at most {MAX_ASPECT_RATIO}:1 around the part that matters",
+                self.width, self.height
+            )));
+        }
+        Ok(())
+    }
+
+    /// Decodes a PNG or JPEG file. A JPEG that ends before its end-of-image marker (a truncated
+    /// download or copy) is refused rather than decoded with a grey remainder.
     pub fn decode(bytes: &[u8]) -> Result<Self> {
         let format = image::guess_format(bytes).map_err(|_| {
             Error::Input("unsupported image: the file is not a PNG or JPEG (its first bytes are not an image signature)".into())
@@ -62,10 +93,15 @@ impl RgbaImage {
         if !matches!(format, image::ImageFormat::Png | image::ImageFormat::Jpeg) {
             return Err(Error::Input(format!("unsupported image format {format:?}: use PNG or JPEG")));
         }
+        if format == image::ImageFormat::Jpeg && !jpeg_is_complete(bytes) {
+            return Err(Error::Input(
+                "the JPEG file is incomplete (it ends before its end-of-image marker): it was not fully downloaded or copied; use the complete file".into(),
+            ));
+        }
         let mut reader = image::ImageReader::with_format(std::io::Cursor::new(bytes), format);
         let mut limits = image::Limits::default();
-        limits.max_image_width = Some(MAX_DECODE_SIDE as u32);
-        limits.max_image_height = Some(MAX_DECODE_SIDE as u32);
+        limits.max_image_width = Some(MAX_IMAGE_SIDE as u32);
+        limits.max_image_height = Some(MAX_IMAGE_SIDE as u32);
         reader.limits(limits);
         let img = reader
             .decode()
@@ -88,7 +124,7 @@ impl RgbaImage {
         Image8 { width: self.width, height: self.height, channels: 3, data }
     }
 
-    /// The red channel as a mask (official editing masks: foreground = pure white).
+    /// The red channel as a mask (official editing masks are white on black).
     pub fn red_channel(&self) -> Mask {
         Mask { width: self.width, height: self.height, data: self.data.chunks_exact(4).map(|p| p[0]).collect() }
     }
@@ -103,15 +139,67 @@ impl RgbaImage {
 impl Mask {
     /// Wraps mask bytes, checking the length.
     pub fn new(width: usize, height: usize, data: Vec<u8>) -> Result<Self> {
-        if data.len() != width * height || width == 0 || height == 0 {
-            return Err(Error::Input(format!("mask data of {} bytes does not match {width}×{height}", data.len())));
-        }
-        Ok(Self { width, height, data })
+        let m = Self { width, height, data };
+        m.check()?;
+        Ok(m)
+    }
+
+    /// Checks the size against the bytes and [`MAX_IMAGE_SIDE`].
+    pub fn check(&self) -> Result<()> {
+        check_size("mask", self.width, self.height, self.data.len(), 1)
+    }
+
+    /// Whether a mask byte is foreground (the one mask rule, [`MASK_FOREGROUND_MIN`]).
+    pub fn is_foreground(v: u8) -> bool {
+        v >= MASK_FOREGROUND_MIN
     }
 
     /// Whether no pixel is foreground.
     pub fn is_empty(&self) -> bool {
-        self.data.iter().all(|&v| v == 0)
+        !self.data.iter().any(|&v| Self::is_foreground(v))
+    }
+
+    /// The mask as 0 / 255 (foreground → 255), the binary form the official preprocessing
+    /// expects.
+    pub fn binary(&self) -> Vec<u8> {
+        self.data.iter().map(|&v| if Self::is_foreground(v) { 255 } else { 0 }).collect()
+    }
+}
+
+/// Whether a JPEG's marker structure runs to an end-of-image marker: segments are walked by
+/// their lengths up to each start-of-scan, entropy-coded data is skipped (a 0xFF there is
+/// followed by 0x00 or a restart marker), and the file must reach EOI (0xFFD9) before it ends.
+/// Bytes after EOI (some cameras append data) are allowed.
+fn jpeg_is_complete(b: &[u8]) -> bool {
+    let mut i = 2; // after SOI
+    loop {
+        // At a marker: skip fill bytes.
+        while b.get(i) == Some(&0xff) && b.get(i + 1) == Some(&0xff) {
+            i += 1;
+        }
+        let (Some(&0xff), Some(&m)) = (b.get(i), b.get(i + 1)) else { return false };
+        i += 2;
+        match m {
+            0xd9 => return true,
+            0x01 | 0xd0..=0xd7 => continue,
+            _ => {}
+        }
+        let Some(len) = b.get(i..i + 2).map(|l| u16::from_be_bytes([l[0], l[1]]) as usize) else { return false };
+        i += len;
+        if i > b.len() {
+            return false;
+        }
+        if m == 0xda {
+            // Entropy-coded data up to the next marker that is not a stuffed byte or a restart.
+            loop {
+                match (b.get(i), b.get(i + 1)) {
+                    (Some(0xff), Some(0x00 | 0xd0..=0xd7)) => i += 2,
+                    (Some(0xff), Some(_)) => break,
+                    (Some(_), _) => i += 1,
+                    (None, _) => return false,
+                }
+            }
+        }
     }
 }
 
@@ -139,7 +227,7 @@ pub fn whiten_outside(rgb: &Image8, mask: &Mask) -> Image8 {
     };
     let mut out = rgb.clone();
     for (px, &mv) in out.data.chunks_exact_mut(3).zip(&m) {
-        if mv < 128 {
+        if !Mask::is_foreground(mv) {
             px.copy_from_slice(&[255, 255, 255]);
         }
     }

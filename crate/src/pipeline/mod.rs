@@ -16,6 +16,7 @@ use std::ops::ControlFlow;
 
 use burn::tensor::{DType, Device, Int, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
+use ts_rs::TS;
 
 use crate::imageops::{Image8, clip_preprocess};
 use crate::models::clip::{ClipTextModel, ClipVisionModel};
@@ -41,10 +42,11 @@ pub const MAX_ITERATIONS: usize = 9;
 pub const EXCEPTION_TOKEN: usize = 7788;
 
 /// Sampling options shared by both tasks (defaults = the official values).
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, TS)]
 #[serde(rename_all = "camelCase", default)]
 pub struct SamplingOptions {
     /// Seed of every random draw.
+    #[ts(type = "number")]
     pub seed: u64,
     /// DDPM steps N (50).
     pub steps: usize,
@@ -67,26 +69,21 @@ impl Default for SamplingOptions {
 }
 
 impl SamplingOptions {
-    /// Checks ranges; the error names the bad option.
+    /// Checks every option against [`LIMITS`](crate::contract::LIMITS); the error names the
+    /// bad option and its range.
     pub fn validate(&self) -> Result<()> {
-        let bad = |m: &str| Err(Error::Input(m.to_string()));
-        if !(1..=1000).contains(&self.steps) {
-            return bad("steps must be between 1 and 1000");
-        }
-        if !(self.split_ratio > 0.0 && self.split_ratio <= 1.0) {
-            return bad("split ratio must be in (0, 1]");
+        let l = &crate::contract::LIMITS;
+        l.seed.check("seed", self.seed as f64)?;
+        l.steps.check("steps", self.steps as f64)?;
+        l.guidance.check("guidance", self.guidance)?;
+        l.edit_guidance.check("edit guidance", self.edit_guidance)?;
+        l.split_ratio.check("split ratio", self.split_ratio)?;
+        l.sim_threshold.check("similarity threshold", self.sim_threshold)?;
+        if let Some(n) = self.iterations {
+            l.iterations.check("iterations", n as f64)?;
         }
         if self.transfer_steps() == 0 {
-            return bad("split ratio × steps must be at least one step");
-        }
-        if !self.guidance.is_finite() || !self.edit_guidance.is_finite() {
-            return bad("guidance must be a finite number");
-        }
-        if !self.sim_threshold.is_finite() {
-            return bad("similarity threshold must be a number (above 1 never stops early)");
-        }
-        if self.iterations.is_some_and(|n| n == 0 || n > 50) {
-            return bad("iterations must be between 1 and 50");
+            return Err(Error::Input("split ratio × steps must be at least one step".into()));
         }
         Ok(())
     }
@@ -126,7 +123,7 @@ impl SamplingOptions {
 }
 
 /// Pipeline stages, as reported to the progress sink.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[serde(rename_all = "kebab-case")]
 pub enum Stage {
     /// Tokenizing and encoding the prompts.
@@ -143,8 +140,11 @@ pub enum Stage {
     Decode,
 }
 
-/// What the pipeline reports while running.
-#[derive(Clone, Debug)]
+/// What the pipeline reports while running. Progress and images reach the page as objects
+/// tagged by `type` (`Latent` stays on the Rust side).
+#[derive(Clone, Debug, Serialize, TS)]
+#[serde(tag = "type", rename_all = "kebab-case")]
+#[ts(rename = "CoreEvent")]
 pub enum Event<'a> {
     /// A step of a stage finished.
     Progress {
@@ -168,11 +168,14 @@ pub enum Event<'a> {
         /// The image.
         image: &'a RgbaImage,
         /// Whether this is the returned result.
+        #[serde(rename = "final")]
         last: bool,
     },
     /// The latent after a step, under its trajectory key (`run0/step{i}`, `loop{k}/step{i}`,
     /// `edit/loop{k}/inv{j}`, `edit/loop{k}/step{i}`); sent only to sinks that
     /// [want latents](ProgressSink::wants_latents).
+    #[serde(skip)]
+    #[ts(skip)]
     Latent {
         /// Trajectory key.
         key: &'a str,

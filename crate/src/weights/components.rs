@@ -3,6 +3,7 @@
 //! and names only; assembling models from components is the loader's (`loader.rs`).
 
 use serde::{Deserialize, Serialize};
+use ts_rs::TS;
 
 use super::names;
 use crate::presets;
@@ -10,7 +11,8 @@ use crate::{Error, Result};
 
 /// A component of a converted model: its own shards in the manifest, loaded and finished as
 /// one piece. The names are those of the manifest and the page.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, TS)]
+#[serde(rename_all = "snake_case")]
 pub enum Component {
     /// CLIP BPE tokenizer (`tokenizer.json`).
     Tokenizer,

@@ -15,6 +15,7 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
+use ts_rs::TS;
 
 use super::components::{Component, ModelConfigs};
 use crate::{Error, Result};
@@ -25,7 +26,7 @@ pub const FORMAT: &str = "ezigen-shards";
 pub const VERSION: u32 = 1;
 
 /// A tensor's location.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, TS)]
 pub struct TensorEntry {
     /// Canonical key.
     pub name: String,
@@ -36,15 +37,18 @@ pub struct TensorEntry {
     /// Shard file name.
     pub shard: String,
     /// First byte of the data in the shard.
+    #[ts(type = "number")]
     pub begin: u64,
     /// One past the last byte.
+    #[ts(type = "number")]
     pub end: u64,
 }
 
 /// A component: its shards in load order and its tensors.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, TS)]
 pub struct ComponentEntry {
     /// Bytes of all its shards.
+    #[ts(type = "number")]
     pub bytes: u64,
     /// Shard files, in load order.
     pub shards: Vec<String>,
@@ -54,18 +58,19 @@ pub struct ComponentEntry {
 }
 
 /// A shard file.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, TS)]
 pub struct ShardEntry {
     /// Component it belongs to.
     pub component: String,
     /// File size.
+    #[ts(type = "number")]
     pub bytes: u64,
     /// SHA-256 of the file, lower-case hex.
     pub sha256: String,
 }
 
 /// The whole manifest.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, TS)]
 pub struct Manifest {
     /// Always [`FORMAT`].
     pub format: String,
@@ -79,12 +84,14 @@ pub struct Manifest {
     /// Dtype most tensors are stored in ("f16" or "f32").
     pub dtype: String,
     /// Sum of all shard sizes.
+    #[ts(type = "number")]
     pub total_bytes: u64,
     /// Components by name.
     pub components: BTreeMap<String, ComponentEntry>,
     /// Shards by file name.
     pub shards: BTreeMap<String, ShardEntry>,
     /// Model configurations.
+    #[ts(type = "unknown")]
     pub config: ModelConfigs,
 }
 

@@ -5,8 +5,6 @@ pub mod components;
 pub mod manifest;
 pub mod names;
 pub mod safetensors;
-#[cfg(feature = "native")]
-pub mod torch_bin;
 pub mod store;
 
 pub use safetensors::{SafetensorsHeader, StoredDType, TensorInfo};

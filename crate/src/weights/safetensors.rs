@@ -1,19 +1,19 @@
-//! Header-only parsing of the safetensors format (an 8-byte little-endian header length, a JSON
-//! header, then raw little-endian tensor data) and conversion of a tensor's bytes to f32/f16.
+//! safetensors files through the `safetensors` crate (header parsing with its checks, and
+//! writing), plus what the crate does not do: our names for the element types the model uses,
+//! tensor ranges within the whole file (the weights store and the converter slice shards by
+//! them), errors that name the file, and conversion of a tensor's bytes to f32/f16.
 //!
 //! Format: <https://github.com/huggingface/safetensors#format>.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::ops::Range;
 
 use burn::tensor::{DType, TensorData};
 use half::{bf16, f16};
-use serde_json::Value;
+use safetensors::{Dtype, SafeTensorError, SafeTensors, View};
 
 use crate::{Error, Result};
-
-/// Headers larger than this are refused (the format's own limit is 100 MB).
-const MAX_HEADER: usize = 100 << 20;
 
 /// Element type of a tensor as stored in the file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -49,6 +49,33 @@ impl StoredDType {
             "BOOL" => Self::Bool,
             _ => return None,
         })
+    }
+
+    fn from_crate(d: Dtype) -> Option<Self> {
+        Some(match d {
+            Dtype::F32 => Self::F32,
+            Dtype::F16 => Self::F16,
+            Dtype::BF16 => Self::BF16,
+            Dtype::F64 => Self::F64,
+            Dtype::I64 => Self::I64,
+            Dtype::I32 => Self::I32,
+            Dtype::U8 => Self::U8,
+            Dtype::BOOL => Self::Bool,
+            _ => return None,
+        })
+    }
+
+    fn to_crate(self) -> Dtype {
+        match self {
+            Self::F32 => Dtype::F32,
+            Self::F16 => Dtype::F16,
+            Self::BF16 => Dtype::BF16,
+            Self::F64 => Dtype::F64,
+            Self::I64 => Dtype::I64,
+            Self::I32 => Dtype::I32,
+            Self::U8 => Dtype::U8,
+            Self::Bool => Dtype::BOOL,
+        }
     }
 
     /// Bytes per element.
@@ -120,89 +147,43 @@ pub struct SafetensorsHeader {
     pub metadata: BTreeMap<String, String>,
     /// Offset of the first data byte in the file.
     pub data_start: usize,
-    /// Total file size the header implies (data_start + the end of the last tensor).
-    pub file_len: usize,
 }
 
 fn bad(file: &str, reason: impl Into<String>) -> Error {
     Error::Weights { file: file.to_string(), reason: reason.into() }
 }
 
+/// The crate's error in the words the page and the CLI show.
+fn describe(e: SafeTensorError, len: usize) -> String {
+    match e {
+        SafeTensorError::HeaderTooSmall => "shorter than 8 bytes: not a safetensors file".into(),
+        SafeTensorError::HeaderTooLarge => "header length is implausible: not a safetensors file".into(),
+        SafeTensorError::InvalidHeaderLength => format!("truncated inside the header ({len} bytes)"),
+        SafeTensorError::InvalidHeader(e) => format!("header is not valid JSON (not UTF-8: {e})"),
+        SafeTensorError::InvalidHeaderDeserialization(e) => format!("header is not valid JSON: {e}"),
+        SafeTensorError::MetadataIncompleteBuffer => format!("truncated (or with extra bytes): {len} bytes do not match the size its header describes"),
+        SafeTensorError::InvalidOffset(name) => format!("tensor {name}: data_offsets are not contiguous"),
+        SafeTensorError::TensorInvalidInfo => "a tensor's data_offsets do not match its dtype and shape".into(),
+        other => other.to_string(),
+    }
+}
+
 impl SafetensorsHeader {
-    /// Length of the header prefix (8 + JSON) given at least the file's first 8 bytes.
-    pub fn prefix_len(first8: &[u8], file: &str) -> Result<usize> {
-        let Some(len) = first8.get(..8) else {
-            return Err(bad(file, "shorter than 8 bytes: not a safetensors file"));
-        };
-        let n = u64::from_le_bytes(len.try_into().expect("8 bytes")) as usize;
-        if n > MAX_HEADER {
-            return Err(bad(file, format!("header length {n} is implausible: not a safetensors file")));
-        }
-        Ok(8 + n)
-    }
-
-    /// Parses the header from the file's leading bytes (at least [`Self::prefix_len`] of them).
+    /// Parses and checks a whole safetensors file (header JSON, every tensor's offsets against
+    /// its dtype and shape, the file's length); errors name `file`.
     pub fn parse(bytes: &[u8], file: &str) -> Result<Self> {
-        let data_start = Self::prefix_len(bytes, file)?;
-        let json = bytes
-            .get(8..data_start)
-            .ok_or_else(|| bad(file, "truncated inside the header"))?;
-        let value: Value = serde_json::from_slice(json)
-            .map_err(|e| bad(file, format!("header is not valid JSON: {e}")))?;
-        let Value::Object(map) = value else {
-            return Err(bad(file, "header is not a JSON object"));
-        };
-        let mut header = SafetensorsHeader { data_start, ..Default::default() };
-        let mut end = 0usize;
-        for (name, entry) in map {
-            if name == "__metadata__" {
-                if let Value::Object(m) = entry {
-                    for (k, v) in m {
-                        header.metadata.insert(k, v.as_str().unwrap_or_default().to_string());
-                    }
-                }
-                continue;
-            }
-            let field = |k: &str| entry.get(k).ok_or_else(|| bad(file, format!("tensor {name}: no `{k}`")));
-            let dtype_s = field("dtype")?.as_str().unwrap_or_default();
-            let dtype = StoredDType::parse(dtype_s)
-                .ok_or_else(|| bad(file, format!("tensor {name}: unsupported dtype {dtype_s}")))?;
-            let shape = field("shape")?
-                .as_array()
-                .ok_or_else(|| bad(file, format!("tensor {name}: shape is not a list")))?
-                .iter()
-                .map(|d| d.as_u64().map(|d| d as usize))
-                .collect::<Option<Vec<_>>>()
-                .ok_or_else(|| bad(file, format!("tensor {name}: shape has a non-integer")))?;
-            let offsets = field("data_offsets")?
-                .as_array()
-                .filter(|a| a.len() == 2)
-                .and_then(|a| Some((a[0].as_u64()? as usize, a[1].as_u64()? as usize)))
-                .ok_or_else(|| bad(file, format!("tensor {name}: bad data_offsets")))?;
-            let numel = shape.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d));
-            let expected = numel.and_then(|n| n.checked_mul(dtype.size()));
-            if offsets.1 < offsets.0 || Some(offsets.1 - offsets.0) != expected {
-                return Err(bad(file, format!("tensor {name}: data_offsets {offsets:?} do not match {dtype_s} {shape:?}")));
-            }
-            end = end.max(offsets.1);
-            header.tensors.push(TensorInfo {
-                name,
-                dtype,
-                shape,
-                range: data_start + offsets.0..data_start + offsets.1,
-            });
+        let (n, meta) = SafeTensors::read_metadata(bytes).map_err(|e| bad(file, describe(e, bytes.len())))?;
+        let data_start = 8 + n;
+        let mut tensors = Vec::with_capacity(meta.tensors().len());
+        for (name, info) in meta.tensors() {
+            let dtype = StoredDType::from_crate(info.dtype)
+                .ok_or_else(|| bad(file, format!("tensor {name}: unsupported dtype {:?}", info.dtype)))?;
+            let (begin, end) = info.data_offsets;
+            tensors.push(TensorInfo { name, dtype, shape: info.shape.clone(), range: data_start + begin..data_start + end });
         }
-        header.tensors.sort_by_key(|t| t.range.start);
-        header.file_len = data_start + end;
-        Ok(header)
-    }
-
-    /// Checks that `len` bytes hold every tensor (detects truncated files).
-    pub fn check_len(&self, len: usize, file: &str) -> Result<()> {
-        if len < self.file_len {
-            return Err(bad(file, format!("truncated: {len} bytes, the header needs {}", self.file_len)));
-        }
-        Ok(())
+        tensors.sort_by_key(|t| t.range.start);
+        let metadata = meta.metadata().clone().unwrap_or_default().into_iter().collect();
+        Ok(SafetensorsHeader { tensors, metadata, data_start })
     }
 }
 
@@ -260,32 +241,27 @@ pub struct TensorToWrite<'a> {
     pub bytes: &'a [u8],
 }
 
-/// Serialises tensors (in the given order) and string metadata into a safetensors file. The
-/// header is padded with spaces to a multiple of 8 bytes, as the reference writer does.
+impl View for &TensorToWrite<'_> {
+    fn dtype(&self) -> Dtype {
+        self.dtype.to_crate()
+    }
+
+    fn shape(&self) -> &[usize] {
+        self.shape
+    }
+
+    fn data(&self) -> Cow<'_, [u8]> {
+        Cow::Borrowed(self.bytes)
+    }
+
+    fn data_len(&self) -> usize {
+        self.bytes.len()
+    }
+}
+
+/// Serialises tensors and string metadata into a safetensors file (the crate's writer: header
+/// padded to 8 bytes, tensors ordered by alignment then name).
 pub fn write(tensors: &[TensorToWrite<'_>], metadata: &BTreeMap<String, String>) -> Vec<u8> {
-    let mut header = serde_json::Map::new();
-    if !metadata.is_empty() {
-        let m: serde_json::Map<String, Value> = metadata.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect();
-        header.insert("__metadata__".into(), Value::Object(m));
-    }
-    let mut offset = 0usize;
-    for t in tensors {
-        let end = offset + t.bytes.len();
-        header.insert(
-            t.name.to_string(),
-            serde_json::json!({ "dtype": t.dtype.name(), "shape": t.shape, "data_offsets": [offset, end] }),
-        );
-        offset = end;
-    }
-    let mut json = serde_json::to_vec(&Value::Object(header)).expect("header serialises");
-    while json.len() % 8 != 0 {
-        json.push(b' ');
-    }
-    let mut out = Vec::with_capacity(8 + json.len() + offset);
-    out.extend_from_slice(&(json.len() as u64).to_le_bytes());
-    out.extend_from_slice(&json);
-    for t in tensors {
-        out.extend_from_slice(t.bytes);
-    }
-    out
+    let meta = (!metadata.is_empty()).then(|| metadata.clone().into_iter().collect());
+    safetensors::serialize(tensors.iter().map(|t| (t.name, t)), meta).expect("tensor byte lengths match their shapes")
 }

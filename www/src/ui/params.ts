@@ -12,8 +12,31 @@ export type ParamsResult = { params: EditParams } | { error: string; field: HTML
 export interface ParamsForm {
   /** Reads and validates the form for the current mode. */
   read(): ParamsResult;
-  /** Puts `p` into the form. */
-  write(p: EditParams): void;
+  /**
+   * Puts `p` into the form; `fixedIterations` fills the iteration count field when `p` stops
+   * automatically (the count the user typed is kept for when they switch back).
+   */
+  write(p: EditParams, fixedIterations?: number): void;
+  /** The form's values as they are, unchecked (for saving; see saved-form.ts). */
+  snapshot(): FormValues;
+}
+
+/**
+ * The form's raw values: numbers as typed (null for an empty or unreadable field, maybe outside
+ * LIMITS), `iterations` the count field even while stopping automatically.
+ */
+export interface FormValues {
+  prompt: string;
+  subjectPrompt: string;
+  seed: number | null;
+  steps: number | null;
+  guidance: number | null;
+  editGuidance: number | null;
+  splitRatio: number | null;
+  simThreshold: number | null;
+  stopFixed: boolean;
+  iterations: number | null;
+  compositeBackground: boolean;
 }
 
 const num = (id: string) => $<HTMLInputElement>(id);
@@ -67,7 +90,7 @@ function readParams(): ParamsResult {
 export function createParamsForm(deps: { refresh(): void }): ParamsForm {
   const { refresh } = deps;
 
-  function write(p: EditParams): void {
+  function write(p: EditParams, fixedIterations?: number): void {
     $<HTMLTextAreaElement>('prompt').value = p.prompt;
     $<HTMLInputElement>('subject-prompt').value = p.subjectPrompt;
     num('seed').value = String(p.seed);
@@ -79,6 +102,7 @@ export function createParamsForm(deps: { refresh(): void }): ParamsForm {
     $<HTMLInputElement>('stop-auto').checked = p.iterations === null;
     $<HTMLInputElement>('stop-fixed').checked = p.iterations !== null;
     if (p.iterations !== null) num('iterations').value = String(p.iterations);
+    else if (fixedIterations !== undefined) num('iterations').value = String(fixedIterations);
     num('iterations').disabled = p.iterations === null;
     num('sim-threshold').disabled = p.iterations !== null;
     $<HTMLInputElement>('composite').checked = p.compositeBackground;
@@ -108,5 +132,25 @@ export function createParamsForm(deps: { refresh(): void }): ParamsForm {
     $(id).addEventListener('input', () => refresh());
   }
 
-  return { read: readParams, write };
+  function snapshot(): FormValues {
+    const raw = (id: string): number | null => {
+      const v = num(id).value.trim();
+      return v === '' || !Number.isFinite(Number(v)) ? null : Number(v);
+    };
+    return {
+      prompt: $<HTMLTextAreaElement>('prompt').value,
+      subjectPrompt: $<HTMLInputElement>('subject-prompt').value,
+      seed: raw('seed'),
+      steps: raw('steps'),
+      guidance: raw('guidance'),
+      editGuidance: raw('edit-guidance'),
+      splitRatio: raw('split'),
+      simThreshold: raw('sim-threshold'),
+      stopFixed: $<HTMLInputElement>('stop-fixed').checked,
+      iterations: raw('iterations'),
+      compositeBackground: $<HTMLInputElement>('composite').checked,
+    };
+  }
+
+  return { read: readParams, write, snapshot };
 }

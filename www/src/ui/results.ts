@@ -1,10 +1,11 @@
 // Results: the shown image with its caption, the before/after toggle (edit), the PNG download
-// with the parameters in a tEXt chunk, and the history of this visit (select to restore).
+// with the parameters in a tEXt chunk, and the history (history.ts: select to restore).
 
 import { $, show } from '../dom.js';
 import { drawRgba, rgbaToPngBlob } from '../image.js';
 import { asciiJson, insertTextChunk } from '../png.js';
 import type { EditParams, RgbaImage } from '../protocol.js';
+import { createHistory, type ResultItem } from './history.js';
 import { elapsed, type RunPanel } from './run-panel.js';
 import { state, type Mode } from './state.js';
 
@@ -19,23 +20,10 @@ export interface ResultsDeps {
 export interface Results {
   /** A run's final image arrived: shows it, adds it to the history and prepares its PNG. */
   onResult(id: number, image: RgbaImage, ms: number, iterations: number, similarity: number | null): Promise<void>;
-  /** Some history entry still shows `bitmap` (as its before image). */
+  /** Shows the results kept from earlier visits in the history (once, at start). */
+  restoreHistory(): Promise<void>;
+  /** Some history entry (or the shown result) still shows `bitmap` (as its before image). */
   shows(bitmap: ImageBitmap): boolean;
-}
-
-interface ResultItem {
-  id: number;
-  mode: Mode;
-  params: EditParams;
-  image: RgbaImage;
-  source: ImageBitmap | null;
-  blob: Blob;
-  url: string;
-  filename: string;
-  ms: number;
-  iterations: number;
-  similarity: number | null;
-  model: string;
 }
 
 function slug(text: string): string {
@@ -64,8 +52,15 @@ function setBefore(on: boolean): void {
 
 /** Wires the before/after and download buttons. */
 export function createResults(deps: ResultsDeps): Results {
-  const history: ResultItem[] = [];
   let shown: ResultItem | null = null;
+  const history = createHistory({
+    select: (item) => {
+      deps.setMode(item.mode);
+      deps.writeParams(item.params);
+      showResult(item);
+    },
+    shown: () => shown,
+  });
 
   async function onResult(id: number, image: RgbaImage, ms: number, iterations: number, similarity: number | null): Promise<void> {
     const run = deps.run.claim(id);
@@ -89,7 +84,7 @@ export function createResults(deps: ResultsDeps): Results {
     const png = new Uint8Array(await (await rgbaToPngBlob(image)).arrayBuffer());
     const blob = new Blob([insertTextChunk(png, 'parameters', asciiJson(meta)) as Uint8Array<ArrayBuffer>], { type: 'image/png' });
     const item: ResultItem = {
-      id,
+      key: `run-${id}`,
       mode: run.mode,
       params: run.params,
       image,
@@ -101,9 +96,9 @@ export function createResults(deps: ResultsDeps): Results {
       iterations,
       similarity,
       model: state.model.name,
+      tiny: state.model.tiny,
     };
-    history.unshift(item);
-    addHistoryItem(item);
+    history.add(item);
     showResult(item);
     $('run-status').textContent = `Done in ${elapsed(ms)}.`;
   }
@@ -126,37 +121,13 @@ export function createResults(deps: ResultsDeps): Results {
     const sim = item.similarity !== null ? ` · similarity ${item.similarity.toFixed(3)}` : '';
     $('result-caption').textContent =
       `${item.image.width} × ${item.image.height} · seed ${p.seed} · split ${p.splitRatio} · ${item.iterations} iteration${item.iterations === 1 ? '' : 's'}${sim} · ${elapsed(item.ms)}` +
-      (state.model.tiny ? ' · tiny test model (noise)' : '');
+      (item.tiny ? ' · tiny test model (noise)' : '');
     const fig = $('result');
     fig.dataset.width = String(item.image.width);
     fig.dataset.height = String(item.image.height);
     show(fig, true);
     show($('result-empty'), false);
-    for (const li of $('history').querySelectorAll('button')) li.setAttribute('aria-current', String(li.dataset.id === String(item.id)));
-  }
-
-  function addHistoryItem(item: ResultItem): void {
-    const li = document.createElement('li');
-    const b = document.createElement('button');
-    b.type = 'button';
-    b.className = 'history-item';
-    b.dataset.id = String(item.id);
-    const img = document.createElement('img');
-    img.src = item.url;
-    img.alt = '';
-    const cap = document.createElement('span');
-    cap.textContent = `${item.mode === 'edit' ? 'Edit' : 'Generate'} · seed ${item.params.seed} · split ${item.params.splitRatio}`;
-    b.setAttribute('aria-label', `${cap.textContent}: ${item.params.prompt}. Show it and restore its settings.`);
-    b.title = item.params.prompt;
-    b.append(img, cap);
-    b.addEventListener('click', () => {
-      deps.setMode(item.mode);
-      deps.writeParams(item.params);
-      showResult(item);
-    });
-    li.append(b);
-    $('history').prepend(li);
-    show($('history-section'), true);
+    history.markShown(item);
   }
 
   $('before-after').addEventListener('click', () => setBefore($('before-after').getAttribute('aria-pressed') !== 'true'));
@@ -170,5 +141,9 @@ export function createResults(deps: ResultsDeps): Results {
     a.remove();
   });
 
-  return { onResult, shows: (bitmap) => history.some((h) => h.source === bitmap) };
+  return {
+    onResult,
+    restoreHistory: history.restore,
+    shows: (bitmap) => shown?.source === bitmap || history.shows(bitmap),
+  };
 }

@@ -60,6 +60,12 @@ export function elapsed(ms: number): string {
   return s < 60 ? `${s.toFixed(1)} s` : `${Math.floor(s / 60)} min ${Math.floor(s % 60)} s`;
 }
 
+/** Asks the browser to confirm leaving the page (added only while a run is in progress). */
+function warnBeforeLeaving(e: BeforeUnloadEvent): void {
+  e.preventDefault();
+  e.returnValue = ''; // older browsers show the prompt only when this is set
+}
+
 /** Wires the run and cancel buttons. */
 export function createRunPanel(deps: RunPanelDeps): RunPanel {
   const { client, inputs, params, actionButton, model } = deps;
@@ -133,6 +139,7 @@ export function createRunPanel(deps: RunPanelDeps): RunPanel {
     show($('previews'), false);
     $('run-status').textContent = mode === 'generate' ? 'Generating.' : 'Editing.';
     document.body.dataset.running = 'true';
+    window.addEventListener('beforeunload', warnBeforeLeaving);
     tick();
     updateRunState();
     if (window.matchMedia('(max-width: 900px)').matches) $('outputs').scrollIntoView({ behavior: 'smooth', block: 'start' });
@@ -148,6 +155,7 @@ export function createRunPanel(deps: RunPanelDeps): RunPanel {
     running = null;
     show($('run-panel'), false);
     delete document.body.dataset.running;
+    window.removeEventListener('beforeunload', warnBeforeLeaving);
     updateRunState();
   }
 

@@ -1,0 +1,96 @@
+// Bundles the page into dist/ with content-hashed names (called by `build_web` in build.sh, after
+// the type check). A file whose name carries the hash of its bytes never changes under that name,
+// so the server may let browsers keep it for a year and the service worker serves it from its
+// cache without asking the network (www/serve.mjs, www/static/sw.js).
+//
+//   ezigen_bg.<hash>.wasm   www/pkg/ezigen_bg.wasm (wasm-bindgen output)
+//   worker.<hash>.js        www/src/worker.ts bundled, the wasm name built in (EZIGEN_WASM_FILE)
+//   main.<hash>.js          www/src/main.ts bundled, the worker name built in (EZIGEN_WORKER_FILE)
+//   style.<hash>.css        www/style.css
+//
+// In that order, since each name is part of the next file's bytes. index.html (rewritten to the
+// hashed names), sw.js (this build's id and asset list written into its `const BUILD` line, so
+// every build is a new service worker version), manifest.webmanifest and the icons keep their
+// names; asset-manifest.json lists the hashed files. dist/models (build_models) is left alone;
+// everything else in dist/ is replaced.
+//
+//   node www/tools/build-web.mjs [--out dist]
+
+import { createHash } from 'node:crypto';
+import { cpSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { build } from 'esbuild';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const argOut = process.argv.indexOf('--out');
+const OUT = resolve(ROOT, argOut > 0 ? process.argv[argOut + 1] : 'dist');
+/** Hex digits of the SHA-256 in a hashed name (www/serve.mjs and sw.js match exactly this many). */
+const HASH_DIGITS = 8;
+
+/** `name.ext` → `name.<hash of bytes>.ext`. */
+function hashedName(name, bytes) {
+  const hash = createHash('sha256').update(bytes).digest('hex').slice(0, HASH_DIGITS);
+  const dot = name.lastIndexOf('.');
+  return `${name.slice(0, dot)}.${hash}${name.slice(dot)}`;
+}
+
+/** Writes `bytes` into OUT under its hashed name and returns that name. */
+function emit(name, bytes) {
+  const out = hashedName(name, bytes);
+  writeFileSync(join(OUT, out), bytes);
+  return out;
+}
+
+/** Bundles one entry point in memory, with `define`s for the hashed names it refers to. */
+async function bundle(entry, define) {
+  const result = await build({
+    absWorkingDir: ROOT,
+    entryPoints: [entry],
+    bundle: true,
+    format: 'esm',
+    target: 'es2022',
+    write: false,
+    outdir: OUT,
+    define: Object.fromEntries(Object.entries(define).map(([k, v]) => [k, JSON.stringify(v)])),
+    logLevel: 'warning',
+  });
+  const js = result.outputFiles.filter((f) => f.path.endsWith('.js'));
+  if (js.length !== 1) throw new Error(`${entry}: expected one bundle, got ${js.length}`);
+  return js[0].contents;
+}
+
+/** Replaces `from` by `to` in `text`; fails unless `from` occurs exactly once. */
+function replaceOnce(text, from, to, what) {
+  const parts = text.split(from);
+  if (parts.length !== 2) throw new Error(`${what}: expected ${JSON.stringify(from)} once, found it ${parts.length - 1} times`);
+  return parts.join(to);
+}
+
+// dist/ without what an earlier build left there (but with the converted models).
+mkdirSync(OUT, { recursive: true });
+for (const entry of readdirSync(OUT)) {
+  if (entry !== 'models') rmSync(join(OUT, entry), { recursive: true, force: true });
+}
+
+const wasm = emit('ezigen_bg.wasm', readFileSync(join(ROOT, 'www/pkg/ezigen_bg.wasm')));
+const worker = emit('worker.js', await bundle('www/src/worker.ts', { EZIGEN_WASM_FILE: wasm }));
+const main = emit('main.js', await bundle('www/src/main.ts', { EZIGEN_WASM_FILE: wasm, EZIGEN_WORKER_FILE: worker }));
+const style = emit('style.css', readFileSync(join(ROOT, 'www/style.css')));
+const assets = { 'main.js': main, 'worker.js': worker, 'style.css': style, 'ezigen_bg.wasm': wasm };
+/** The build's id: a hash over the hashed names (it changes whenever any of them does). */
+const id = createHash('sha256').update(Object.values(assets).join('\n')).digest('hex').slice(0, HASH_DIGITS);
+
+let html = readFileSync(join(ROOT, 'www/index.html'), 'utf8');
+html = replaceOnce(html, 'href="style.css"', `href="${style}"`, 'index.html');
+html = replaceOnce(html, 'src="main.js"', `src="${main}"`, 'index.html');
+writeFileSync(join(OUT, 'index.html'), html);
+
+cpSync(join(ROOT, 'www/static'), OUT, { recursive: true });
+const swLine = /^const BUILD = .*;$/m;
+const sw = readFileSync(join(ROOT, 'www/static/sw.js'), 'utf8');
+if ((sw.match(new RegExp(swLine.source, 'gm')) ?? []).length !== 1) throw new Error('sw.js: expected one `const BUILD = …;` line');
+writeFileSync(join(OUT, 'sw.js'), sw.replace(swLine, `const BUILD = ${JSON.stringify({ id, assets: Object.values(assets) })};`));
+writeFileSync(join(OUT, 'asset-manifest.json'), `${JSON.stringify({ build: id, assets }, null, 2)}\n`);
+
+console.log(`build ${id}: ${Object.values(assets).join(', ')}`);
