@@ -47,3 +47,26 @@ fn special_tokens_padding_and_truncation() {
     let (empty, _) = tok.encode("").unwrap();
     assert_eq!(empty[..2], [BOS, EOS]);
 }
+
+#[test]
+fn a_short_prompt_counts_its_content_tokens() {
+    let tok = ClipTokenizer::builtin();
+    let (ids, _) = tok.encode("a dog in police outfit").unwrap();
+    let n = ids.iter().filter(|&&i| i != BOS && i != EOS && i != PAD).count();
+    let c = tok.count("a dog in police outfit").unwrap();
+    assert_eq!((c.count, c.max, c.kept.as_deref()), (n, MAX_LENGTH - 2, None));
+}
+
+#[test]
+fn a_long_prompt_names_the_part_the_encoder_sees() {
+    let tok = ClipTokenizer::builtin();
+    let text = (0..100).map(|i| format!("word{i}")).collect::<Vec<_>>().join(" ");
+    let c = tok.count(&text).unwrap();
+    // "word0"–"word9" are two tokens ("word", "7"), "word10"–"word99" three: 20 + 270 = 290.
+    assert_eq!(c.count, 290, "{c:?}");
+    let kept = c.kept.expect("a cut prompt names its kept part");
+    assert!(text.starts_with(&kept) && kept.len() < text.len(), "{kept:?}");
+    // The kept part alone gives exactly the ids the whole prompt gives (truncated), and no more.
+    assert_eq!(tok.encode(&kept).unwrap().0, tok.encode(&text).unwrap().0);
+    assert_eq!(tok.count(&kept).unwrap().count, c.max);
+}

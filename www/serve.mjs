@@ -2,6 +2,17 @@
 // browser tests. Serves the right MIME types (application/wasm for streaming compilation) and
 // the same Content-Security-Policy as the page's meta tag.
 //
+// Weights on another origin: when `<dir>/config.json` names a `weightsBaseUrl` on another origin
+// (www/src/config.ts), that origin is added to the CSP's connect-src, and nothing else is. The file
+// is read once, when the server starts; restart it after changing config.json.
+//
+// Headers the page needs, and why there is no COEP: the app uses no SharedArrayBuffer (the wasm
+// memory is not shared: built without atomics, no threads) and nothing that needs
+// crossOriginIsolated, so Cross-Origin-Embedder-Policy would buy nothing. It would cost: every
+// cross-origin resource would need CORS or a Cross-Origin-Resource-Policy header, and many static
+// hosts cannot send it. Cross-Origin-Opener-Policy: same-origin is kept as plain hardening (no
+// popups are used); it is optional. Required are only the MIME types (application/wasm).
+//
 // Caching: content-hashed files (main.<hash>.js, ezigen_bg.<hash>.wasm, … from
 // www/tools/build-web.mjs) never change under their name, so browsers may keep them for a year
 // without asking again (`immutable`). Everything else (index.html, sw.js, asset-manifest.json,
@@ -11,7 +22,7 @@
 //   node www/serve.mjs [--dir dist] [--port 8080] [--host 127.0.0.1]
 
 import { createServer } from 'node:http';
-import { createReadStream, statSync } from 'node:fs';
+import { createReadStream, readFileSync, statSync } from 'node:fs';
 import { extname, join, normalize, resolve, sep } from 'node:path';
 
 const TYPES = {
@@ -28,9 +39,49 @@ const TYPES = {
   '.bin': 'application/octet-stream',
 };
 
-export const CSP =
-  "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; worker-src 'self'; style-src 'self'; " +
-  "img-src 'self' blob: data:; connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'none'";
+/** The Content-Security-Policy with connect-src `connect` (the same as index.html's meta tag for 'self'). */
+function policy(connect) {
+  return (
+    "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; worker-src 'self'; style-src 'self'; " +
+    `img-src 'self' blob: data:; connect-src ${connect}; object-src 'none'; base-uri 'none'; form-action 'none'`
+  );
+}
+
+/** The CSP without a weights host elsewhere (connect-src 'self'). */
+export const CSP = policy("'self'");
+
+/** The CSP for weights at `weightsOrigin` (null or the page's own origin: plain CSP). */
+export function cspFor(weightsOrigin) {
+  return weightsOrigin ? policy(`'self' ${weightsOrigin}`) : CSP;
+}
+
+/**
+ * The origin of config.json's `weightsBaseUrl` when it is an absolute http(s) URL (the only case
+ * that needs a CSP source); null when there is no such setting or it is relative to the page.
+ * Throws with a message when the config is not valid JSON or the URL is unusable (the page
+ * checks the same rules, www/src/config.ts, and says so in its model panel).
+ */
+export function weightsOriginOf(config) {
+  if (!config || typeof config !== 'object' || Array.isArray(config)) throw new Error('config.json is not a JSON object');
+  const base = config.weightsBaseUrl;
+  if (base === undefined) return null;
+  if (typeof base !== 'string' || base.trim() === '') throw new Error('config.json: "weightsBaseUrl" must be a non-empty string');
+  if (!/^[a-z][a-z0-9+.-]*:/i.test(base.trim())) return null; // relative: the page's own origin
+  const url = new URL(base.trim());
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new Error(`config.json: "weightsBaseUrl" must be http(s), not ${url.protocol}`);
+  return url.origin;
+}
+
+/** Reads `<dir>/config.json`: its parsed object, or null when there is none. Throws on bad JSON. */
+export function readConfig(dir) {
+  let text;
+  try {
+    text = readFileSync(join(dir, 'config.json'), 'utf8');
+  } catch {
+    return null;
+  }
+  return JSON.parse(text);
+}
 
 /** A content-hashed file name: `name.<8 hex digits>.js|css|wasm` (the same pattern as in sw.js). */
 export const HASHED = /\.[0-9a-f]{8}\.(?:js|css|wasm)$/;
@@ -62,10 +113,19 @@ function notModified(req, etag, st) {
 /**
  * Starts serving `dir`; resolves with the server once it listens. Port 0 picks a free port.
  * `onRequest(req, res, path)` sees every request first and may answer it itself (return true);
- * the browser tests use it to record requests and to stand in for a server.
+ * the browser tests use it to record requests and to stand in for a server. `config` is the
+ * deployment config whose weights origin goes into the CSP; by default `<dir>/config.json`
+ * (none: connect-src 'self'). A config.json that cannot be used is reported on stderr and
+ * leaves the CSP at 'self' (the page then explains the problem itself).
  */
-export function serve({ dir = 'dist', port = 8080, host = '127.0.0.1', onRequest = null } = {}) {
+export function serve({ dir = 'dist', port = 8080, host = '127.0.0.1', onRequest = null, config } = {}) {
   const root = resolve(dir);
+  let csp = CSP;
+  try {
+    csp = cspFor(weightsOriginOf(config === undefined ? readConfig(root) : config ?? {}));
+  } catch (e) {
+    console.error(`serve: ${join(root, 'config.json')} is not usable (${e.message}); connect-src stays 'self'`);
+  }
   const server = createServer((req, res) => {
     let path;
     try {
@@ -94,9 +154,9 @@ export function serve({ dir = 'dist', port = 8080, host = '127.0.0.1', onRequest
     }
     const etag = etagOf(st);
     const headers = {
-      'content-security-policy': CSP,
+      'content-security-policy': csp,
+      // Optional hardening; no COEP (see the top of this file).
       'cross-origin-opener-policy': 'same-origin',
-      'cross-origin-embedder-policy': 'require-corp',
       'x-content-type-options': 'nosniff',
       'cache-control': cacheControl(path),
       etag,

@@ -183,6 +183,7 @@ pub fn typescript() -> String {
     use crate::kernels::check::KernelCheck;
     use crate::pipeline::{EditRequest, Event, GenerateRequest, Mask, RgbaImage, SamplingOptions, Stage};
     use crate::smoke::SmokeOutput;
+    use crate::tokenizer::PromptTokens;
     use crate::weights::components::Component;
     use crate::weights::manifest::{ComponentEntry, Manifest, ShardEntry, TensorEntry};
 
@@ -205,7 +206,7 @@ pub fn typescript() -> String {
     types!(
         RgbaImage, Mask, SamplingOptions, GenerateRequest, EditRequest, Stage, Event<'static>, FailureKind,
         AdapterReport, SmokeOutput, KernelCheck, BenchOptions, Component, Manifest, ComponentEntry, ShardEntry,
-        TensorEntry, Range, Limits, GpuLimits,
+        TensorEntry, Range, Limits, GpuLimits, PromptTokens,
     );
 
     let json = |v: &dyn erased::Json| v.json();

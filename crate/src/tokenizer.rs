@@ -3,6 +3,9 @@
 //! truncation to 77 with BOS/EOS kept, and padding with id 0 ("!"), as diffusers calls
 //! transformers' `CLIPTokenizer(padding="max_length", max_length=77, truncation=True)`.
 
+use serde::Serialize;
+use ts_rs::TS;
+
 use crate::{Error, Result};
 
 /// Sequence length of SD's text encoder.
@@ -18,9 +21,23 @@ pub const PAD: u32 = 0;
 /// `tests/gen/make_tokenizer.py`.
 pub const DEFAULT_TOKENIZER_JSON: &[u8] = include_bytes!("../assets/tokenizer.json");
 
+/// How a prompt fits the text encoder: its content tokens (BOS/EOS and padding not counted)
+/// against the [`MAX_LENGTH`] − 2 the encoder sees; the page shows it under the prompt.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, TS)]
+pub struct PromptTokens {
+    /// Content tokens of the whole prompt.
+    pub count: usize,
+    /// Content tokens the text encoder sees (75).
+    pub max: usize,
+    /// When the prompt is longer: the part of it the encoder sees (everything after is cut).
+    pub kept: Option<String>,
+}
+
 /// CLIP tokenizer producing 77 ids per prompt.
 pub struct ClipTokenizer {
     inner: tokenizers::Tokenizer,
+    /// The same without truncation or padding, made on the first [`ClipTokenizer::count`].
+    whole: std::sync::OnceLock<tokenizers::Tokenizer>,
 }
 
 impl ClipTokenizer {
@@ -28,7 +45,7 @@ impl ClipTokenizer {
     pub fn from_bytes(json: &[u8]) -> Result<Self> {
         let inner = tokenizers::Tokenizer::from_bytes(json)
             .map_err(|e| Error::Config(format!("tokenizer.json: {e}")))?;
-        Ok(Self { inner })
+        Ok(Self { inner, whole: std::sync::OnceLock::new() })
     }
 
     /// The built-in tokenizer ([`DEFAULT_TOKENIZER_JSON`]).
@@ -51,5 +68,21 @@ impl ClipTokenizer {
             )));
         }
         Ok((ids, !enc.get_overflowing().is_empty()))
+    }
+
+    /// Counts a prompt's content tokens and, when it is longer than the encoder's 75, names the
+    /// part that is kept (the text up to the end of the last kept token).
+    pub fn count(&self, text: &str) -> Result<PromptTokens> {
+        let whole = self.whole.get_or_init(|| {
+            let mut t = self.inner.clone();
+            t.with_padding(None);
+            // Turning truncation off cannot fail (only invalid truncation parameters do).
+            let _ = t.with_truncation(None);
+            t
+        });
+        let enc = whole.encode(text, false).map_err(|e| Error::Input(format!("cannot tokenize the prompt: {e}")))?;
+        let (count, max) = (enc.len(), MAX_LENGTH - 2);
+        let kept = (count > max).then(|| text.get(..enc.get_offsets()[max - 1].1).unwrap_or_default().to_string());
+        Ok(PromptTokens { count, max, kept })
     }
 }

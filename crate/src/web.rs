@@ -28,7 +28,7 @@ use crate::{Error, smoke};
 
 #[wasm_bindgen(typescript_custom_section)]
 const CONTRACT_TYPES: &str = r#"
-import type { AdapterReport, BenchOptions, Component, CoreEvent, EditRequest, GenerateRequest, KernelCheck, SmokeOutput } from "../src/generated/contract.js";
+import type { AdapterReport, BenchOptions, Component, CoreEvent, EditRequest, GenerateRequest, KernelCheck, PromptTokens, SmokeOutput } from "../src/generated/contract.js";
 "#;
 
 /// A thrown `CoreError`: a JS `Error` with the failure kind as `kind`.
@@ -174,6 +174,13 @@ impl Session {
     #[wasm_bindgen(js_name = modelReady)]
     pub fn model_ready(&self) -> bool {
         self.pipeline.borrow().is_some()
+    }
+
+    /// How `text` fits the loaded model's text encoder (token count, and the kept part when it
+    /// is cut).
+    #[wasm_bindgen(js_name = promptTokens, unchecked_return_type = "PromptTokens")]
+    pub fn prompt_tokens(&self, text: &str) -> Result<JsValue, JsValue> {
+        to_js(&self.pipeline()?.models.tokenizer.count(text).map_err(js_err)?)
     }
 
     /// Runs the benchmark ([`crate::bench`]) on the loaded model; `on_record` receives one

@@ -139,9 +139,11 @@ test('server: hashed files are immutable, the rest revalidate with ETag / Last-M
       assert.equal((await fetch(`${server.url}${name}`, { headers: { 'if-modified-since': old } })).status, 200, `${name}: older date`);
     }
     const page = await fetch(server.url);
-    for (const h of ['content-security-policy', 'cross-origin-opener-policy', 'cross-origin-embedder-policy', 'x-content-type-options']) {
+    for (const h of ['content-security-policy', 'cross-origin-opener-policy', 'x-content-type-options']) {
       assert.ok(page.headers.get(h), h);
     }
+    // No COEP: nothing needs cross-origin isolation, and it would demand CORP of weight hosts (serve.mjs).
+    assert.equal(page.headers.get('cross-origin-embedder-policy'), null);
     // index.html names this build's hashed files.
     const html = await page.text();
     assert.ok(html.includes(`src="${ASSETS['main.js']}"`) && html.includes(`href="${ASSETS['style.css']}"`));

@@ -69,16 +69,47 @@ test('generate: upload → run → previews → PNG download with parameters; ca
     const wasmBytes = Number(await page.locator('#model-status').getAttribute('data-wasm-memory'));
     console.log(`wasm linear memory after loading the tiny model: ${(wasmBytes / 1048576).toFixed(1)} MiB`);
     assert.ok(wasmBytes > 0);
-    await fillShortRun(page);
+    // With everything else ready, an empty prompt is pointed at (and Run focuses it).
+    await page.fill('#prompt', '');
+    await fillShortRun(page, { prompt: '' });
+    await page.waitForFunction(() => document.querySelector('#run-reason').textContent === 'Write a prompt in the “Prompt” field above.');
+    await page.click('#run', { force: true }); // aria-disabled, but it still points at the field
+    assert.equal(await page.evaluate(() => document.activeElement.id), 'prompt');
+    assert.equal(await page.locator('#prompt').getAttribute('aria-invalid'), 'true');
+    await page.fill('#prompt', 'a dog in police outfit');
+    assert.equal(await page.locator('#prompt').getAttribute('aria-invalid'), null, 'typing a prompt clears the mark');
+    // The token count from the model's own tokenizer; a prompt beyond 75 tokens says where it is cut.
+    await page.waitForFunction(() => /^\d+ of 75 tokens\.$/.test(document.querySelector('#prompt-tokens').textContent));
+    const long = Array.from({ length: 90 }, (_, i) => `word${i}`).join(' ');
+    await page.fill('#prompt', long);
+    await page.waitForFunction(() => document.querySelector('#prompt-tokens').dataset.cut === 'true');
+    const cut = await page.locator('#prompt-tokens').textContent();
+    assert.match(cut, /^\d{3} tokens: the model reads only the first 75, up to “…[^”]*word\d*”; the rest is ignored/, cut);
+    await page.fill('#prompt', 'a dog in police outfit');
+    await page.waitForFunction(() => /^\d+ of 75 tokens\.$/.test(document.querySelector('#prompt-tokens').textContent));
     await page.waitForFunction(() => document.querySelector('#run-reason')?.dataset.ready === 'true');
+    // A stage of one long step must show an animated (indeterminate) bar and its seconds, not
+    // "step 0 of 1": recorded whenever the run panel changes.
+    await page.evaluate(() => {
+      const seen = () =>
+        ['encode-text', 'reference', 'decode'].includes(document.querySelector('#run-panel').dataset.stage) &&
+        !document.querySelector('#run-progress').hasAttribute('value') &&
+        /^\d+(\.\d)? s so far/.test(document.querySelector('#run-step').textContent);
+      new MutationObserver(() => {
+        if (seen()) window.oneStepShown = true;
+      }).observe(document.querySelector('#run-panel'), { subtree: true, childList: true, characterData: true, attributes: true });
+    });
     let t0 = Date.now();
     await page.click('#run');
     await page.locator('#run-panel').waitFor({ state: 'visible' });
     await page.waitForFunction(() => document.querySelector('#run-panel')?.dataset.stage, null, { timeout: RUN_TIMEOUT });
     await screenshot(page, 'app-running');
+
     await page.locator('#result').waitFor({ state: 'visible', timeout: RUN_TIMEOUT });
     console.log(`first generate (kernels compiled on first use): ${Date.now() - t0} ms`);
+    assert.equal(await page.evaluate(() => window.oneStepShown), true, 'a one-step stage shows its seconds on an animated bar');
     assert.ok((await page.locator('#previews li').count()) >= 1, 'every iteration shows a preview');
+    assert.equal(await page.locator('#history li button span').first().textContent(), 'Generate · “a dog in police outfit” · seed 3154');
     await screenshot(page, 'app-result');
 
     const [download] = await Promise.all([page.waitForEvent('download'), page.click('#download')]);
@@ -104,18 +135,33 @@ test('generate: upload → run → previews → PNG download with parameters; ca
     await page.fill('#steps', '50');
     await page.fill('#iterations', '2');
     await page.click('#run');
+    // During the run the button shows the run, and the mode cannot be switched under it.
+    assert.equal(await page.locator('#run').textContent(), 'Generating…');
+    assert.equal(await page.locator('#mode-switch').evaluate((f) => f.disabled), true);
+    assert.match(await page.locator('#mode-lock').textContent(), /^Switching the mode is off while the Generate run is in progress/);
     await page.waitForFunction(
       () => {
         const d = document.querySelector('#run-panel')?.dataset;
-        return d && ['layout', 'transfer'].includes(d.stage) && Number(d.step) >= 1;
+        return d && ['layout', 'transfer'].includes(d.stage) && Number(d.step) >= 2;
       },
       null,
       { timeout: RUN_TIMEOUT },
     );
+    assert.match(await page.locator('#run-step').textContent(), /^step \d+ of 50, ~\d+(\.\d)? s per step/);
     t0 = Date.now();
     await page.click('#cancel');
+    assert.match(await page.locator('#run-stage').textContent(), /^Cancelling… \(finishing the current step, about \d+ s\)$/);
     await page.waitForFunction(() => document.querySelector('#run-error')?.dataset.kind === 'cancelled', null, { timeout: RUN_TIMEOUT });
     console.log(`cancelled after ${Date.now() - t0} ms`);
+    // The outcome, worded once: where it stopped.
+    assert.match(
+      await page.locator('#run-error-title').textContent(),
+      /^Cancelled while (laying out the scene|transferring the subject, iteration 1), after \d+ of 50 steps \([\d.]+ s\)\.$/,
+    );
+    assert.equal(await page.locator('#run-error-text').textContent(), 'Everything is ready to run again.');
+    assert.equal(await page.locator('#run').textContent(), 'Generate');
+    assert.equal(await page.locator('#mode-switch').evaluate((f) => f.disabled), false);
+    assert.equal(await page.locator('#mode-lock').isVisible(), false);
     assert.equal(await page.locator('#run-panel').isVisible(), false);
     assert.equal(await page.locator('#model-status').getAttribute('data-state'), 'ready');
     await page.fill('#steps', '2');

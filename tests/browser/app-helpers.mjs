@@ -18,15 +18,23 @@ export const FULL = !process.env.EZIGEN_SKIP_E2E;
 /**
  * Serves `dir` with www/serve.mjs (the same server and headers), records every request in
  * `requests` ({ method, path }) and lets `intercept(req, res, path)` answer a request itself
- * (return true).
+ * (return true). `config` (an object, or a string sent as it is) is answered as /config.json
+ * and, when it is an object, sets the CSP as serve.mjs would from that file; by default the
+ * server reads `<dir>/config.json` itself.
  */
-export async function serveApp({ dir = DIST, intercept = null } = {}) {
+export async function serveApp({ dir = DIST, intercept = null, config = undefined } = {}) {
   const requests = [];
   const server = await serve({
     dir,
     port: 0,
+    ...(config === undefined ? {} : { config: typeof config === 'object' ? config : null }),
     onRequest(req, res, path) {
       requests.push({ method: req.method, path });
+      if (config !== undefined && path === '/config.json') {
+        res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-cache' });
+        res.end(typeof config === 'string' ? config : JSON.stringify(config));
+        return true;
+      }
       return Boolean(intercept && intercept(req, res, path));
     },
   });

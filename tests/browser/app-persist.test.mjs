@@ -142,8 +142,8 @@ test('history and form survive a reload; "Clear history" empties it for good; le
     });
     assert.equal(await page.locator('#source-section').isVisible(), true, 'edit mode is shown, not just checked');
     assert.deepEqual(await historyEntries(page), [
-      { caption: 'Generate · seed 22 · split 0.4', prompt: 'a dog on the moon', saved: 'true' },
-      { caption: 'Generate · seed 11 · split 0.4', prompt: 'a dog in police outfit', saved: 'true' },
+      { caption: 'Generate · “a dog on the moon” · seed 22', prompt: 'a dog on the moon', saved: 'true' },
+      { caption: 'Generate · “a dog in police outfit” · seed 11', prompt: 'a dog in police outfit', saved: 'true' },
     ]);
     assert.match(await page.locator('#history-section').innerText(), /newest 20 results/);
     assert.equal(await page.locator('#history-note').isVisible(), false, 'storage works: no note');

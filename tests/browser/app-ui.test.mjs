@@ -218,9 +218,101 @@ test('uploading a mask of another size resizes it (nearest) and says so', async 
     await page.setInputFiles('#mask-upload', file('mask.png', mask));
     await page.locator('#mask-note').waitFor({ state: 'visible' });
     assert.match(await page.locator('#mask-note').textContent(), /200 × 150.*resized.*400 × 300/);
+    assert.equal(await page.locator('#mask-note').getAttribute('class'), 'note', 'the same shape: a note, not a warning');
     assert.equal((await maskState(page, '#mask-host')).painted, 200 * 300);
     await page.click('#mask-undo');
     assert.equal((await maskState(page, '#mask-host')).painted, 0, 'an uploaded mask is undoable');
+  } finally {
+    await page.close();
+  }
+});
+
+test('a mask of another shape than the photo is stretched to it, with a warning', async () => {
+  const { page } = await openApp(browser.context, server.url);
+  try {
+    await editModeWithPhoto(page);
+    await page.setInputFiles('#mask-upload', file('mask.png', makePng(200, 100, () => [255, 255, 255, 255])));
+    await page.locator('#mask-note.warn').waitFor({ state: 'visible' });
+    assert.match(
+      await page.locator('#mask-note').textContent(),
+      /^The mask \(200 × 100 px\) has another shape than the photo \(400 × 300 px\): it was stretched to fit/,
+    );
+    assert.equal((await maskState(page, '#mask-host')).painted, 400 * 300, 'still used, resized to the photo');
+  } finally {
+    await page.close();
+  }
+});
+
+test('a tiny subject is accepted with a warning that goes away with a larger one', async () => {
+  const { page } = await openApp(browser.context, server.url);
+  try {
+    const warning = page.locator('#subject-warning');
+    await page.setInputFiles('#subject-file', file('dot.png', makePng(1, 1)));
+    await page.locator('#subject-editor').waitFor({ state: 'visible' });
+    await warning.waitFor({ state: 'visible' });
+    assert.match(await warning.textContent(), /^This subject is only 1 × 1 px; results will be poor — use a larger photo/);
+    await page.setInputFiles('#subject-file', file('dog.png', subject));
+    await page.waitForFunction(() => document.querySelector('#subject-warning').hidden);
+    await page.setInputFiles('#subject-file', file('strip.png', makePng(120, 40)));
+    await warning.waitFor({ state: 'visible' });
+    assert.match(await warning.textContent(), /only 120 × 40 px/);
+    await page.click('#subject-remove');
+    assert.equal(await warning.isVisible(), false, 'no subject, no warning');
+  } finally {
+    await page.close();
+  }
+});
+
+test('form guidance: the placeholder is an example; a wrong number marks its field until it is fixed', async () => {
+  const { page } = await openApp(browser.context, server.url);
+  try {
+    const prompt = page.locator('#prompt');
+    assert.equal(await prompt.getAttribute('placeholder'), 'e.g. “a dog in police outfit”');
+    assert.equal(await prompt.evaluate((el) => getComputedStyle(el, '::placeholder').fontStyle), 'italic');
+
+    await page.check('#mode-generate'); // the form of an earlier test may have been kept
+    const reason = page.locator('#run-reason');
+    const invalid = (id) => page.locator(`#${id}`).getAttribute('aria-invalid');
+    const border = (id) => page.locator(`#${id}`).evaluate((el) => getComputedStyle(el).borderTopColor);
+    const normal = await border('seed');
+    await page.fill('#seed', '-5');
+    assert.equal(await invalid('seed'), 'true');
+    assert.equal(await page.locator('#seed').getAttribute('aria-errormessage'), 'run-reason');
+    assert.notEqual(await border('seed'), normal, 'drawn as invalid');
+    assert.match(await reason.textContent(), /^The seed must be a whole number from 0 to \d+\.$/);
+    await page.fill('#seed', '12');
+    assert.equal(await invalid('seed'), null, 'fixed: unmarked');
+    assert.equal(await border('seed'), normal);
+    assert.doesNotMatch(await reason.textContent(), /seed/);
+
+    // Collapsed under "Advanced settings": the message says where; Run opens it and focuses it.
+    await page.locator('#advanced > summary').click();
+    await page.fill('#steps', '5000');
+    await page.locator('#advanced > summary').click();
+    assert.equal(await invalid('steps'), 'true');
+    assert.equal(await reason.textContent(), 'Steps must be a whole number from 1 to 1000. (It is under “Advanced settings”.)');
+    await page.click('#run', { force: true }); // aria-disabled, but it still points at the field
+    assert.equal(await page.locator('#advanced').getAttribute('open'), '');
+    assert.equal(await page.evaluate(() => document.activeElement.id), 'steps');
+    assert.equal(await reason.textContent(), 'Steps must be a whole number from 1 to 1000.');
+
+    // Not a number at all; and a field of the other mode is unmarked when it no longer counts.
+    await page.fill('#steps', '20');
+    await page.fill('#split', '');
+    await page.locator('#split').pressSequentially('e');
+    assert.equal(await invalid('split'), 'true');
+    assert.match(await reason.textContent(), /^The split ratio (is not a number|must be)/);
+    await page.fill('#split', '0.4');
+    await page.fill('#guidance', '99');
+    assert.equal(await invalid('guidance'), 'true');
+    await page.check('#mode-edit');
+    assert.equal(await invalid('guidance'), null, 'the generate guidance does not count in edit mode');
+    assert.doesNotMatch(await reason.textContent(), /guidance/);
+    await page.check('#mode-generate');
+    assert.equal(await invalid('guidance'), 'true');
+    await page.fill('#guidance', '7.5');
+    assert.equal(await invalid('guidance'), null);
+    await page.click('#reset-params');
   } finally {
     await page.close();
   }

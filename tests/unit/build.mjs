@@ -13,10 +13,12 @@ export const OUT = join(ROOT, 'target/ts-unit');
 /** Entry points: the modules with pure logic (none touches the DOM when imported). */
 const ENTRIES = {
   weights: 'www/src/weights.ts',
+  config: 'www/src/config.ts',
   image: 'www/src/image.ts',
   png: 'www/src/png.ts',
   'saved-form': 'www/src/ui/saved-form.ts',
   'selftest-memory': 'www/src/ui/selftest-memory.ts',
+  'run-progress': 'www/src/ui/run-progress.ts',
   contract: 'www/src/generated/contract.ts',
 };
 

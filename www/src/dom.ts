@@ -31,3 +31,17 @@ export function fieldError(id: string, text: string | null): void {
   el.textContent = text ?? '';
   show(el, !!text);
 }
+
+/**
+ * Marks a form field invalid (`aria-invalid`, drawn red by style.css) with its message in
+ * `#messageId` (the line next to the run button), or clears both.
+ */
+export function setInvalid(field: HTMLElement, invalid: boolean, messageId = 'run-reason'): void {
+  if (invalid) {
+    field.setAttribute('aria-invalid', 'true');
+    field.setAttribute('aria-errormessage', messageId);
+  } else {
+    field.removeAttribute('aria-invalid');
+    field.removeAttribute('aria-errormessage');
+  }
+}

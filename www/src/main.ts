@@ -2,6 +2,7 @@
 // no GPU work and no model math happen here (see worker.ts). Each module owns a part of
 // index.html; this file creates them in order, routes the worker's replies to them and starts.
 
+import { loadDeployConfig } from './config.js';
 import { $, show } from './dom.js';
 import type { Reply } from './protocol.js';
 import { createActionButtons } from './ui/actions.js';
@@ -12,6 +13,7 @@ import { createModeSwitch } from './ui/mode.js';
 import { createModelPanel } from './ui/model-panel.js';
 import { setupModelPanelToggle } from './ui/panel.js';
 import { createParamsForm } from './ui/params.js';
+import { createPromptTokens } from './ui/prompt-tokens.js';
 import { createPerfPanel } from './ui/perf-panel.js';
 import { createResults } from './ui/results.js';
 import { createRunPanel } from './ui/run-panel.js';
@@ -59,7 +61,10 @@ function restartWorker(reloadModel: boolean): void {
 function afterSelfTest(): void {
   if (state.autoLoadAfterReady) {
     state.autoLoadAfterReady = false;
-    model.retry();
+    // The first load waits for config.json (where the weights are); a bad one loads nothing.
+    void configReady.then((ok) => {
+      if (ok) model.retry();
+    });
   }
 }
 
@@ -95,6 +100,7 @@ function onReply(msg: Reply): void {
       break;
     case 'model-ready':
       model.onReady(msg);
+      tokens.refresh();
       perf.onModelReady(msg.ms);
       break;
     case 'storage-info':
@@ -110,6 +116,9 @@ function onReply(msg: Reply): void {
       break;
     case 'result':
       void results.onResult(msg.id, msg.image, msg.ms, msg.iterations, msg.similarity);
+      break;
+    case 'prompt-tokens':
+      tokens.show(msg.text, msg.tokens);
       break;
     case 'bench-record':
       perf.onRecord(msg.record);
@@ -153,6 +162,7 @@ const gpu = createGpuPanel({
   refresh,
 });
 const perf = createPerfPanel(client);
+const tokens = createPromptTokens(client);
 const inputs = createInputs({
   // A replaced image stays open while a run or a history entry still shows it.
   inUse: (img) => run.current()?.source === img || results.shows(img.bitmap),
@@ -173,6 +183,13 @@ const results = createResults({
 const form = createFormMemory({ setMode, params });
 
 // --- start ---------------------------------------------------------------------------------------
+
+// The deployment's config.json (where the weights are), read while the GPU starts.
+const configReady = loadDeployConfig().then((result) => {
+  const ok = model.applyConfig(result);
+  if (!ok) state.autoLoadAfterReady = false;
+  return ok;
+});
 
 form.restore();
 void results.restoreHistory();

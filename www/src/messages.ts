@@ -11,6 +11,7 @@ export type Action =
   | 'load-without-saving'
   | 'reload-page';
 
+/** The labels of the action buttons. */
 export const ACTION_LABELS: Record<Action, string> = {
   'reload-model': 'Reload model',
   retry: 'Retry',
@@ -83,7 +84,8 @@ export function explain(kind: FailureKind, message: string): Explanation {
     case 'bad-input':
       return { title: 'That did not work with these inputs', body: message, actions: [] };
     case 'cancelled':
-      return { title: 'Cancelled', body: message || 'Stopped. Everything is ready to run again.', actions: [] };
+      // The worker's message is only "Cancelled." again: not repeated under the title.
+      return { title: 'Cancelled', body: 'Stopped. Everything is ready to run again.', actions: [] };
     case 'no-webgpu':
     case 'no-adapter':
       return { ...GPU_MESSAGES[kind], actions: ['reload-page'] };

@@ -16,6 +16,7 @@ import {
   type GenerateRequest,
   type KernelCheck,
   type Mask,
+  type PromptTokens,
   type SmokeOutput,
   type Stage,
 } from './generated/contract.js';
@@ -40,6 +41,7 @@ export type {
   FailureKind,
   GenerateRequest,
   KernelCheck,
+  PromptTokens,
   SamplingOptions,
   SmokeOutput,
   Stage,
@@ -169,7 +171,8 @@ export type Request =
       subjectMask: MaskImage | null;
     }
   | { type: 'cancel'; id: number }
-  | { type: 'bench'; options: BenchOptions };
+  | { type: 'bench'; options: BenchOptions }
+  | { type: 'prompt-tokens'; text: string };
 
 /** Worker → page. */
 export type Reply =
@@ -199,4 +202,6 @@ export type Reply =
   | { type: 'result'; id: number; image: RgbaImage; ms: number; iterations: number; similarity: number | null }
   | { type: 'failed'; id: number | null; scope: FailureScope; kind: FailureKind; message: string }
   | { type: 'bench-record'; record: BenchRecord }
+  // null: no model is loaded yet (the tokenizer comes with it)
+  | { type: 'prompt-tokens'; text: string; tokens: PromptTokens | null }
   | { type: 'bench-done'; ms: number; error: string | null };

@@ -236,7 +236,20 @@ const aborted = (signal: AbortSignal) => {
   if (signal.aborted) throw new WeightsError('cancelled', 'Loading the model was cancelled.');
 };
 
-function networkError(what: string, e: unknown): WeightsError {
+/**
+ * What to say when a fetch from another origin fails without an HTTP status: the browser hides
+ * whether the host is down, does not allow this page (no CORS header) or is not allowed by the
+ * page's Content-Security-Policy, so the message names all three, with the fix for each.
+ */
+function crossOriginHint(url: URL): string {
+  return (
+    ` The weights are on another site (${url.origin}). If it is reachable, it must allow this page to read them: ` +
+    `its answers need the header Access-Control-Allow-Origin (CORS) for ${self.location.origin}, ` +
+    `and this site's Content-Security-Policy must list ${url.origin} in connect-src (see "Host a demo" in the README).`
+  );
+}
+
+function networkError(what: string, e: unknown, crossOrigin: URL | null = null): WeightsError {
   if (e instanceof WeightsError) return e;
   if (e instanceof DOMException && e.name === 'AbortError') {
     return new WeightsError('cancelled', 'Loading the model was cancelled.');
@@ -248,24 +261,35 @@ function networkError(what: string, e: unknown): WeightsError {
       `This device is offline, and ${what} is not stored in this browser yet. Connect to the internet and press Retry: parts downloaded before are kept.`,
     );
   }
+  const hint = crossOrigin && e instanceof TypeError ? crossOriginHint(crossOrigin) : '';
   return new WeightsError(
     'network',
-    `The download of ${what} failed (${why}). Check the connection and press Retry: shards that were already downloaded are kept and not fetched again.`,
+    `The download of ${what} failed (${why}).${hint} Check the connection and press Retry: shards that were already downloaded are kept and not fetched again.`,
   );
 }
 
-/** Weights served next to the page (default `models/`), fetched with streamed progress. */
+/**
+ * Weights at a URL, fetched with streamed progress: by default `models/` next to the page, or
+ * another origin named by the site's config.json (www/src/config.ts); those fetches are CORS
+ * requests (fetch's default mode) without credentials, so the host must send
+ * Access-Control-Allow-Origin.
+ */
 export class UrlSource implements ShardSource {
   readonly kind = 'url';
   readonly base: URL;
+  /** The base when it is on another origin than the page (for messages), else null. */
+  private readonly foreign: URL | null;
 
   constructor(base: string) {
     const b = base.endsWith('/') ? base : `${base}/`;
     this.base = new URL(b, self.location.href);
+    this.foreign = this.base.origin === self.location.origin ? null : this.base;
   }
 
+  /** The file's path on this site, or its whole URL on another origin. */
   describe(file: string): string {
-    return new URL(file, this.base).pathname;
+    const url = new URL(file, this.base);
+    return this.foreign ? url.href : url.pathname;
   }
 
   async manifest(store: WeightStore | null, signal: AbortSignal) {
@@ -277,7 +301,7 @@ export class UrlSource implements ShardSource {
       aborted(signal);
       const cached = await store?.getManifest(url);
       if (cached) return { text: cached, offline: true };
-      throw networkError(`the model manifest (${this.describe('manifest.json')})`, e);
+      throw networkError(`the model manifest (${this.describe('manifest.json')})`, e, this.foreign);
     }
     if (!res.ok) {
       if (res.status === 404) {
@@ -301,7 +325,7 @@ export class UrlSource implements ShardSource {
     try {
       res = await fetch(url, { cache: 'no-store', signal });
     } catch (e) {
-      throw networkError(file, e);
+      throw networkError(file, e, this.foreign);
     }
     if (!res.ok || !res.body) {
       throw networkError(file, new Error(res.status === 404 ? 'the server does not have this file (HTTP 404)' : `HTTP ${res.status}`));

@@ -292,6 +292,16 @@ self.onmessage = async (ev: MessageEvent<Request>) => {
     case 'cancel':
       if (running && running.id === req.id) running.cancelled = true;
       break;
+    case 'prompt-tokens': {
+      let tokens = null;
+      try {
+        if (session && modelReady) tokens = session.promptTokens(req.text);
+      } catch {
+        // an untokenizable prompt is reported when the run starts
+      }
+      post({ type: 'prompt-tokens', text: req.text, tokens });
+      break;
+    }
     case 'bench': {
       const t0 = performance.now();
       let error: string | null = null;

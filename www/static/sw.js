@@ -17,24 +17,33 @@
 // not change stay cached), and when it activates it drops the hashed files that its build no
 // longer names. The pages of one build therefore always get that build's main.js, worker.js and
 // wasm together.
+//
+// config.json (the deployment's settings, www/src/config.ts) is a stable name too. Its absence is
+// an answer as well: a 404 for it is kept like a file, so that an offline visit of a site without
+// config.json still knows the weights are in models/. Weights on another origin (config.json's
+// weightsBaseUrl) are never seen here: cross-origin requests go straight to the network.
 
 const BUILD = { id: 'dev', assets: [] };
 
 const SHELL_CACHE = 'ezigen-shell-v2';
 /** Files with stable names: network first. */
-const STABLE = ['./', 'index.html', 'asset-manifest.json', 'manifest.webmanifest', 'icons/icon.svg', 'icons/icon-192.png', 'icons/icon-512.png'];
+const STABLE = ['./', 'index.html', 'asset-manifest.json', 'config.json', 'manifest.webmanifest', 'icons/icon.svg', 'icons/icon-192.png', 'icons/icon-512.png'];
 /** A content-hashed name (the same pattern as HASHED in www/serve.mjs). */
 const HASHED = /\.[0-9a-f]{8}\.(?:js|css|wasm)$/;
 
 const scoped = (path) => new URL(path, self.registration.scope).href;
 const stableUrls = new Set(STABLE.map(scoped));
 const assetUrls = new Set(BUILD.assets.map(scoped));
+const configUrl = scoped('config.json');
+
+/** Whether `res` for `key` is worth keeping: a good answer, or config.json's 404 ("no config"). */
+const keepable = (key, res) => (res.ok && res.type === 'basic') || (key === configUrl && res.status === 404);
 
 /** Fetches `path` and stores it under its URL; failures are left for a later visit. */
 async function store(cache, path, init) {
   try {
     const res = await fetch(path, init);
-    if (res.ok) await cache.put(scoped(path), res);
+    if (res.ok || keepable(scoped(path), res)) await cache.put(scoped(path), res);
   } catch {
     // Offline during install: the next online visit fills it in.
   }
@@ -90,7 +99,7 @@ async function networkFirst(req, key) {
   const cache = await caches.open(SHELL_CACHE);
   try {
     const res = await fetch(req);
-    if (res.ok && res.type === 'basic') {
+    if (keepable(key, res)) {
       await cache.put(key, res.clone());
     }
     return res;

@@ -11,20 +11,31 @@
 // In that order, since each name is part of the next file's bytes. index.html (rewritten to the
 // hashed names), sw.js (this build's id and asset list written into its `const BUILD` line, so
 // every build is a new service worker version), manifest.webmanifest and the icons keep their
-// names; asset-manifest.json lists the hashed files. dist/models (build_models) is left alone;
-// everything else in dist/ is replaced.
+// names; asset-manifest.json lists the hashed files. dist/models (build_models) and
+// dist/config.json (the deployment's settings, www/src/config.ts) are left alone; everything else
+// in dist/ is replaced.
 //
-//   node www/tools/build-web.mjs [--out dist]
+// Weights on another origin: `--weights-base-url URL` writes dist/config.json
+// (`{"weightsBaseUrl": URL}`). When dist/config.json names an absolute weights URL, its origin is
+// written into index.html's CSP meta tag (connect-src 'self' <origin>, nothing else), for static
+// hosts that cannot send headers; www/serve.mjs sends the same policy as a header. A config.json
+// changed after the build needs a new build (or the same edit of the meta tag).
+//
+//   node www/tools/build-web.mjs [--out dist] [--weights-base-url https://cdn.example.org/ezigen/]
 
 import { createHash } from 'node:crypto';
 import { cpSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
+import { CSP, cspFor, readConfig, weightsOriginOf } from '../serve.mjs';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const argOut = process.argv.indexOf('--out');
 const OUT = resolve(ROOT, argOut > 0 ? process.argv[argOut + 1] : 'dist');
+const argBase = process.argv.indexOf('--weights-base-url');
+/** `--weights-base-url`: written into dist/config.json. */
+const WEIGHTS_BASE_URL = argBase > 0 ? process.argv[argBase + 1] : null;
 /** Hex digits of the SHA-256 in a hashed name (www/serve.mjs and sw.js match exactly this many). */
 const HASH_DIGITS = 8;
 
@@ -67,10 +78,18 @@ function replaceOnce(text, from, to, what) {
   return parts.join(to);
 }
 
-// dist/ without what an earlier build left there (but with the converted models).
+// dist/ without what an earlier build left there (but with the converted models and config.json).
 mkdirSync(OUT, { recursive: true });
 for (const entry of readdirSync(OUT)) {
-  if (entry !== 'models') rmSync(join(OUT, entry), { recursive: true, force: true });
+  if (entry !== 'models' && entry !== 'config.json') rmSync(join(OUT, entry), { recursive: true, force: true });
+}
+if (WEIGHTS_BASE_URL) writeFileSync(join(OUT, 'config.json'), `${JSON.stringify({ weightsBaseUrl: WEIGHTS_BASE_URL }, null, 2)}\n`);
+/** The weights' origin from dist/config.json (null: weights on the page's own origin); a bad file fails the build. */
+let weightsOrigin = null;
+try {
+  weightsOrigin = weightsOriginOf(readConfig(OUT) ?? {});
+} catch (e) {
+  throw new Error(`${join(OUT, 'config.json')}: ${e.message}`);
 }
 
 const wasm = emit('ezigen_bg.wasm', readFileSync(join(ROOT, 'www/pkg/ezigen_bg.wasm')));
@@ -84,6 +103,8 @@ const id = createHash('sha256').update(Object.values(assets).join('\n')).digest(
 let html = readFileSync(join(ROOT, 'www/index.html'), 'utf8');
 html = replaceOnce(html, 'href="style.css"', `href="${style}"`, 'index.html');
 html = replaceOnce(html, 'src="main.js"', `src="${main}"`, 'index.html');
+// The meta tag must hold exactly serve.mjs's policy; with a weights origin, that origin is added.
+html = replaceOnce(html, `content="${CSP}"`, `content="${cspFor(weightsOrigin)}"`, 'index.html (CSP meta tag = serve.mjs CSP)');
 writeFileSync(join(OUT, 'index.html'), html);
 
 cpSync(join(ROOT, 'www/static'), OUT, { recursive: true });
@@ -93,4 +114,4 @@ if ((sw.match(new RegExp(swLine.source, 'gm')) ?? []).length !== 1) throw new Er
 writeFileSync(join(OUT, 'sw.js'), sw.replace(swLine, `const BUILD = ${JSON.stringify({ id, assets: Object.values(assets) })};`));
 writeFileSync(join(OUT, 'asset-manifest.json'), `${JSON.stringify({ build: id, assets }, null, 2)}\n`);
 
-console.log(`build ${id}: ${Object.values(assets).join(', ')}`);
+console.log(`build ${id}: ${Object.values(assets).join(', ')}${weightsOrigin ? `; weights from ${weightsOrigin} (config.json)` : ''}`);

@@ -518,6 +518,24 @@ maxBufferSize: number,
  */
 maxStorageBufferBindingSize: number, };
 
+/**
+ * How a prompt fits the text encoder: its content tokens (BOS/EOS and padding not counted)
+ * against the [`MAX_LENGTH`] − 2 the encoder sees; the page shows it under the prompt.
+ */
+export type PromptTokens = { 
+/**
+ * Content tokens of the whole prompt.
+ */
+count: number, 
+/**
+ * Content tokens the text encoder sees (75).
+ */
+max: number, 
+/**
+ * When the prompt is longer: the part of it the encoder sees (everything after is cut).
+ */
+kept: string | null, };
+
 /** The official sampling defaults (configs/infer_config.yaml). */
 export const DEFAULT_OPTIONS: SamplingOptions = {"seed":3154,"steps":50,"guidance":7.5,"editGuidance":2.0,"splitRatio":0.4,"simThreshold":0.99,"iterations":null};
 

@@ -49,6 +49,23 @@ export interface HistoryList {
   shows(bitmap: ImageBitmap): boolean;
 }
 
+/** Prompts longer than this are shortened with "…" in the history captions. */
+const CAPTION_PROMPT_CHARS = 28;
+
+/** A prompt cut to `max` characters at a word where it can be, with "…" when cut. */
+export function shortPrompt(prompt: string, max = CAPTION_PROMPT_CHARS): string {
+  const p = prompt.trim().replace(/\s+/g, ' ');
+  if (p.length <= max) return p;
+  const cut = p.slice(0, max - 1);
+  const space = cut.lastIndexOf(' ');
+  return `${(space > max / 2 ? cut.slice(0, space) : cut).replace(/[\s,.;:]+$/, '')}…`;
+}
+
+/** A history entry's caption: mode, the shortened prompt and the seed ("Edit · “a toy on the sofa” · seed 33"). */
+export function historyCaption(mode: Mode, p: EditParams): string {
+  return `${mode === 'edit' ? 'Edit' : 'Generate'} · “${shortPrompt(p.prompt)}” · seed ${p.seed}`;
+}
+
 /** Decodes a stored PNG back to RGBA (lossless: the pixels are the result's own). */
 async function decodePng(png: ArrayBuffer): Promise<RgbaImage> {
   const bitmap = await createImageBitmap(new Blob([png], { type: 'image/png' }), {
@@ -84,8 +101,12 @@ export function createHistory(deps: HistoryDeps): HistoryList {
     img.src = item.url;
     img.alt = '';
     const cap = document.createElement('span');
-    cap.textContent = `${item.mode === 'edit' ? 'Edit' : 'Generate'} · seed ${item.params.seed} · split ${item.params.splitRatio}`;
-    b.setAttribute('aria-label', `${cap.textContent}: ${item.params.prompt}. Show it and restore its settings.`);
+    cap.textContent = historyCaption(item.mode, item.params);
+    const mode = item.mode === 'edit' ? 'Edit' : 'Generate';
+    b.setAttribute(
+      'aria-label',
+      `${mode}: “${item.params.prompt}”, seed ${item.params.seed}, split ${item.params.splitRatio}. Show it and restore its settings.`,
+    );
     b.title = item.params.prompt;
     b.append(img, cap);
     b.addEventListener('click', () => deps.select(item));

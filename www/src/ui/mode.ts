@@ -1,5 +1,6 @@
-// The Generate / Edit a photo switch: which inputs are shown, the run button's label and the
-// mode hint.
+// The Generate / Edit a photo switch: which inputs are shown and the mode hint. The run
+// button's label follows the mode through `refresh` (run-panel.ts, which also locks the switch
+// during a run).
 
 import { $ } from '../dom.js';
 import { state, type Mode } from './state.js';
@@ -19,7 +20,6 @@ export function createModeSwitch(deps: { onEdit(): void; refresh(): void }): (mo
       if (el === document.body) continue;
       el.hidden = el.dataset.mode !== mode;
     }
-    $('run').textContent = mode === 'generate' ? 'Generate' : 'Edit';
     $('mode-hint').textContent = MODE_HINTS[mode];
     if (mode === 'edit') deps.onEdit();
     deps.refresh();

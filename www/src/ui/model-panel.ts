@@ -2,6 +2,7 @@
 // large-download confirmation, per-component progress, the status line and header chip, and
 // model failures with their recovery actions.
 
+import { DEFAULT_WEIGHTS_BASE, type ConfigResult } from '../config.js';
 import { $, setText, show } from '../dom.js';
 import { explain } from '../messages.js';
 import type { ComponentProgress, FailureKind, LoadOptions, ModelInfo, ModelSource, Reply, StorageInfo } from '../protocol.js';
@@ -41,6 +42,27 @@ export interface ModelPanel {
   onReady(msg: Extract<Reply, { type: 'model-ready' }>): void;
   /** Loading failed (or was cancelled): explains it with recovery actions. */
   onFailed(kind: FailureKind, message: string): void;
+  /**
+   * Applies the deployment's config.json (www/src/config.ts): its weights URL becomes the
+   * default source and the panel shows its origin. A bad config is explained in the panel;
+   * returns whether the model may be loaded automatically.
+   */
+  applyConfig(result: ConfigResult): boolean;
+}
+
+/** Shows in the panel which origin the weights at `base` come from (data-origin holds it). */
+function showOrigin(base: string): void {
+  const el = $('model-origin');
+  let origin: string;
+  try {
+    origin = new URL(base, location.href).origin;
+  } catch {
+    el.textContent = `Weights from: ${base} (not a valid address)`;
+    delete el.dataset.origin;
+    return;
+  }
+  el.dataset.origin = origin;
+  el.textContent = origin === location.origin ? `Weights from this site (${origin})` : `Weights from ${origin}`;
 }
 
 const COMPONENT_NAMES: Record<string, string> = {
@@ -91,7 +113,8 @@ function buildComponentRows(info: ModelInfo): void {
 export function createModelPanel(deps: ModelPanelDeps): ModelPanel {
   const { client, storage, actionButton, refresh } = deps;
   const chip = $('model-chip');
-  let lastSource: ModelSource = { kind: 'url', base: 'models/' };
+  let defaultBase = DEFAULT_WEIGHTS_BASE;
+  let lastSource: ModelSource = { kind: 'url', base: defaultBase };
   let lastOptions: LoadOptions = { allowF16: true, confirmedLargeDownload: false, saveToStorage: true };
   const f16Allowed = () => $<HTMLInputElement>('model-f16').checked;
 
@@ -126,6 +149,7 @@ export function createModelPanel(deps: ModelPanelDeps): ModelPanel {
     show($('model-error'), false);
     show($('model-confirm'), false);
     show($('tiny-banner'), false);
+    if (source.kind === 'url') showOrigin(source.base);
     setStatus('loading', source.kind === 'url' ? `Reading ${source.base}manifest.json…` : 'Reading the chosen folder…');
     client.send({ type: 'load-model', source, options });
   }
@@ -226,7 +250,7 @@ export function createModelPanel(deps: ModelPanelDeps): ModelPanel {
     setStatus('idle', 'No model loaded. Press “Load model” when you are ready to download it, or choose a local folder.');
   });
   $('model-load').addEventListener('click', () => {
-    const base = $<HTMLInputElement>('model-url').value.trim() || 'models/';
+    const base = $<HTMLInputElement>('model-url').value.trim() || defaultBase;
     load({ kind: 'url', base: base.endsWith('/') ? base : `${base}/` }, { ...lastOptions, allowF16: f16Allowed(), saveToStorage: true, confirmedLargeDownload: false });
   });
   $('model-cancel').addEventListener('click', () => client.send({ type: 'cancel-load' }));
@@ -243,8 +267,34 @@ export function createModelPanel(deps: ModelPanelDeps): ModelPanel {
     if (state.model.status === 'ready') storage.note('Press “Load model” to switch precision.');
   });
 
+  $<HTMLInputElement>('model-url').addEventListener('change', (ev) => {
+    showOrigin((ev.target as HTMLInputElement).value.trim() || defaultBase);
+  });
+
+  function applyConfig(result: ConfigResult): boolean {
+    if (!result.ok) {
+      $('model-error-title').textContent = "This site's configuration is not valid";
+      setText(
+        $('model-error-text'),
+        `${result.error} The site's owner has to fix it. Meanwhile you can choose a local folder with converted weights, or enter where the weights are and press “Load model”.`,
+      );
+      $('model-error-actions').replaceChildren(actionButton('choose-folder'));
+      $('model-error').dataset.kind = 'config';
+      show($('model-error'), true);
+      setStatus('failed', "The site's config.json is not valid.");
+      openPanel();
+      return false;
+    }
+    defaultBase = result.config.weightsBaseUrl;
+    lastSource = { kind: 'url', base: defaultBase };
+    $<HTMLInputElement>('model-url').value = defaultBase;
+    showOrigin(defaultBase);
+    return true;
+  }
+
   return {
     setStatus,
+    applyConfig,
     retry: () => load(lastSource, lastOptions),
     loadWithoutSaving: () => load(lastSource, { ...lastOptions, saveToStorage: false, confirmedLargeDownload: true }),
     chooseFolder: () => $<HTMLInputElement>('model-folder').click(),

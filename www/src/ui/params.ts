@@ -1,7 +1,7 @@
 // The parameters form: prompt, subject class, seed, the advanced settings and when to stop;
 // reading and validating it against LIMITS, and writing parameters back (defaults, history).
 
-import { $ } from '../dom.js';
+import { $, setInvalid } from '../dom.js';
 import { DEFAULTS, LIMITS, type EditParams } from '../protocol.js';
 import { state } from './state.js';
 
@@ -41,14 +41,20 @@ export interface FormValues {
 
 const num = (id: string) => $<HTMLInputElement>(id);
 
+/**
+ * Reads and checks the form. Every numeric field that counts in the current mode is marked
+ * invalid (aria-invalid) when out of range or not a number, and unmarked when fixed; the first
+ * invalid one is returned with its message.
+ */
 function readParams(): ParamsResult {
-  const bad = (id: string, text: string) => ({ error: text, field: $(id) });
   const val = (id: string, key: keyof typeof LIMITS, name: string, integer: boolean) => {
     const el = num(id);
     const v = Number(el.value);
     const { min, max } = LIMITS[key];
+    const kind = integer ? 'a whole number' : 'a number';
+    if (el.validity?.badInput) return { err: `${name} is not a number: it must be ${kind} from ${min} to ${max}.` };
     if (el.value.trim() === '' || !Number.isFinite(v) || v < min || v > max || (integer && !Number.isInteger(v))) {
-      return { err: `${name} must be ${integer ? 'a whole number' : 'a number'} from ${min} to ${max}.` };
+      return { err: `${name} must be ${kind} from ${min} to ${max}.` };
     }
     return { v };
   };
@@ -62,14 +68,19 @@ function readParams(): ParamsResult {
     ['iterations', 'iterations', 'The number of iterations', true],
   ];
   const out: Record<string, number> = {};
+  let first: { error: string; field: HTMLElement } | null = null;
   for (const [id, key, name, integer] of fields) {
-    if (id === 'iterations' && !$<HTMLInputElement>('stop-fixed').checked) continue;
-    if (id === 'guidance' && state.mode === 'edit') continue;
-    if (id === 'edit-guidance' && state.mode === 'generate') continue;
-    const r = val(id, key, name, integer);
-    if ('err' in r) return bad(id, r.err!);
-    out[key] = r.v;
+    const skip =
+      (id === 'iterations' && !$<HTMLInputElement>('stop-fixed').checked) ||
+      (id === 'guidance' && state.mode === 'edit') ||
+      (id === 'edit-guidance' && state.mode === 'generate');
+    const r = skip ? null : val(id, key, name, integer);
+    setInvalid(num(id), r !== null && 'err' in r);
+    if (r === null) continue;
+    if ('err' in r) first ??= { error: r.err!, field: $(id) };
+    else out[key] = r.v;
   }
+  if (first) return first;
   return {
     params: {
       prompt: $<HTMLTextAreaElement>('prompt').value.trim(),

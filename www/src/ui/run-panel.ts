@@ -1,15 +1,16 @@
 // Running: the primary button (and why it cannot run yet), starting a generate or edit run in
 // the worker, its progress, previews of each iteration, cancelling, and run failures.
 
-import { $, setText, show } from '../dom.js';
+import { $, setInvalid, setText, show } from '../dom.js';
 import { copyRgba, drawRgba, type DecodedImage } from '../image.js';
-import { STAGE_LABELS, explain } from '../messages.js';
+import { explain } from '../messages.js';
 import type { EditParams, FailureKind, Reply, RgbaImage, Stage } from '../protocol.js';
 import type { WorkerClient } from '../worker-client.js';
 import type { ActionButton } from './actions.js';
 import type { Inputs } from './inputs.js';
 import type { ModelPanel } from './model-panel.js';
 import type { ParamsForm } from './params.js';
+import { StepClock, cancelledText, cancellingText, isOneStep, stageLabel, stepLine } from './run-progress.js';
 import { state, type Mode } from './state.js';
 
 /** A run in progress. */
@@ -23,6 +24,19 @@ export interface RunState {
   /** The photo being edited (edit mode), kept open for the before/after view. */
   source: DecodedImage | null;
   cancelling: boolean;
+  /** Times the steps from the progress events (for the step line and the cancel estimate). */
+  clock: StepClock;
+}
+
+/** What the run button says while a run of each mode is in progress. */
+const RUNNING_LABEL: Record<Mode, string> = { generate: 'Generating…', edit: 'Editing…' };
+/** The run button's label when no run is in progress. */
+const RUN_LABEL: Record<Mode, string> = { generate: 'Generate', edit: 'Edit' };
+
+/** Why the run button cannot run, and the field to fix (focused when the button is pressed). */
+interface BlockReason {
+  text: string;
+  field?: HTMLElement;
 }
 
 /** What the run panel needs from the rest of the page. */
@@ -75,27 +89,38 @@ export function createRunPanel(deps: RunPanelDeps): RunPanel {
   const runButton = $<HTMLButtonElement>('run');
 
   /** Why the primary button cannot run now, or null when it can. */
-  function blockReason(): string | null {
-    if (state.gpu === 'failed') return 'WebGPU is not available (see “Model & device”).';
-    if (running) return running.cancelling ? 'Cancelling…' : 'Running…';
+  function blockReason(): BlockReason | null {
+    // Read first, so the fields are marked invalid (or valid again) whatever blocks the run.
+    const r = params.read();
+    const promptField = $<HTMLTextAreaElement>('prompt');
+    const classField = $<HTMLInputElement>('subject-prompt');
+    for (const f of [promptField, classField]) if (f.value.trim()) setInvalid(f, false);
+    if (state.gpu === 'failed') return { text: 'WebGPU is not available (see “Model & device”).' };
+    if (running) {
+      if (running.cancelling) return { text: 'Cancelling the run…' };
+      return { text: `${RUNNING_LABEL[running.mode]} Wait for the result or cancel the run.` };
+    }
+    // A field marked invalid (red) always gets its message here, whatever else is missing.
+    if ('error' in r) {
+      const hidden = r.field.closest('details:not([open])') !== null;
+      return { text: hidden ? `${r.error} (It is under “Advanced settings”.)` : r.error, field: r.field };
+    }
     if (state.model.status !== 'ready') {
-      if (state.model.status === 'loading') return `Loading the model… ${Math.round(state.model.progress * 100)} %`;
-      if (state.gpu === 'loading') return 'Starting WebGPU…';
-      if (state.autoLoadAfterReady) return 'Checking the GPU before loading the model…';
-      return 'Load a model first (see “Model & device”).';
+      if (state.model.status === 'loading') return { text: `Loading the model… ${Math.round(state.model.progress * 100)} %` };
+      if (state.gpu === 'loading') return { text: 'Starting WebGPU…' };
+      if (state.autoLoadAfterReady) return { text: 'Checking the GPU before loading the model…' };
+      return { text: 'Load a model first (see “Model & device”).' };
     }
     if (state.mode === 'edit') {
-      if (!source.slot.image) return 'Add the photo to edit.';
-      if (source.canvas.paintedPixels === 0) return 'Paint the area to edit on the photo.';
+      if (!source.slot.image) return { text: 'Add the photo to edit.' };
+      if (source.canvas.paintedPixels === 0) return { text: 'Paint the area to edit on the photo.' };
     }
-    if (!subject.slot.image) return 'Add a subject image.';
+    if (!subject.slot.image) return { text: 'Add a subject image.' };
     if (subject.painting() && subject.canvas.paintedPixels === 0) {
-      return 'Paint the subject on its photo, or keep the background.';
+      return { text: 'Paint the subject on its photo, or keep the background.' };
     }
-    if (!$<HTMLTextAreaElement>('prompt').value.trim()) return 'Write a prompt.';
-    if (!$<HTMLInputElement>('subject-prompt').value.trim()) return 'Say what the subject is (e.g. “a dog”).';
-    const r = params.read();
-    if ('error' in r) return r.error;
+    if (!promptField.value.trim()) return { text: 'Write a prompt in the “Prompt” field above.', field: promptField };
+    if (!classField.value.trim()) return { text: 'Say what the subject is in “Subject class” (e.g. “a dog”).', field: classField };
     return null;
   }
 
@@ -103,8 +128,17 @@ export function createRunPanel(deps: RunPanelDeps): RunPanel {
     const reason = blockReason();
     runButton.setAttribute('aria-disabled', String(reason !== null));
     runButton.classList.toggle('blocked', reason !== null);
-    $('run-reason').textContent = reason ?? (state.mode === 'generate' ? 'Ready to generate.' : 'Ready to edit.');
+    // While a run is in progress the button shows that run (whatever mode is shown now).
+    runButton.textContent = running ? RUNNING_LABEL[running.mode] : RUN_LABEL[state.mode];
+    $('run-reason').textContent = reason?.text ?? (state.mode === 'generate' ? 'Ready to generate.' : 'Ready to edit.');
     $('run-reason').dataset.ready = String(reason === null);
+    // The mode cannot be switched during a run (its inputs and button belong to the run).
+    $<HTMLFieldSetElement>('mode-switch').disabled = running !== null;
+    const lock = $('mode-lock');
+    lock.textContent = running
+      ? `Switching the mode is off while the ${RUN_LABEL[running.mode]} run is in progress: wait for it or cancel it.`
+      : '';
+    show(lock, running !== null);
   }
 
   function startRun(): void {
@@ -127,7 +161,17 @@ export function createRunPanel(deps: RunPanelDeps): RunPanel {
       transfer.push(sourceRgba.data.buffer, mask.data.buffer);
       client.send({ type: 'edit', id, params: p, source: sourceRgba, mask, subject: subjectRgba, subjectMask: sMask }, transfer);
     }
-    running = { id, mode, params: p, t0: performance.now(), timer: 0, stage: null, source: mode === 'edit' ? source.slot.image : null, cancelling: false };
+    running = {
+      id,
+      mode,
+      params: p,
+      t0: performance.now(),
+      timer: 0,
+      stage: null,
+      source: mode === 'edit' ? source.slot.image : null,
+      cancelling: false,
+      clock: new StepClock(),
+    };
     running.timer = window.setInterval(tick, 200);
     show($('run-error'), false);
     show($('run-panel'), true);
@@ -146,7 +190,13 @@ export function createRunPanel(deps: RunPanelDeps): RunPanel {
   }
 
   function tick(): void {
-    if (running) $('run-elapsed').textContent = elapsed(performance.now() - running.t0);
+    if (!running) return;
+    const now = performance.now();
+    $('run-elapsed').textContent = elapsed(now - running.t0);
+    // The seconds of a one-step stage count up (#run-step is not a live region; #run-stage is,
+    // so the cancelling estimate is written once, not counted down).
+    const { clock } = running;
+    if (!running.cancelling && clock.last && isOneStep(clock.last)) $('run-step').textContent = stepLine(clock, now);
   }
 
   function finish(): void {
@@ -168,15 +218,16 @@ export function createRunPanel(deps: RunPanelDeps): RunPanel {
 
   function onProgress(p: Extract<Reply, { type: 'progress' }>): void {
     if (!running || p.id !== running.id || running.cancelling) return;
-    let label = STAGE_LABELS[p.stage] ?? p.stage;
-    // Iteration 0 is the initial image (layout run); refinement iterations count from 1.
-    if ((p.stage === 'transfer' || p.stage === 'decode') && p.iteration > 0) label += `, iteration ${p.iteration}`;
-    if (running.stage !== p.stage || !$('run-stage').textContent!.startsWith(label)) $('run-stage').textContent = label;
+    const now = performance.now();
+    running.clock.note(p, now);
+    const label = stageLabel(p);
+    if ($('run-stage').textContent !== label) $('run-stage').textContent = label;
     running.stage = p.stage;
     const bar = $<HTMLProgressElement>('run-progress');
-    bar.value = p.total > 0 ? p.step / p.total : 0;
-    const sim = p.similarity !== null ? ` · similarity ${p.similarity.toFixed(3)}` : '';
-    $('run-step').textContent = `step ${p.step} of ${p.total}${sim}`;
+    // One long step: an indeterminate (animated) bar and the seconds spent, not "step 0 of 1".
+    if (isOneStep(p)) bar.removeAttribute('value');
+    else bar.value = p.total > 0 ? p.step / p.total : 0;
+    $('run-step').textContent = stepLine(running.clock, now);
     $('run-panel').dataset.stage = p.stage;
     $('run-panel').dataset.step = String(p.step);
   }
@@ -202,8 +253,14 @@ export function createRunPanel(deps: RunPanelDeps): RunPanel {
 
   function onFailed(id: number | null, kind: FailureKind, message: string): void {
     if (running && id !== null && id !== running.id) return;
+    const run = running;
     finish();
     const ex = explain(kind, message);
+    if (kind === 'cancelled') {
+      // One sentence that says where it stopped (not "Cancelled" as title and body again).
+      ex.title = run ? cancelledText(run.clock, performance.now() - run.t0) : 'Cancelled.';
+      ex.body = 'Everything is ready to run again.';
+    }
     $('run-error-title').textContent = ex.title;
     setText($('run-error-text'), ex.body);
     $('run-error-actions').replaceChildren(...ex.actions.filter((a) => a !== 'retry').map(actionButton));
@@ -211,7 +268,8 @@ export function createRunPanel(deps: RunPanelDeps): RunPanel {
     box.dataset.kind = kind;
     box.classList.toggle('info', kind === 'cancelled');
     show(box, true);
-    $('run-status').textContent = kind === 'cancelled' ? 'Cancelled.' : `Failed: ${ex.title}.`;
+    // The alert above is read out; the status line only repeats failures' titles.
+    $('run-status').textContent = kind === 'cancelled' ? '' : `Failed: ${ex.title}.`;
     if (kind === 'device-lost' || kind === 'out-of-memory') {
       model.setStatus('failed', 'The GPU device needs a restart: reload the model.');
       const me = $('model-error');
@@ -225,10 +283,11 @@ export function createRunPanel(deps: RunPanelDeps): RunPanel {
   runButton.addEventListener('click', () => {
     const reason = blockReason();
     if (reason !== null) {
-      const r = params.read();
-      if ('error' in r && !running) {
-        $('advanced').setAttribute('open', '');
-        r.field.focus();
+      if (reason.field && !running) {
+        if (reason.field.closest('#advanced')) $('advanced').setAttribute('open', '');
+        setInvalid(reason.field, true);
+        reason.field.focus();
+        updateRunState(); // the field is now shown: drop "under Advanced settings"
       }
       $('run-reason').classList.remove('flash');
       void $('run-reason').offsetWidth;
@@ -243,9 +302,10 @@ export function createRunPanel(deps: RunPanelDeps): RunPanel {
     running.cancelling = true;
     client.send({ type: 'cancel', id: running.id });
     $<HTMLButtonElement>('cancel').disabled = true;
-    $('run-stage').textContent = 'Cancelling (stops after the current step)…';
+    $('run-stage').textContent = cancellingText(running.clock, performance.now());
     updateRunState();
   });
+  $('advanced').addEventListener('toggle', () => updateRunState());
 
   return { updateRunState, current: () => running, finish, claim, addPreview, onProgress, onPreview, onFailed };
 }

@@ -24,6 +24,12 @@ export interface SourceInput {
   canvas: MaskCanvas;
 }
 
+/** Two sizes have the same aspect ratio within one pixel of rounding (a scaled copy). */
+export function sameAspect(w1: number, h1: number, w2: number, h2: number): boolean {
+  // w1/h1 vs w2/h2, allowing the mask's side to be off by one pixel after scaling.
+  return Math.abs(w1 * h2 - w2 * h1) <= Math.max(h2, w2);
+}
+
 /** Creates the photo input (#source-…) and its mask painter (#mask-…). */
 export function createSourceInput(deps: InputDeps): SourceInput {
   const { keys, refresh } = deps;
@@ -66,7 +72,14 @@ export function createSourceInput(deps: InputDeps): SourceInput {
     let m: MaskImage = maskFromImage(img.rgba);
     const { width, height } = slot.image.rgba;
     const notes: string[] = [];
-    if (m.width !== width || m.height !== height) {
+    // Another shape than the photo: stretched to fit, which may move the area (a warning).
+    const stretched = m.width !== width || m.height !== height ? !sameAspect(m.width, m.height, width, height) : false;
+    if (stretched) {
+      notes.push(
+        `The mask (${m.width} × ${m.height} px) has another shape than the photo (${width} × ${height} px): it was stretched to fit, so the marked area may be out of place. Check it on the photo, or upload a mask of the photo's shape.`,
+      );
+      m = resizeMaskNearest(m, width, height);
+    } else if (m.width !== width || m.height !== height) {
       notes.push(`The mask was ${m.width} × ${m.height} px; it was resized to the photo's ${width} × ${height} px (nearest neighbour).`);
       m = resizeMaskNearest(m, width, height);
     }
@@ -74,6 +87,7 @@ export function createSourceInput(deps: InputDeps): SourceInput {
     canvas.setMask(m);
     if (notes.length) {
       $('mask-note').textContent = notes.join(' ');
+      $('mask-note').classList.toggle('warn', stretched);
       show($('mask-note'), true);
     }
   });

@@ -8,6 +8,9 @@ import type { MaskImage } from '../protocol.js';
 import { ImageSlot } from './image-slot.js';
 import type { InputDeps } from './source-input.js';
 
+/** Subjects with a side shorter than this (px) get a warning (they are still accepted). */
+export const MIN_SUBJECT_SIDE = 64;
+
 /** The subject image and its background choice. */
 export interface SubjectInput {
   slot: ImageSlot;
@@ -52,8 +55,22 @@ export function createSubjectInput(deps: InputDeps): SubjectInput {
       bg.value = img.hasAlpha ? 'alpha' : 'keep';
       setBackground(img.hasAlpha ? 'alpha-auto' : bg.value);
     },
-    onChange: refresh,
+    onChange: () => {
+      warnIfSmall();
+      refresh();
+    },
   });
+
+  /** A subject this small is accepted, but the user is told the result will suffer. */
+  function warnIfSmall(): void {
+    const img = slot.image;
+    const small = img !== null && Math.min(img.rgba.width, img.rgba.height) < MIN_SUBJECT_SIDE;
+    const note = $('subject-warning');
+    note.textContent = small
+      ? `This subject is only ${img.rgba.width} × ${img.rgba.height} px; results will be poor — use a larger photo (${MIN_SUBJECT_SIDE} px or more on each side, ideally about 512).`
+      : '';
+    show(note, small);
+  }
 
   /** `value`: a background option, or 'alpha-auto' when transparency was picked for the user. */
   function setBackground(value: string): void {
