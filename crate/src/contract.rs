@@ -12,7 +12,7 @@
 //! Why ts-rs and our own command rather than tsify: the page needs constants as well as types
 //! (defaults, limits, component order, mask threshold), which no derive emits; one generated,
 //! checked-in file is reviewable and type-checks without a wasm build; and ts-rs keeps the
-//! derive off the wasm boundary (no `wasm_bindgen` outside `web.rs`).
+//! derive off the wasm boundary (nothing but `web.rs` talks to JavaScript).
 
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
