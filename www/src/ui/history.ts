@@ -5,28 +5,21 @@
 
 import { $, show } from '../dom.js';
 import { bitmapToRgba } from '../image.js';
-import { createHistoryStore, HISTORY_LIMIT, type SavedResult } from '../history-store.js';
+import { createHistoryStore, HISTORY_LIMIT, type SavedResult, type StoredResult } from '../history-store.js';
 import type { EditParams, RgbaImage } from '../protocol.js';
 import type { Mode } from './state.js';
 
-/** A result in the history. */
-export interface ResultItem {
+/** A result in the history: what is stored of it, plus what only lives on the page. */
+export interface ResultItem
+  extends Pick<StoredResult, 'mode' | 'params' | 'filename' | 'ms' | 'iterations' | 'similarity' | 'model' | 'tiny'> {
   /** Unique in the list ("run-<id>" this visit, "saved-<key>" from storage). */
   key: string;
-  mode: Mode;
-  params: EditParams;
   image: RgbaImage;
   /** The photo it edited (this visit only: photos are never stored). */
   source: ImageBitmap | null;
   /** The PNG offered for download, and its object URL. */
   blob: Blob;
   url: string;
-  filename: string;
-  ms: number;
-  iterations: number;
-  similarity: number | null;
-  model: string;
-  tiny: boolean;
 }
 
 /** What the history needs from the results. */
