@@ -179,6 +179,7 @@ impl FailureKind {
 /// `www/src/generated/contract.ts`.
 pub fn typescript() -> String {
     use crate::bench::BenchOptions;
+    use crate::convert::{ConvertPlan, ConvertProgress, ConvertSettings, Root, Shard};
     use crate::device::AdapterReport;
     use crate::kernels::check::KernelCheck;
     use crate::pipeline::{EditRequest, Event, GenerateRequest, Mask, RgbaImage, SamplingOptions, Stage};
@@ -206,7 +207,7 @@ pub fn typescript() -> String {
     types!(
         RgbaImage, Mask, SamplingOptions, GenerateRequest, EditRequest, Stage, Event<'static>, FailureKind,
         AdapterReport, SmokeOutput, KernelCheck, BenchOptions, Component, Manifest, ComponentEntry, ShardEntry,
-        TensorEntry, Range, Limits, GpuLimits, PromptTokens,
+        TensorEntry, Range, Limits, GpuLimits, PromptTokens, Root, ConvertSettings, ConvertPlan, ConvertProgress, Shard,
     );
 
     let json = |v: &dyn erased::Json| v.json();

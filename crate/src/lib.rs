@@ -8,7 +8,6 @@
 
 pub mod bench;
 pub mod contract;
-#[cfg(feature = "native")]
 pub mod convert;
 pub mod device;
 pub mod error;

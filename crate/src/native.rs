@@ -21,11 +21,6 @@ fn read(path: &Path) -> Result<Vec<u8>> {
     std::fs::read(path).map_err(|e| Error::Weights { file: path.display().to_string(), reason: e.to_string() })
 }
 
-fn read_json(path: &Path) -> Result<serde_json::Value> {
-    let bytes = read(path)?;
-    serde_json::from_slice(&bytes).map_err(|e| Error::Config(format!("{}: {e}", path.display())))
-}
-
 /// The first existing file among `names` in `dir`.
 fn find(dir: &Path, names: &[&str]) -> Result<PathBuf> {
     names
@@ -54,13 +49,7 @@ impl DiffusersFolders {
 
     /// The configurations found in the folders.
     pub fn configs(&self) -> Result<ModelConfigs> {
-        Ok(ModelConfigs {
-            unet: read_json(&self.sd.join("unet/config.json"))?,
-            vae: read_json(&self.sd.join("vae/config.json"))?,
-            text_encoder: read_json(&self.sd.join("text_encoder/config.json"))?,
-            clip_vision: read_json(&self.clip.join("config.json"))?,
-            scheduler: read_json(&self.sd.join("scheduler/scheduler_config.json"))?,
-        })
+        crate::convert::read_configs(&crate::convert::FolderTree(self))
     }
 
     /// The weight files with the kind of checkpoint each is.

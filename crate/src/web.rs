@@ -19,6 +19,7 @@ use wasm_bindgen::prelude::*;
 
 use crate::bench::BenchOptions;
 use crate::contract::FailureKind;
+use crate::convert::{ConvertSettings, Converter, Root, SourceFile, SourceTree};
 use crate::device::{self, AdapterReport};
 use crate::loader::ModelBuilder;
 use crate::pipeline::{EditRequest, Event, GenerateRequest, Pipeline, ProgressSink, SeededNoise};
@@ -28,7 +29,14 @@ use crate::{Error, smoke};
 
 #[wasm_bindgen(typescript_custom_section)]
 const CONTRACT_TYPES: &str = r#"
-import type { AdapterReport, BenchOptions, Component, CoreEvent, EditRequest, GenerateRequest, KernelCheck, PromptTokens, SmokeOutput } from "../src/generated/contract.js";
+import type { AdapterReport, BenchOptions, Component, ConvertedShard, ConvertPlan, ConvertProgress, ConvertSettings, CoreEvent, EditRequest, GenerateRequest, KernelCheck, PromptTokens, SmokeOutput, SourceRoot } from "../src/generated/contract.js";
+
+/** One picked file of the original weights: its folder, its path inside it and the file. */
+export interface ConvertInput {
+  root: SourceRoot;
+  path: string;
+  file: Blob;
+}
 "#;
 
 /// A thrown `CoreError`: a JS `Error` with the failure kind as `kind`.
@@ -78,6 +86,112 @@ impl ProgressSink for JsSink {
             // A throwing callback cancels rather than tearing the run down mid-step.
             Err(_) => ControlFlow::Break(()),
         }
+    }
+}
+
+/// A JS exception's message.
+fn js_message(e: &JsValue) -> String {
+    e.dyn_ref::<js_sys::Error>().map(|e| String::from(e.message())).or_else(|| e.as_string()).unwrap_or_else(|| format!("{e:?}"))
+}
+
+/// Files the user picked, by folder and path (`ConvertInput[]`).
+struct PickedFiles(Vec<(Root, String, web_sys::Blob)>);
+
+/// A picked file, read by range with `FileReaderSync` (the worker's synchronous reader), so a
+/// conversion never holds a whole input file.
+struct PickedFile {
+    blob: web_sys::Blob,
+    name: String,
+}
+
+impl SourceFile for PickedFile {
+    fn len(&self) -> u64 {
+        self.blob.size() as u64
+    }
+
+    fn read_at(&self, offset: u64, len: usize) -> crate::Result<Vec<u8>> {
+        let fail = |e: JsValue| Error::Weights { file: self.name.clone(), reason: format!("could not be read ({})", js_message(&e)) };
+        let part = self.blob.slice_with_f64_and_f64(offset as f64, (offset + len as u64) as f64).map_err(fail)?;
+        let buffer = web_sys::FileReaderSync::new().and_then(|r| r.read_as_array_buffer(&part)).map_err(fail)?;
+        Ok(js_sys::Uint8Array::new(&buffer).to_vec())
+    }
+}
+
+impl SourceTree for PickedFiles {
+    fn open(&self, root: Root, path: &str) -> crate::Result<Option<Box<dyn SourceFile>>> {
+        Ok(self.0.iter().find(|(r, p, _)| *r == root && p == path).map(|(_, _, blob)| {
+            Box::new(PickedFile { blob: blob.clone(), name: self.describe(root, path) }) as Box<dyn SourceFile>
+        }))
+    }
+
+    fn describe(&self, root: Root, path: &str) -> String {
+        if path.is_empty() { root.label().to_string() } else { format!("{path} in {}", root.label()) }
+    }
+}
+
+/// Reads `ConvertInput[]`: a wrong shape is the caller's bad input, named.
+fn picked_files(inputs: &js_sys::Array) -> Result<PickedFiles, JsValue> {
+    let bad = |i: u32, what: &str| core_error(FailureKind::BadInput, &format!("conversion input {i}: {what}"));
+    let mut files = Vec::new();
+    for (i, item) in inputs.iter().enumerate() {
+        let i = i as u32;
+        let field = |name: &str| js_sys::Reflect::get(&item, &JsValue::from_str(name)).map_err(|_| bad(i, "not an object"));
+        let root: Root = from_js(field("root")?, "conversion input root")?;
+        let path = field("path")?.as_string().ok_or_else(|| bad(i, "`path` is not a string"))?;
+        let blob = field("file")?.dyn_into::<web_sys::Blob>().map_err(|_| bad(i, "`file` is not a File"))?;
+        files.push((root, path, blob));
+    }
+    Ok(PickedFiles(files))
+}
+
+/// A conversion of the published weights the user picked ([`crate::convert`]): the same code
+/// and messages as `ezigen convert`, one shard at a time so the page stores each before the
+/// next is made. Runs in the worker (it reads with `FileReaderSync`).
+#[wasm_bindgen]
+pub struct Conversion {
+    inner: Converter,
+}
+
+#[wasm_bindgen]
+impl Conversion {
+    /// Reads the picked folders' configurations and weight-file headers and plans the shards;
+    /// throws a `CoreError` for inputs EZIGen cannot use (wrong model, missing adapters, damaged
+    /// or missing files).
+    #[wasm_bindgen(constructor)]
+    pub fn new(
+        #[wasm_bindgen(unchecked_param_type = "ConvertInput[]")] inputs: js_sys::Array,
+        #[wasm_bindgen(unchecked_param_type = "ConvertSettings")] settings: JsValue,
+    ) -> Result<Conversion, JsValue> {
+        let settings: ConvertSettings = from_js(settings, "conversion settings")?;
+        let tree = picked_files(&inputs)?;
+        Ok(Conversion { inner: Converter::new(&tree, settings).map_err(js_err)? })
+    }
+
+    /// What the conversion will make (sizes for the storage check, warnings).
+    #[wasm_bindgen(unchecked_return_type = "ConvertPlan")]
+    pub fn plan(&self) -> Result<JsValue, JsValue> {
+        to_js(&self.inner.plan())
+    }
+
+    /// Where the conversion stands.
+    #[wasm_bindgen(unchecked_return_type = "ConvertProgress")]
+    pub fn progress(&self) -> Result<JsValue, JsValue> {
+        to_js(&self.inner.progress())
+    }
+
+    /// Makes the next shard (`null` once all are made).
+    #[wasm_bindgen(js_name = nextShard, unchecked_return_type = "ConvertedShard | null")]
+    pub fn next_shard(&mut self) -> Result<JsValue, JsValue> {
+        match self.inner.next_shard().map_err(js_err)? {
+            Some(shard) => to_js(&shard),
+            None => Ok(JsValue::NULL),
+        }
+    }
+
+    /// The manifest's JSON text (complete once `nextShard` returned `null`).
+    #[wasm_bindgen(js_name = manifestJson)]
+    pub fn manifest_json(&self) -> String {
+        serde_json::to_string_pretty(&self.inner.manifest()).expect("manifest serialises")
     }
 }
 

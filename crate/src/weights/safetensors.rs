@@ -11,6 +11,7 @@ use std::ops::Range;
 
 use burn::tensor::{DType, TensorData};
 use half::{bf16, f16};
+use safetensors::tensor::Metadata;
 use safetensors::{Dtype, SafeTensorError, SafeTensors, View};
 
 use crate::{Error, Result};
@@ -173,6 +174,41 @@ impl SafetensorsHeader {
     /// its dtype and shape, the file's length); errors name `file`.
     pub fn parse(bytes: &[u8], file: &str) -> Result<Self> {
         let (n, meta) = SafeTensors::read_metadata(bytes).map_err(|e| bad(file, describe(e, bytes.len())))?;
+        Self::from_metadata(meta, n, file)
+    }
+
+    /// The length of the header a file starts with (its first 8 bytes), checked against the
+    /// file's length: how many bytes [`Self::parse_prefix`] needs.
+    pub fn prefix_len(first8: &[u8], file_len: u64, file: &str) -> Result<usize> {
+        let n = first8
+            .get(..8)
+            .map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")))
+            .ok_or_else(|| bad(file, describe(SafeTensorError::HeaderTooSmall, file_len as usize)))?;
+        if n > MAX_HEADER_BYTES {
+            return Err(bad(file, describe(SafeTensorError::HeaderTooLarge, file_len as usize)));
+        }
+        if 8 + n > file_len {
+            return Err(bad(file, describe(SafeTensorError::InvalidHeaderLength, file_len as usize)));
+        }
+        Ok(8 + n as usize)
+    }
+
+    /// Parses a safetensors header from the file's first [`Self::prefix_len`] bytes, without
+    /// the tensor data: the same checks as [`Self::parse`] (the crate validates the offsets
+    /// against dtypes and shapes), and the data must end exactly at `file_len`. For files read
+    /// by range (the converter), which are never held whole.
+    pub fn parse_prefix(prefix: &[u8], file_len: u64, file: &str) -> Result<Self> {
+        let n = Self::prefix_len(prefix, file_len, file)? - 8;
+        let json = prefix.get(8..8 + n).ok_or_else(|| bad(file, describe(SafeTensorError::InvalidHeaderLength, prefix.len())))?;
+        let text = std::str::from_utf8(json).map_err(|e| bad(file, describe(SafeTensorError::InvalidHeader(e), prefix.len())))?;
+        let meta: Metadata = serde_json::from_str(text).map_err(|e| bad(file, describe(SafeTensorError::InvalidHeaderDeserialization(e), prefix.len())))?;
+        if (8 + n + meta.data_len()) as u64 != file_len {
+            return Err(bad(file, describe(SafeTensorError::MetadataIncompleteBuffer, file_len as usize)));
+        }
+        Self::from_metadata(meta, n, file)
+    }
+
+    fn from_metadata(meta: Metadata, n: usize, file: &str) -> Result<Self> {
         let data_start = 8 + n;
         let mut tensors = Vec::with_capacity(meta.tensors().len());
         for (name, info) in meta.tensors() {
@@ -186,6 +222,9 @@ impl SafetensorsHeader {
         Ok(SafetensorsHeader { tensors, metadata, data_start })
     }
 }
+
+/// The crate's limit on a header's size (its `MAX_HEADER_SIZE`).
+const MAX_HEADER_BYTES: u64 = 100_000_000;
 
 /// Converts a stored float tensor's little-endian bytes into flat (1-D) [`TensorData`] of
 /// `target` (F32 or F16), rounding to nearest.

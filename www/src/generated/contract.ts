@@ -536,6 +536,99 @@ max: number,
  */
 kept: string | null, };
 
+/**
+ * The three folders the converter reads.
+ */
+export type SourceRoot = "sd" | "ezigen" | "clip";
+
+/**
+ * How to convert.
+ */
+export type ConvertSettings = { 
+/**
+ * Stored dtype of float tensors (F16 or F32); `learnable_weights` always stays F32.
+ */
+dtype: 'f16' | 'f32', 
+/**
+ * Maximum shard size in bytes.
+ */
+shardBytes: number, 
+/**
+ * Model name in the manifest.
+ */
+name: string, 
+/**
+ * Marks the built-in tiny random model (also set for any test-sized model).
+ */
+tiny: boolean, };
+
+/**
+ * What a conversion will make, known before it starts (for the storage check).
+ */
+export type ConvertPlan = { 
+/**
+ * Bytes the shards will take (tensor data, shard headers aside).
+ */
+outputBytes: number, 
+/**
+ * Number of shards.
+ */
+shardCount: number, 
+/**
+ * Whether the model is marked tiny (the built-in or a test-sized model).
+ */
+tiny: boolean, 
+/**
+ * What the user should know about the model (converted anyway).
+ */
+warnings: Array<string>, };
+
+/**
+ * Where a conversion stands.
+ */
+export type ConvertProgress = { 
+/**
+ * Input bytes converted so far.
+ */
+doneBytes: number, 
+/**
+ * Input bytes in all.
+ */
+totalBytes: number, 
+/**
+ * Shards made so far.
+ */
+shardsDone: number, 
+/**
+ * Shards in all.
+ */
+shardCount: number, 
+/**
+ * The component being converted next (`null` when done).
+ */
+component: Component | null, };
+
+/**
+ * One finished shard: its file name, component, bytes and their SHA-256 (hex).
+ */
+export type ConvertedShard = { 
+/**
+ * File name in the output (`unet-00000.safetensors`, `tokenizer.json`).
+ */
+file: string, 
+/**
+ * The component it belongs to.
+ */
+component: Component, 
+/**
+ * The file's bytes.
+ */
+bytes: Uint8Array, 
+/**
+ * Hex SHA-256 of `bytes`.
+ */
+sha256: string, };
+
 /** The official sampling defaults (configs/infer_config.yaml). */
 export const DEFAULT_OPTIONS: SamplingOptions = {"seed":3154,"steps":50,"guidance":7.5,"editGuidance":2.0,"splitRatio":0.4,"simThreshold":0.99,"iterations":null};
 
