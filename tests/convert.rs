@@ -11,6 +11,7 @@ use ezigen::convert::{ConvertOptions, convert};
 use ezigen::models::unet::{FeatureBank, RefMode};
 use ezigen::native::{DiffusersFolders, builtin_tiny_dir, load_converted};
 use ezigen::weights::StoredDType;
+use ezigen::weights::safetensors::{SafetensorsHeader, TensorToWrite, write};
 use ezigen::weights::manifest::Manifest;
 use ezigen_tests::{Io, assert_close, cpu, host};
 
@@ -152,6 +153,23 @@ fn wrong_inputs_are_refused() {
     std::fs::create_dir_all(&fake).unwrap();
     std::fs::copy(sd.join("unet/diffusion_pytorch_model.safetensors"), fake.join("model.safetensors")).unwrap();
     fail(folders(&sd, &fake), "lacks 113 of the 113 adapter tensors");
+    // Adapters whose shapes do not fit this UNet (a checkpoint trained on another base).
+    let ck = std::fs::read(sd.join("ezigen/checkpoint/model.safetensors")).unwrap();
+    let header = SafetensorsHeader::parse(&ck, "checkpoint").unwrap();
+    let tensors: Vec<(String, StoredDType, Vec<usize>, Vec<u8>)> = header
+        .tensors
+        .iter()
+        .map(|t| {
+            let shape = if t.name.ends_with("mid_block.attentions.0.transformer_blocks.0.adapter.to_q.weight") { vec![t.numel()] } else { t.shape.clone() };
+            (t.name.clone(), t.dtype, shape, ck[t.range.clone()].to_vec())
+        })
+        .collect();
+    assert!(tensors.iter().any(|t| t.2.len() == 1 && t.0.contains("adapter.to_q")), "the mid-block adapter is in the checkpoint");
+    let misfit = root.join("misfit-ckpt");
+    std::fs::create_dir_all(&misfit).unwrap();
+    let views: Vec<TensorToWrite> = tensors.iter().map(|(n, d, s, b)| TensorToWrite { name: n, dtype: *d, shape: s, bytes: b }).collect();
+    std::fs::write(misfit.join("model.safetensors"), write(&views, &Default::default())).unwrap();
+    fail(folders(&sd, &misfit), "does not fit this Stable Diffusion model: mid_block.attentions.0.transformer_blocks.0.adapter.to_q.weight");
     // A truncated weights file.
     let unet_file = sd.join("unet/diffusion_pytorch_model.safetensors");
     let unet_bytes = std::fs::read(&unet_file).unwrap();
@@ -172,4 +190,29 @@ fn wrong_inputs_are_refused() {
     std::fs::write(&unet_cfg, v.to_string()).unwrap();
     fail(folders(&sd, &sd.join("ezigen/checkpoint")), "does not match the text encoder width");
     let _ = std::fs::remove_dir_all(&root);
+}
+
+#[test]
+fn a_base_other_than_the_released_one_is_converted_with_a_warning() {
+    // The tiny model converted as if it were a user's model (not `--tiny`): it is not
+    // SD 2.1-base, so the converter warns, converts, and marks the test-sized model tiny.
+    let folders = DiffusersFolders::builtin_tiny();
+    let settings = ezigen::convert::ConvertSettings { dtype: StoredDType::F16, shard_bytes: 64 << 20, name: "user".into(), tiny: false };
+    let mut conv = ezigen::convert::Converter::new(&ezigen::convert::FolderTree(&folders), settings).unwrap();
+    assert_eq!(conv.warnings().len(), 1);
+    assert!(conv.warnings()[0].contains("is not stable-diffusion-2-1-base's"), "{}", conv.warnings()[0]);
+    let plan = conv.plan();
+    let mut shards = 0;
+    let mut written = 0;
+    while let Some(shard) = conv.next_shard().unwrap() {
+        shards += 1;
+        written += shard.bytes.len() as u64;
+        assert_eq!(conv.progress().shards_done, shards);
+    }
+    assert_eq!(shards, plan.shard_count);
+    assert_eq!(conv.done_bytes(), conv.total_bytes(), "every input byte was converted");
+    assert!(written >= plan.output_bytes && written < plan.output_bytes + 64 * 1024 * shards as u64, "{written} vs planned {}", plan.output_bytes);
+    let m = conv.manifest();
+    assert!(m.tiny, "a test-sized model is marked tiny");
+    assert_eq!(m.total_bytes, written);
 }

@@ -98,6 +98,9 @@ function onReply(msg: Reply): void {
     case 'model-progress':
       model.onProgress(msg);
       break;
+    case 'convert-progress':
+      model.onConvertProgress(msg.progress, msg.warnings);
+      break;
     case 'model-ready':
       model.onReady(msg);
       tokens.refresh();

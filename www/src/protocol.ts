@@ -11,6 +11,7 @@ import {
   DEFAULT_OPTIONS,
   type AdapterReport,
   type BenchOptions,
+  type ConvertProgress,
   type EditRequest,
   type FailureKind,
   type GenerateRequest,
@@ -18,6 +19,7 @@ import {
   type Mask,
   type PromptTokens,
   type SmokeOutput,
+  type SourceRoot,
   type Stage,
 } from './generated/contract.js';
 
@@ -35,6 +37,8 @@ export type {
   AdapterReport,
   BenchOptions,
   Component,
+  ConvertProgress,
+  SourceRoot,
   CoreError,
   CoreEvent,
   EditRequest,
@@ -80,8 +84,22 @@ export const DEFAULTS: EditParams = {
 /** Downloads larger than this many bytes are only started after the user agrees. */
 export const LARGE_DOWNLOAD_BYTES = 200_000_000;
 
-/** Where model weights come from. */
-export type ModelSource = { kind: 'url'; base: string } | { kind: 'files'; files: File[] };
+/** One picked file of the original weights: its folder, its path inside the folder and the file. */
+export interface PickedWeightFile {
+  root: SourceRoot;
+  path: string;
+  file: File;
+}
+
+/**
+ * Where model weights come from: a URL, a folder with converted weights, the original published
+ * files converted in the worker (then stored), or the model converted in this browser before.
+ */
+export type ModelSource =
+  | { kind: 'url'; base: string }
+  | { kind: 'files'; files: File[] }
+  | { kind: 'convert'; files: PickedWeightFile[] }
+  | { kind: 'stored' };
 
 /** How to load a model. */
 export interface LoadOptions {
@@ -106,7 +124,7 @@ export interface ModelInfo {
   name: string;
   tiny: boolean;
   dtype: 'f16' | 'f32'; // storage dtype of the shards
-  source: 'url' | 'files';
+  source: 'url' | 'files' | 'stored';
   totalBytes: number;
   cachedBytes: number;
   toDownloadBytes: number;
@@ -183,6 +201,8 @@ export type Reply =
   | { type: 'error'; message: string } // the self-test failed
   | { type: 'model-info'; info: ModelInfo; needsConfirmation: boolean; storage: StorageInfo | null }
   | ({ type: 'model-progress' } & LoadProgress)
+  // Converting the original weights (source 'convert'): where it stands, then the plan's warnings.
+  | { type: 'convert-progress'; progress: ConvertProgress; warnings: string[] }
   | {
       type: 'model-ready';
       name: string;

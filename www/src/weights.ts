@@ -173,11 +173,13 @@ export class WeightStore {
     await this.cache.delete(this.shardKey(file, sha256));
   }
 
-  async putManifest(url: string, text: string): Promise<void> {
+  /** Remembers a manifest; false when it could not be stored (for a download that only costs offline use). */
+  async putManifest(url: string, text: string): Promise<boolean> {
     try {
       await this.cache.put(this.manifestKey(url), new Response(text, { headers: { 'content-type': 'application/json' } }));
+      return true;
     } catch {
-      // Not being able to remember the manifest only costs offline use.
+      return false;
     }
   }
 
@@ -223,7 +225,7 @@ export async function storageInfo(store: WeightStore | null): Promise<StorageInf
 
 /** Where the manifest and the shards are read from. */
 export interface ShardSource {
-  readonly kind: 'url' | 'files';
+  readonly kind: 'url' | 'files' | 'stored';
   /** Says where a file comes from, for messages. */
   describe(file: string): string;
   /** The manifest text (and whether it came from the cache because the network failed). */
@@ -400,8 +402,44 @@ export class FilesSource implements ShardSource {
   }
 }
 
-export function sourceFor(s: ModelSource): ShardSource {
-  return s.kind === 'url' ? new UrlSource(s.base) : new FilesSource(s.files);
+/**
+ * The key under which the model converted in this browser keeps its manifest (its shards are
+ * stored like downloaded ones, by sha256 and name). One converted model is kept; converting
+ * again replaces its manifest.
+ */
+export const CONVERTED_MANIFEST_KEY = 'converted-in-this-browser';
+
+/** The model converted in this browser: manifest and shards from the weights cache only. */
+export class StoredSource implements ShardSource {
+  readonly kind = 'stored';
+
+  describe(file: string): string {
+    return `${file} (converted in this browser)`;
+  }
+
+  async manifest(store: WeightStore | null) {
+    const text = await store?.getManifest(CONVERTED_MANIFEST_KEY);
+    if (!text) {
+      throw new WeightsError(
+        'no-model',
+        'No converted model is stored in this browser (the browser may have cleared its storage). Convert the original weights again, or load converted weights from a URL or a folder.',
+      );
+    }
+    return { text, offline: false };
+  }
+
+  async shard(file: string): Promise<Uint8Array> {
+    throw new WeightsError(
+      'no-model',
+      `Part ${file} of the model converted in this browser is missing from storage (it may have been cleared). Convert the original weights again.`,
+    );
+  }
+}
+
+export function sourceFor(s: Exclude<ModelSource, { kind: 'convert' }>): ShardSource {
+  if (s.kind === 'url') return new UrlSource(s.base);
+  if (s.kind === 'stored') return new StoredSource();
+  return new FilesSource(s.files);
 }
 
 /** One shard of the plan, in load order. */
@@ -430,7 +468,7 @@ export async function planModel(source: ShardSource, store: WeightStore | null, 
   for (const component of componentOrder(manifest)) {
     for (const file of manifest.components[component].shards) {
       const s = manifest.shards[file];
-      const cached = source.kind === 'url' && store ? await store.has(file, s.sha256) : false;
+      const cached = source.kind !== 'files' && store ? await store.has(file, s.sha256) : false;
       shards.push({ file, component, bytes: s.bytes, sha256: s.sha256, cached });
     }
   }

@@ -3,6 +3,7 @@
 
 import init, { Session } from '../pkg/ezigen.js';
 import { WASM_FILE } from './build-info.js';
+import { convertIntoStore } from './conversion.js';
 import { FAILURE_KINDS } from './generated/contract.js';
 import {
   FULL_MODEL_LIMITS,
@@ -121,7 +122,22 @@ async function loadModel(req: Extract<Request, { type: 'load-model' }>): Promise
   const t0 = performance.now();
   try {
     const store = await WeightStore.open();
-    const source = sourceFor(req.source);
+    let spec = req.source;
+    if (spec.kind === 'convert') {
+      if (!store) {
+        throw new WeightsError(
+          'bad-input',
+          'This browser gives the page no storage (Cache Storage is unavailable, e.g. in some private modes), so converted weights could not be kept. Convert them with `ezigen convert` and choose the output folder instead.',
+        );
+      }
+      await convertIntoStore(spec.files, store, {
+        signal: ctrl.signal,
+        storage: await storageInfo(store),
+        onProgress: (progress, warnings) => post({ type: 'convert-progress', progress, warnings }),
+      });
+      spec = { kind: 'stored' };
+    }
+    const source = sourceFor(spec);
     const plan = await planModel(source, store, ctrl.signal);
     const info = plan.info;
     const storage = await storageInfo(store);

@@ -89,12 +89,11 @@ pub trait SourceTree {
     fn describe(&self, root: Root, path: &str) -> String;
     /// The tensors of a PyTorch `.bin` checkpoint at `path`. Only the CLI reads them.
     fn torch_tensors(&self, root: Root, path: &str) -> Result<Vec<TorchTensor>> {
-        Err(Error::Weights {
-            file: self.describe(root, path),
-            reason: "is a PyTorch .bin checkpoint, which only the command-line converter (`ezigen convert`) reads; \
-                     choose a folder with the .safetensors file instead (the published repositories have both)"
-                .into(),
-        })
+        Err(Error::Input(format!(
+            "{} is a PyTorch .bin checkpoint, which only the command-line converter (`ezigen convert`) reads; \
+             choose a folder with the .safetensors file instead (the published repositories have both)",
+            self.describe(root, path)
+        )))
     }
 }
 
@@ -245,10 +244,8 @@ fn too_big(tree: &dyn SourceTree, root: Root, path: &str) -> Error {
 }
 
 fn read_json(tree: &dyn SourceTree, root: Root, path: &str) -> Result<serde_json::Value> {
-    let bytes = read_all(tree, root, path)?.ok_or_else(|| Error::Weights {
-        file: tree.describe(root, path),
-        reason: format!("not found: is this {}?", root.label()),
-    })?;
+    let bytes = read_all(tree, root, path)?
+        .ok_or_else(|| Error::Input(format!("{} not found: is this {}?", tree.describe(root, path), root.label())))?;
     serde_json::from_slice(&bytes).map_err(|e| Error::Config(format!("{}: {e}", tree.describe(root, path))))
 }
 
@@ -436,10 +433,8 @@ impl Converter {
                     break;
                 }
             }
-            let (path, file) = opened.ok_or_else(|| Error::Weights {
-                file: tree.describe(root, if dir.is_empty() { "" } else { dir }),
-                reason: format!("no weights file ({}) in {}", names.join(" or "), root.label()),
-            })?;
+            let (path, file) = opened
+                .ok_or_else(|| Error::Input(format!("{} has no weights file ({})", tree.describe(root, dir), names.join(" or "))))?;
             let described = tree.describe(root, &path);
             if kind == "ezigen" {
                 checkpoint = described.clone();

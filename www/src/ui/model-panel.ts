@@ -5,10 +5,11 @@
 import { DEFAULT_WEIGHTS_BASE, type ConfigResult } from '../config.js';
 import { $, setText, show } from '../dom.js';
 import { explain } from '../messages.js';
-import type { ComponentProgress, FailureKind, LoadOptions, ModelInfo, ModelSource, Reply, StorageInfo } from '../protocol.js';
+import type { ComponentProgress, ConvertProgress, FailureKind, LoadOptions, ModelInfo, ModelSource, Reply, StorageInfo } from '../protocol.js';
 import { formatBytes } from '../weights.js';
 import type { WorkerClient } from '../worker-client.js';
 import type { ActionButton } from './actions.js';
+import { createConvertPicker } from './convert-picker.js';
 import { openPanel } from './panel.js';
 import { state, type ModelStatus } from './state.js';
 import type { StoragePanel } from './storage-panel.js';
@@ -36,6 +37,8 @@ export interface ModelPanel {
   chooseFolder(): void;
   /** The manifest was read: lists the components, asks before a large download. */
   onInfo(info: ModelInfo, needsConfirmation: boolean, storage: StorageInfo | null): void;
+  /** Converting the original weights: where it stands, and what the user should know. */
+  onConvertProgress(p: ConvertProgress, warnings: string[]): void;
   /** Loading progress: per component and overall. */
   onProgress(p: Extract<Reply, { type: 'model-progress' }>): void;
   /** The model is loaded. */
@@ -64,6 +67,27 @@ function showOrigin(base: string): void {
   el.dataset.origin = origin;
   el.textContent = origin === location.origin ? `Weights from this site (${origin})` : `Weights from ${origin}`;
 }
+
+/**
+ * Remembers (localStorage) that the model was converted in this browser, so the next visit
+ * loads it from storage instead of the site's default weights.
+ */
+const CONVERTED_KEY = 'ezigen.model-source';
+const rememberConverted = (yes: boolean) => {
+  try {
+    if (yes) localStorage.setItem(CONVERTED_KEY, 'converted');
+    else localStorage.removeItem(CONVERTED_KEY);
+  } catch {
+    // No localStorage (some private modes): the next visit loads the default weights.
+  }
+};
+const convertedRemembered = () => {
+  try {
+    return localStorage.getItem(CONVERTED_KEY) === 'converted';
+  } catch {
+    return false;
+  }
+};
 
 const COMPONENT_NAMES: Record<string, string> = {
   tokenizer: 'Tokenizer',
@@ -150,7 +174,15 @@ export function createModelPanel(deps: ModelPanelDeps): ModelPanel {
     show($('model-confirm'), false);
     show($('tiny-banner'), false);
     if (source.kind === 'url') showOrigin(source.base);
-    setStatus('loading', source.kind === 'url' ? `Reading ${source.base}manifest.json…` : 'Reading the chosen folder…');
+    const reading: Record<ModelSource['kind'], string> = {
+      url: source.kind === 'url' ? `Reading ${source.base}manifest.json…` : '',
+      files: 'Reading the chosen folder…',
+      convert: 'Reading the original weights…',
+      stored: 'Reading the model converted in this browser…',
+    };
+    if (source.kind === 'convert') picker.note('');
+    $('model-cancel').textContent = source.kind === 'convert' ? 'Cancel conversion' : 'Cancel download';
+    setStatus('loading', reading[source.kind]);
     client.send({ type: 'load-model', source, options });
   }
 
@@ -171,9 +203,30 @@ export function createModelPanel(deps: ModelPanelDeps): ModelPanel {
       openPanel();
       return;
     }
-    const what = info.source === 'files' ? 'from the chosen folder' : info.toDownloadBytes > 0 ? `downloading ${formatBytes(info.toDownloadBytes)}` : 'from browser storage';
+    const what =
+      info.source === 'files'
+        ? 'from the chosen folder'
+        : info.toDownloadBytes > 0
+          ? `downloading ${formatBytes(info.toDownloadBytes)}`
+          : info.source === 'stored'
+            ? 'converted in this browser, from its storage'
+            : 'from browser storage';
     setStatus('loading', `Loading “${info.name}” (${formatBytes(info.totalBytes)}), ${what}.${info.toDownloadBytes > 0 ? cachedNote : ''}`);
     show($('model-progress'), true);
+  }
+
+  function onConvertProgress(p: ConvertProgress, warnings: string[]): void {
+    const frac = p.totalBytes > 0 ? p.doneBytes / p.totalBytes : 0;
+    const part = Math.min(p.shardsDone + 1, p.shardCount);
+    const what = p.component ? `${COMPONENT_NAMES[p.component] ?? p.component}, part ${part} of ${p.shardCount}` : 'saving';
+    state.model.progress = frac;
+    show($('model-progress'), true);
+    $<HTMLProgressElement>('model-overall').value = frac;
+    $<HTMLProgressElement>('model-summary-progress').value = frac;
+    $('model-overall-text').textContent = `Converting: ${formatBytes(p.doneBytes)} of ${formatBytes(p.totalBytes)} · ${what}`;
+    $('model-status').textContent = `Converting the original weights (${Math.round(frac * 100)} %): ${what}.`;
+    $('model-chip-text').textContent = `Converting ${Math.round(frac * 100)} %`;
+    picker.note(warnings.length > 0 ? `Note: ${warnings.join(' ')}` : `Converting… ${Math.round(frac * 100)} %`);
   }
 
   function onProgress(p: Extract<Reply, { type: 'model-progress' }>): void {
@@ -210,6 +263,13 @@ export function createModelPanel(deps: ModelPanelDeps): ModelPanel {
             ? 'from the chosen folder'
             : ''
         : `${msg.downloadedShards} part${msg.downloadedShards === 1 ? '' : 's'} downloaded, ${msg.cachedShards} from storage`;
+    const converted = lastSource.kind === 'convert' || lastSource.kind === 'stored';
+    rememberConverted(converted);
+    if (converted) {
+      // Loading again reads the stored conversion; the picked files are not needed any more.
+      lastSource = { kind: 'stored' };
+      picker.note('Converted and stored in this browser: the next visit loads it from storage.');
+    }
     setStatus('ready', `Model “${msg.name}” is ready (${msg.precision} path${from ? `, ${from}` : ''}, ${(msg.ms / 1000).toFixed(1)} s).`);
     $('model-status').dataset.cached = String(msg.cachedShards);
     $('model-status').dataset.downloaded = String(msg.downloadedShards);
@@ -226,10 +286,18 @@ export function createModelPanel(deps: ModelPanelDeps): ModelPanel {
 
   function onFailed(kind: FailureKind, message: string): void {
     if (client.running && client.ready && state.gpu === 'ok') client.send({ type: 'storage-info' });
+    if (lastSource.kind === 'stored' && kind === 'no-model') {
+      // The stored conversion is gone (storage cleared): the next visit loads the default again.
+      rememberConverted(false);
+      lastSource = { kind: 'url', base: defaultBase };
+    }
     if (kind === 'cancelled') {
-      setStatus('idle', 'Loading was cancelled. The parts downloaded so far are kept.');
+      const converting = lastSource.kind === 'convert';
+      if (converting) picker.note('The conversion was cancelled; nothing of it was kept.');
+      setStatus('idle', converting ? 'The conversion was cancelled.' : 'Loading was cancelled. The parts downloaded so far are kept.');
       return;
     }
+    if (lastSource.kind === 'convert') picker.note('Not converted (the message above says why): choose the folders again and press “Convert and load”.');
     const ex = explain(kind, message);
     $('model-error-title').textContent = ex.title;
     setText($('model-error-text'), ex.body);
@@ -254,6 +322,9 @@ export function createModelPanel(deps: ModelPanelDeps): ModelPanel {
     load({ kind: 'url', base: base.endsWith('/') ? base : `${base}/` }, { ...lastOptions, allowF16: f16Allowed(), saveToStorage: true, confirmedLargeDownload: false });
   });
   $('model-cancel').addEventListener('click', () => client.send({ type: 'cancel-load' }));
+  const picker = createConvertPicker((files) =>
+    load({ kind: 'convert', files }, { ...lastOptions, allowF16: f16Allowed(), saveToStorage: true, confirmedLargeDownload: true }),
+  );
   $('model-folder-button').addEventListener('click', () => $<HTMLInputElement>('model-folder').click());
   $<HTMLInputElement>('model-folder').addEventListener('change', (ev) => {
     const input = ev.target as HTMLInputElement;
@@ -286,7 +357,7 @@ export function createModelPanel(deps: ModelPanelDeps): ModelPanel {
       return false;
     }
     defaultBase = result.config.weightsBaseUrl;
-    lastSource = { kind: 'url', base: defaultBase };
+    lastSource = convertedRemembered() ? { kind: 'stored' } : { kind: 'url', base: defaultBase };
     $<HTMLInputElement>('model-url').value = defaultBase;
     showOrigin(defaultBase);
     return true;
@@ -299,6 +370,7 @@ export function createModelPanel(deps: ModelPanelDeps): ModelPanel {
     loadWithoutSaving: () => load(lastSource, { ...lastOptions, saveToStorage: false, confirmedLargeDownload: true }),
     chooseFolder: () => $<HTMLInputElement>('model-folder').click(),
     onInfo,
+    onConvertProgress,
     onProgress,
     onReady,
     onFailed,
