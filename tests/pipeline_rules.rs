@@ -192,6 +192,44 @@ fn an_image_beyond_the_largest_side_is_refused() {
     assert!(msg.contains(&format!("at most {}", side - 1)), "{msg}");
 }
 
+#[test]
+fn a_file_whose_header_claims_a_huge_image_is_refused_before_decoding() {
+    // A PNG header for 20000×20000 (1.6 GB of RGBA) with hardly any pixel data.
+    let chunk = |kind: &[u8], data: &[u8]| {
+        let mut c = (data.len() as u32).to_be_bytes().to_vec();
+        c.extend_from_slice(kind);
+        c.extend_from_slice(data);
+        let mut h = crc32(kind);
+        h = crc32_update(h, data);
+        c.extend_from_slice(&(!h).to_be_bytes());
+        c
+    };
+    let mut ihdr = 20000u32.to_be_bytes().to_vec();
+    ihdr.extend_from_slice(&20000u32.to_be_bytes());
+    ihdr.extend_from_slice(&[8, 2, 0, 0, 0]);
+    let mut png = vec![0x89, b'P', b'N', b'G', 0x0d, 0x0a, 0x1a, 0x0a];
+    png.extend(chunk(b"IHDR", &ihdr));
+    png.extend(chunk(b"IDAT", &[0x78, 0x9c, 0x03, 0x00]));
+    png.extend(chunk(b"IEND", &[]));
+    let msg = RgbaImage::decode(&png).unwrap_err().to_string();
+    assert!(msg.contains("20000×20000") && msg.contains("scale it down"), "{msg}");
+}
+
+/// CRC-32 (PNG's) of `data`, before the final inversion.
+fn crc32(data: &[u8]) -> u32 {
+    crc32_update(0xffff_ffff, data)
+}
+
+fn crc32_update(mut c: u32, data: &[u8]) -> u32 {
+    for &b in data {
+        c ^= b as u32;
+        for _ in 0..8 {
+            c = if c & 1 != 0 { 0xedb8_8320 ^ (c >> 1) } else { c >> 1 };
+        }
+    }
+    c
+}
+
 fn jpeg(w: u32, h: u32) -> Vec<u8> {
     let img = image::RgbImage::from_fn(w, h, |x, y| image::Rgb([(x * 7) as u8, (y * 5) as u8, 99]));
     let mut out = std::io::Cursor::new(Vec::new());

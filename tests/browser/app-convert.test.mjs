@@ -143,7 +143,7 @@ test('wrong folders and a .bin-only checkpoint: the core says what is wrong, not
     await page.setInputFiles('#convert-ezigen', join(TINY, 'unet'));
     await page.click('#convert-start');
     text = await waitModelFailed(page);
-    assert.match(text, /the EZIGen checkpoint folder has no weights file \(model\.safetensors or pytorch_model\.bin\)/);
+    assert.match(text, /the EZIGen checkpoint folder has no weights file \(model\.safetensors or pytorch_model\.bin\): is it the EZIGen checkpoint folder\?/);
 
     const stored = await page.evaluate(async () => (await (await caches.open('ezigen-weights-v1')).keys()).length);
     assert.equal(stored, 0, 'failed conversions leave nothing in storage');

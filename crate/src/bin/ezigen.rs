@@ -282,7 +282,10 @@ fn dtype(d: Dtype, device: &Device) -> ezigen::Result<DType> {
 
 fn read_image(path: &Path) -> ezigen::Result<RgbaImage> {
     let bytes = std::fs::read(path).map_err(|e| Error::Input(format!("{}: {e}", path.display())))?;
-    RgbaImage::decode(&bytes).map_err(|e| Error::Input(format!("{}: {e}", path.display())))
+    RgbaImage::decode(&bytes).map_err(|e| match e {
+        Error::Input(why) => Error::Input(format!("{}: {why}", path.display())),
+        other => other,
+    })
 }
 
 fn read_mask(path: &Path) -> ezigen::Result<Mask> {

@@ -434,7 +434,7 @@ impl Converter {
                 }
             }
             let (path, file) = opened
-                .ok_or_else(|| Error::Input(format!("{} has no weights file ({})", tree.describe(root, dir), names.join(" or "))))?;
+                .ok_or_else(|| Error::Input(format!("{} has no weights file ({}): is it {}?", tree.describe(root, dir), names.join(" or "), root.label())))?;
             let described = tree.describe(root, &path);
             if kind == "ezigen" {
                 checkpoint = described.clone();

@@ -98,6 +98,16 @@ impl RgbaImage {
                 "the JPEG file is incomplete (it ends before its end-of-image marker): it was not fully downloaded or copied; use the complete file".into(),
             ));
         }
+        // The size from the header first, so an oversized image is refused before decoding.
+        let mut reader = image::ImageReader::with_format(std::io::Cursor::new(bytes), format);
+        reader.no_limits(); // only the header is read here
+        if let Ok((w, h)) = reader.into_dimensions()
+            && (w as usize > MAX_IMAGE_SIDE || h as usize > MAX_IMAGE_SIDE)
+        {
+            return Err(Error::Input(format!(
+                "the image is {w}×{h} pixels; the largest accepted side is {MAX_IMAGE_SIDE}: scale it down first"
+            )));
+        }
         let mut reader = image::ImageReader::with_format(std::io::Cursor::new(bytes), format);
         let mut limits = image::Limits::default();
         limits.max_image_width = Some(MAX_IMAGE_SIDE as u32);
