@@ -37,7 +37,7 @@ fn the_generated_file_carries_the_rust_constants() {
 /// A request as the page sends it (the JSON form of the object serde-wasm-bindgen reads).
 fn page_generate_request(extra: &str) -> String {
     format!(
-        r#"{{"subject":{{"width":1,"height":1,"data":[1,2,3,255]}},"subjectMask":null,"prompt":"a dog",
+        r#"{{"subjects":[{{"image":{{"width":1,"height":1,"data":[1,2,3,255]}},"mask":null}}],"prompt":"a dog",
             "subjectPrompt":"a dog","seed":7,"steps":20,"guidance":7.5,"editGuidance":2,"splitRatio":0.4,
             "simThreshold":0.99,"iterations":null{extra}}}"#
     )
@@ -108,7 +108,7 @@ fn an_edit_request_names_its_fields_as_the_page_does() {
         keys,
         [
             "compositeBackground", "editGuidance", "guidance", "iterations", "mask", "prompt", "seed", "simThreshold", "source",
-            "splitRatio", "steps", "subject", "subjectMask", "subjectPrompt"
+            "splitRatio", "steps", "subjectPrompt", "subjects"
         ]
     );
 }

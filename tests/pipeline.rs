@@ -7,7 +7,7 @@ use ezigen_tests::oracle::{Mode, run_edit, run_generate, tiny};
 
 #[test]
 fn generate_matches_official_logic_cpu() {
-    run_generate(&tiny(&cpu()), "cpu f32", Mode::Forced);
+    run_generate(&tiny(&cpu()), "generate", "cpu f32", Mode::Forced);
 }
 
 #[test]
@@ -22,7 +22,7 @@ fn edit_nonsquare_matches_official_logic_cpu() {
 
 #[test]
 fn generate_free_running_stays_close_cpu() {
-    run_generate(&tiny(&cpu()), "cpu f32", Mode::Free);
+    run_generate(&tiny(&cpu()), "generate", "cpu f32", Mode::Free);
 }
 
 #[test]
@@ -30,3 +30,8 @@ fn edit_nonsquare_free_running_stays_close_cpu() {
     run_edit(&tiny(&cpu()), "edit_nonsquare", "cpu f32", Mode::Free);
 }
 
+
+#[test]
+fn two_subject_photos_match_official_logic_cpu() {
+    run_generate(&tiny(&cpu()), "generate_2subjects", "cpu f32", Mode::Forced);
+}

@@ -7,7 +7,8 @@ use ezigen_tests::wgpu;
 #[test]
 fn generate_and_edit_match_on_wgpu() {
     let pipe = tiny(&wgpu());
-    run_generate(&pipe, "wgpu f32", Mode::Forced);
+    run_generate(&pipe, "generate", "wgpu f32", Mode::Forced);
+    run_generate(&pipe, "generate_2subjects", "wgpu f32", Mode::Forced);
     run_edit(&pipe, "edit_nonsquare", "wgpu f32", Mode::Forced);
     run_edit(&pipe, "edit_nonsquare", "wgpu f32", Mode::Free);
 }

@@ -36,6 +36,9 @@ pub const MAX_ASPECT_RATIO: f64 = 4.0;
 /// (resize, foreground = exactly 255), see `pipeline::edit`.
 pub const MASK_FOREGROUND_MIN: u8 = 128;
 
+/// The most photos of one subject a run takes (EZIGen was trained with up to 4, spec §6.2).
+pub const MAX_SUBJECTS: usize = 4;
+
 /// WebGPU limits the full-size (SD 2.1-base) model needs; the page refuses to download it on an
 /// adapter with smaller ones.
 pub const FULL_MODEL_LIMITS: GpuLimits = GpuLimits { max_buffer_size: 256 << 20, max_storage_buffer_binding_size: 128 << 20 };
@@ -182,7 +185,7 @@ pub fn typescript() -> String {
     use crate::convert::{ConvertPlan, ConvertProgress, ConvertSettings, Root, Shard};
     use crate::device::AdapterReport;
     use crate::kernels::check::KernelCheck;
-    use crate::pipeline::{EditRequest, Event, GenerateRequest, Mask, RgbaImage, SamplingOptions, Stage};
+    use crate::pipeline::{EditRequest, Event, GenerateRequest, Mask, RgbaImage, SamplingOptions, Stage, SubjectImage};
     use crate::smoke::SmokeOutput;
     use crate::tokenizer::PromptTokens;
     use crate::weights::components::Component;
@@ -205,18 +208,19 @@ pub fn typescript() -> String {
         ($($t:ty),* $(,)?) => { $( decl(<$t as TS>::docs(), <$t as TS>::decl(&cfg)); )* };
     }
     types!(
-        RgbaImage, Mask, SamplingOptions, GenerateRequest, EditRequest, Stage, Event<'static>, FailureKind,
+        RgbaImage, Mask, SubjectImage, SamplingOptions, GenerateRequest, EditRequest, Stage, Event<'static>, FailureKind,
         AdapterReport, SmokeOutput, KernelCheck, BenchOptions, Component, Manifest, ComponentEntry, ShardEntry,
         TensorEntry, Range, Limits, GpuLimits, PromptTokens, Root, ConvertSettings, ConvertPlan, ConvertProgress, Shard,
     );
 
     let json = |v: &dyn erased::Json| v.json();
-    let constants: [(&str, &str, &str, String); 10] = [
+    let constants: [(&str, &str, &str, String); 11] = [
         ("The official sampling defaults (configs/infer_config.yaml).", "DEFAULT_OPTIONS", "SamplingOptions", json(&SamplingOptions::default())),
         ("Ranges of the sampling options; the core refuses values outside them.", "LIMITS", "Limits", json(&LIMITS)),
         ("The largest image side accepted (page upload and core).", "MAX_IMAGE_SIDE", "number", MAX_IMAGE_SIDE.to_string()),
         ("The most elongated edit source or subject accepted (long side : short side).", "MAX_ASPECT_RATIO", "number", json(&MAX_ASPECT_RATIO)),
         ("A mask byte at or above this is foreground (page and core).", "MASK_FOREGROUND_MIN", "number", MASK_FOREGROUND_MIN.to_string()),
+        ("The most photos of one subject a run takes.", "MAX_SUBJECTS", "number", MAX_SUBJECTS.to_string()),
         ("Model components in load order.", "COMPONENTS", "readonly Component[]", json(&Component::ALL)),
         ("Every failure kind.", "FAILURE_KINDS", "readonly FailureKind[]", json(&FailureKind::ALL)),
         ("WebGPU limits the full-size model needs.", "FULL_MODEL_LIMITS", "GpuLimits", json(&FULL_MODEL_LIMITS)),

@@ -22,7 +22,7 @@ use std::ops::ControlFlow;
 use burn::tensor::{DType, Device};
 use ezigen::native::DiffusersFolders;
 use ezigen::imageops::Image8;
-use ezigen::pipeline::{EditRequest, Event, GenerateRequest, Mask, Output, Pipeline, ProgressSink, ReplayNoise, RgbaImage, RoundInputs, SamplingOptions};
+use ezigen::pipeline::{EditRequest, Event, GenerateRequest, Mask, Output, Pipeline, ProgressSink, ReplayNoise, RgbaImage, RoundInputs, SamplingOptions, SubjectImage};
 use crate::{Io, max_diff, read};
 use serde_json::Value;
 
@@ -199,17 +199,22 @@ fn check(case: &str, io: &Io, out: &Output, sink: &Collect, replay: &ReplayNoise
     }
 }
 
-pub fn run_generate(pipe: &Pipeline, label: &str, mode: Mode) {
-    let io = Io::load("pipeline/generate.safetensors");
+/// Runs the generate case `case` ("generate", or "generate_2subjects" with two photos of the
+/// subject) against the oracle.
+pub fn run_generate(pipe: &Pipeline, case: &str, label: &str, mode: Mode) {
+    let io = Io::load(&format!("pipeline/{case}.safetensors"));
     let p = params(&io);
     let mut req = GenerateRequest::new(rgba_from(&io, "input.subject_rgba"), p["target_prompt"].as_str().unwrap(), p["subject_prompt"].as_str().unwrap());
+    if io.has("input.subject2_rgba") {
+        req.subjects.push(SubjectImage::new(rgba_from(&io, "input.subject2_rgba")));
+    }
     req.negative_prompt = p["negative_prompt_initial_run"].as_str().unwrap().to_string();
     req.loop_negative_prompt = p["loop_uncond"].as_str().unwrap().to_string();
     req.options = options(&p);
-    let mut replay = noise("generate", &io, mode);
+    let mut replay = noise(case, &io, mode);
     let mut sink = Collect::default();
     let out = pollster::block_on(pipe.generate(&req, &mut replay, &mut sink)).unwrap();
-    check("generate", &io, &out, &sink, &replay, label, mode);
+    check(case, &io, &out, &sink, &replay, label, mode);
 }
 
 pub fn run_edit(pipe: &Pipeline, case: &str, label: &str, mode: Mode) {

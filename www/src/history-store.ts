@@ -4,7 +4,8 @@
 //
 // The subject and source photos are deliberately not stored: they can be large and private, and
 // an entry only needs its result and parameters to be shown and restored (a restored edit has
-// no before/after view).
+// no before/after view). Of the subject only the number of its photos is kept. Each variation
+// of a run is an entry of its own (with its own seed).
 //
 // Storage must never break the page: every failure (no IndexedDB, private mode, quota, a
 // damaged database) is passed to `onFailure` and the call resolves with an empty answer.
@@ -33,6 +34,8 @@ export interface StoredResult {
   /** The model's name and whether it was the tiny test model. */
   model: string;
   tiny: boolean;
+  /** How many subject photos it was made from (absent in entries stored before there were several). */
+  subjects?: number;
   /** When it was stored (ms since the epoch). */
   savedAt: number;
 }

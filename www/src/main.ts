@@ -15,6 +15,7 @@ import { setupModelPanelToggle } from './ui/panel.js';
 import { createParamsForm } from './ui/params.js';
 import { createPromptTokens } from './ui/prompt-tokens.js';
 import { createPerfPanel } from './ui/perf-panel.js';
+import { createResultGrid } from './ui/result-grid.js';
 import { createResults } from './ui/results.js';
 import { createRunPanel } from './ui/run-panel.js';
 import { createFormMemory } from './ui/saved-form.js';
@@ -115,10 +116,10 @@ function onReply(msg: Reply): void {
       run.onProgress(msg);
       break;
     case 'preview':
-      run.onPreview(msg.id, msg.iteration, msg.similarity, msg.image);
+      run.onPreview(msg);
       break;
     case 'result':
-      void results.onResult(msg.id, msg.image, msg.ms, msg.iterations, msg.similarity);
+      void results.onResult(msg);
       break;
     case 'prompt-tokens':
       tokens.show(msg.text, msg.tokens);
@@ -173,9 +174,11 @@ const inputs = createInputs({
 });
 const setMode = createModeSwitch({ onEdit: () => inputs.source.canvas.fit(), refresh });
 const params = createParamsForm({ refresh });
-const run = createRunPanel({ client, inputs, params, actionButton, model });
+const grid = createResultGrid({ select: (item) => results.select(item) });
+const run = createRunPanel({ client, inputs, params, actionButton, model, grid });
 const results = createResults({
   run,
+  grid,
   setMode,
   writeParams: (p) => {
     params.write(p);

@@ -102,6 +102,7 @@ export function explain(kind: FailureKind, message: string): Explanation {
 export const STAGE_LABELS: Record<Stage, string> = {
   'encode-text': 'Encoding the prompt',
   reference: "Reading the subject's features",
+  'subject-reused': "Subject ready (its features from the last run are reused)",
   layout: 'Laying out the scene',
   transfer: 'Transferring the subject',
   inversion: 'Inverting the photo',

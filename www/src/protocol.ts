@@ -32,6 +32,7 @@ export {
   MASK_FOREGROUND_MIN,
   MAX_ASPECT_RATIO,
   MAX_IMAGE_SIDE,
+  MAX_SUBJECTS,
 } from './generated/contract.js';
 export type {
   AdapterReport,
@@ -67,11 +68,23 @@ export interface RgbaImage {
 /** A single-channel mask (width·height bytes, 255 = painted; the core's `Mask`). */
 export type MaskImage = Mask;
 
+/**
+ * One photo of the subject as the page sends it: the core's `SubjectImage` with the page's image
+ * bytes (the photo, and its background mask or null to keep the whole photo).
+ */
+export interface SubjectPhoto {
+  image: RgbaImage;
+  mask: MaskImage | null;
+}
+
+/** The most variations one run makes (seeds seed, seed + 1, …); the page offers 1, 2 or 4. */
+export const MAX_VARIATIONS = 4;
+
 /** The form's parameters of a generation: the request without its images. */
-export type GenerateParams = Omit<GenerateRequest, 'subject' | 'subjectMask'>;
+export type GenerateParams = Omit<GenerateRequest, 'subjects'>;
 
 /** The form's parameters of an edit: the request without its images. */
-export type EditParams = Omit<EditRequest, 'source' | 'mask' | 'subject' | 'subjectMask'>;
+export type EditParams = Omit<EditRequest, 'source' | 'mask' | 'subjects'>;
 
 /** What the form starts with and resets to: the official defaults and an example subject class. */
 export const DEFAULTS: EditParams = {
@@ -178,15 +191,18 @@ export type Request =
   | { type: 'cancel-load' }
   | { type: 'storage-info' }
   | { type: 'delete-cache' }
-  | { type: 'generate'; id: number; params: GenerateParams; subject: RgbaImage; subjectMask: MaskImage | null }
+  // A run of `count` variations (1 to MAX_VARIATIONS), one after the other with seeds
+  // params.seed, params.seed + 1, …; each posts its own 'result'. The subject photos are
+  // concatenated in the order given (1 to MAX_SUBJECTS).
+  | { type: 'generate'; id: number; params: GenerateParams; subjects: SubjectPhoto[]; count: number }
   | {
       type: 'edit';
       id: number;
       params: EditParams;
       source: RgbaImage;
       mask: MaskImage;
-      subject: RgbaImage;
-      subjectMask: MaskImage | null;
+      subjects: SubjectPhoto[];
+      count: number;
     }
   | { type: 'cancel'; id: number }
   | { type: 'bench'; options: BenchOptions }
@@ -215,11 +231,24 @@ export type Reply =
       wasmMemoryBytes: number; // wasm linear memory after the load (= its peak: it never shrinks)
     }
   | { type: 'storage-info'; storage: StorageInfo; deleted: boolean }
-  | { type: 'progress'; id: number; stage: Stage; step: number; total: number; iteration: number; similarity: number | null }
+  // `variation`: which variation of the run (0-based) the event belongs to
+  | { type: 'progress'; id: number; variation: number; stage: Stage; step: number; total: number; iteration: number; similarity: number | null }
   // iteration 0 is the initial image, refinement iterations count from 1
-  | { type: 'preview'; id: number; iteration: number; similarity: number | null; image: RgbaImage }
-  // iterations: refinement iterations run (the image events' largest `iteration`; 0 = initial image only)
-  | { type: 'result'; id: number; image: RgbaImage; ms: number; iterations: number; similarity: number | null }
+  | { type: 'preview'; id: number; variation: number; iteration: number; similarity: number | null; image: RgbaImage }
+  // One variation's image. iterations: refinement iterations run (the image events' largest
+  // `iteration`; 0 = initial image only); seed: the seed it used; ms: its own time;
+  // subjectReused: the subject's features came from an earlier run (stage 'subject-reused').
+  | {
+      type: 'result';
+      id: number;
+      variation: number;
+      seed: number;
+      image: RgbaImage;
+      ms: number;
+      iterations: number;
+      similarity: number | null;
+      subjectReused: boolean;
+    }
   | { type: 'failed'; id: number | null; scope: FailureScope; kind: FailureKind; message: string }
   | { type: 'bench-record'; record: BenchRecord }
   // null: no model is loaded yet (the tokenizer comes with it)

@@ -8,6 +8,7 @@ import { FAILURE_KINDS } from './generated/contract.js';
 import {
   FULL_MODEL_LIMITS,
   LARGE_DOWNLOAD_BYTES,
+  MAX_VARIATIONS,
   type AdapterReport,
   type BenchRecord,
   type Component,
@@ -20,6 +21,7 @@ import {
   type Reply,
   type Request,
   type RgbaImage,
+  type SubjectPhoto,
 } from './protocol.js';
 import {
   WeightStore,
@@ -198,53 +200,83 @@ async function loadModel(req: Extract<Request, { type: 'load-model' }>): Promise
   }
 }
 
+/** A page photo of the subject as the core's `SubjectImage`. */
+const subjectImage = (s: SubjectPhoto) => ({ image: rgba(s.image), mask: s.mask ?? null });
+
+/**
+ * Runs a generate or edit request: its `count` variations one after the other (seeds seed,
+ * seed + 1, …), posting each one's progress, previews and result. A cancel stops the variation
+ * in flight and skips the rest. From the second variation on the core reuses the subject's
+ * features (same photos, masks and subject class): it reports the stage 'subject-reused'.
+ */
 async function runPipeline(req: Extract<Request, { type: 'generate' | 'edit' }>): Promise<void> {
   if (!modelReady) throw new WeightsError('bad-input', 'No model is loaded yet.');
   if (running) throw new WeightsError('bad-input', 'Another run is still in progress.');
+  if (!Number.isInteger(req.count) || req.count < 1 || req.count > MAX_VARIATIONS) {
+    throw new WeightsError('bad-input', `A run makes 1 to ${MAX_VARIATIONS} variations, not ${req.count}.`);
+  }
   const core = requireSession();
   const run = { id: req.id, cancelled: false };
   running = run;
-  const t0 = performance.now();
-  // Assigned in the callback, so typed by assertion (control flow cannot see those writes).
-  let final = null as RgbaImage | null;
-  let last = null as RgbaImage | null;
-  let iterations = 0; // refinement iterations seen (iteration 0 is the initial image)
-  let similarity: number | null = null;
-  const onEvent = (ev: CoreEvent): boolean => {
-    if (run.cancelled) return false;
-    if (ev.type === 'progress') {
-      const { stage, step, total, iteration } = ev;
-      post({ type: 'progress', id: run.id, stage, step, total, iteration, similarity: ev.similarity });
-    } else if (ev.type === 'image') {
-      // The core hands over a fresh Uint8Array (a copy out of wasm memory); it is transferred.
-      const image: RgbaImage = ev.image;
-      if (ev.similarity !== null) similarity = ev.similarity;
-      iterations = Math.max(iterations, ev.iteration);
-      if (ev.final) {
-        final = image;
-      } else {
-        last = { width: image.width, height: image.height, data: image.data.slice() };
-        post({ type: 'preview', id: run.id, iteration: ev.iteration, similarity: ev.similarity, image }, [ev.image.data.buffer]);
-      }
-    }
-    return !run.cancelled;
-  };
+  // The same images for every variation: the core copies them in on each call.
+  const subjects = req.subjects.map(subjectImage);
+  const source = req.type === 'edit' ? rgba(req.source) : null;
   try {
-    const subjectMask = req.subjectMask ?? null;
-    if (req.type === 'generate') {
-      await core.generate({ ...req.params, subject: rgba(req.subject), subjectMask }, onEvent);
-    } else {
-      await core.edit(
-        { ...req.params, source: rgba(req.source), mask: req.mask, subject: rgba(req.subject), subjectMask },
-        onEvent,
+    for (let variation = 0; variation < req.count; variation++) {
+      if (run.cancelled) throw new WeightsError('cancelled', 'Cancelled.');
+      const seed = req.params.seed + variation;
+      const t0 = performance.now();
+      // Assigned in the callback, so typed by assertion (control flow cannot see those writes).
+      let final = null as RgbaImage | null;
+      let last = null as RgbaImage | null;
+      let iterations = 0; // refinement iterations seen (iteration 0 is the initial image)
+      let similarity: number | null = null;
+      let subjectReused = false;
+      const onEvent = (ev: CoreEvent): boolean => {
+        if (run.cancelled) return false;
+        if (ev.type === 'progress') {
+          const { stage, step, total, iteration } = ev;
+          if (stage === 'subject-reused') subjectReused = true;
+          post({ type: 'progress', id: run.id, variation, stage, step, total, iteration, similarity: ev.similarity });
+        } else if (ev.type === 'image') {
+          // The core hands over a fresh Uint8Array (a copy out of wasm memory); it is transferred.
+          const image: RgbaImage = ev.image;
+          if (ev.similarity !== null) similarity = ev.similarity;
+          iterations = Math.max(iterations, ev.iteration);
+          if (ev.final) {
+            final = image;
+          } else {
+            last = { width: image.width, height: image.height, data: image.data.slice() };
+            post(
+              { type: 'preview', id: run.id, variation, iteration: ev.iteration, similarity: ev.similarity, image },
+              [ev.image.data.buffer],
+            );
+          }
+        }
+        return !run.cancelled;
+      };
+      if (req.type === 'generate') {
+        await core.generate({ ...req.params, seed, subjects }, onEvent);
+      } else {
+        await core.edit({ ...req.params, seed, source: source!, mask: req.mask, subjects }, onEvent);
+      }
+      const image = final ?? last;
+      if (!image) throw new WeightsError('internal', 'The run finished without an image.');
+      post(
+        {
+          type: 'result',
+          id: run.id,
+          variation,
+          seed,
+          image,
+          ms: performance.now() - t0,
+          iterations,
+          similarity,
+          subjectReused,
+        },
+        [(image.data as Uint8Array).buffer],
       );
     }
-    const image = final ?? last;
-    if (!image) throw new WeightsError('internal', 'The run finished without an image.');
-    post(
-      { type: 'result', id: run.id, image, ms: performance.now() - t0, iterations, similarity },
-      [(image.data as Uint8Array).buffer],
-    );
   } catch (e) {
     if (run.cancelled) throw new WeightsError('cancelled', 'Cancelled.');
     throw e;

@@ -12,8 +12,9 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use ezigen::pipeline::{
     EditRequest, Event, GenerateRequest, Mask, NoiseSource, Output, Pipeline, ProgressSink, ReplayNoise, RgbaImage,
-    SamplingOptions, SeededNoise, Trajectory,
+    SamplingOptions, SeededNoise, SubjectImage, Trajectory,
 };
+use ezigen::contract::MAX_SUBJECTS;
 use ezigen::weights::safetensors::{StoredDType, TensorToWrite, write};
 use ezigen::{Error, device, smoke};
 
@@ -50,15 +51,21 @@ struct Common {
     /// Subject class prompt, e.g. "a dog".
     #[arg(long, default_value = "")]
     subject_prompt: String,
-    /// Subject image (PNG/JPEG; transparent pixels become white).
+    /// Subject image (PNG/JPEG; transparent pixels become white). Repeat for up to 4 photos of
+    /// the same subject, in the order their features are concatenated.
+    #[arg(long, required = true)]
+    subject: Vec<PathBuf>,
+    /// Subject mask (white = subject; outside becomes white), one per --subject in the same
+    /// order when given; `none` for a photo without a mask.
     #[arg(long)]
-    subject: PathBuf,
-    /// Optional subject mask (white = subject; outside becomes white).
-    #[arg(long)]
-    subject_mask: Option<PathBuf>,
-    /// Output PNG.
+    subject_mask: Vec<PathBuf>,
+    /// Output PNG. With --count N > 1: OUT's name with -1 … -N before the extension.
     #[arg(long)]
     out: PathBuf,
+    /// Variations: N images with seeds seed, seed+1, …, one after the other; the subject's
+    /// features are computed once.
+    #[arg(long, default_value_t = 1)]
+    count: usize,
     /// Converted weights folder (from `ezigen convert`). Default: the built-in tiny model.
     #[arg(long)]
     weights: Option<PathBuf>,
@@ -379,21 +386,74 @@ impl ProgressSink for StderrProgress {
     }
 }
 
-fn noise_source(c: &Common) -> ezigen::Result<Box<dyn NoiseSource>> {
+fn noise_source(c: &Common, seed: u64) -> ezigen::Result<Box<dyn NoiseSource>> {
     Ok(match &c.noise {
         Some(p) => {
             let bytes = std::fs::read(p).map_err(|e| Error::Input(format!("{}: {e}", p.display())))?;
             Box::new(ReplayNoise::from_bytes(&bytes, &p.display().to_string())?)
         }
-        None => Box::new(SeededNoise::new(c.seed)),
+        None => Box::new(SeededNoise::new(seed)),
     })
 }
 
-fn save_outputs(c: &Common, out: &Output, traj: Option<Latents>) -> ezigen::Result<()> {
+/// The subject photos with their masks (`--subject-mask none` skips one).
+fn read_subjects(c: &Common) -> ezigen::Result<Vec<SubjectImage>> {
+    if c.subject.len() > MAX_SUBJECTS {
+        return Err(Error::Input(format!("{} --subject photos were given; at most {MAX_SUBJECTS} are used: remove {}", c.subject.len(), c.subject.len() - MAX_SUBJECTS)));
+    }
+    if !c.subject_mask.is_empty() && c.subject_mask.len() != c.subject.len() {
+        return Err(Error::Input(format!(
+            "{} --subject-mask for {} --subject: give one per subject photo, in the same order (`none` for a photo without a mask)",
+            c.subject_mask.len(),
+            c.subject.len()
+        )));
+    }
+    c.subject
+        .iter()
+        .enumerate()
+        .map(|(i, path)| {
+            let mask = match c.subject_mask.get(i) {
+                Some(m) if m.as_os_str() != "none" => Some(read_mask(m)?),
+                _ => None,
+            };
+            Ok(SubjectImage { image: read_image(path)?, mask })
+        })
+        .collect()
+}
+
+/// `--count` needs seeded noise and one output per run.
+fn check_count(c: &Common) -> ezigen::Result<()> {
+    if c.count == 0 || c.count > 100 {
+        return Err(Error::Input(format!("--count must be between 1 and 100 (got {})", c.count)));
+    }
+    if c.count > 1 && (c.noise.is_some() || c.trajectory.is_some()) {
+        return Err(Error::Input("--count > 1 cannot be combined with --noise or --trajectory (one recorded run each)".into()));
+    }
+    if c.seed.checked_add(c.count as u64 - 1).is_none_or(|last| last > u32::MAX as u64) {
+        return Err(Error::Input(format!("--seed {} + --count {} goes past the largest seed {}", c.seed, c.count, u32::MAX)));
+    }
+    Ok(())
+}
+
+/// Where variation `i` of `--count` is written: OUT itself for one image, else OUT with `-{i+1}`.
+fn output_path(c: &Common, i: usize) -> PathBuf {
+    if c.count == 1 {
+        return c.out.clone();
+    }
+    let stem = c.out.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = match c.out.extension() {
+        Some(ext) => format!("{stem}-{}.{}", i + 1, ext.to_string_lossy()),
+        None => format!("{stem}-{}", i + 1),
+    };
+    c.out.with_file_name(name)
+}
+
+fn save_outputs(c: &Common, i: usize, out: &Output, traj: Option<Latents>) -> ezigen::Result<()> {
     let img = image::RgbaImage::from_raw(out.image.width as u32, out.image.height as u32, out.image.data.clone())
         .expect("output size matches its data");
-    img.save(&c.out).map_err(|e| Error::Input(format!("{}: {e}", c.out.display())))?;
-    eprintln!("wrote {} ({}×{}, {} iterations)", c.out.display(), out.image.width, out.image.height, out.iterations);
+    let path = output_path(c, i);
+    img.save(&path).map_err(|e| Error::Input(format!("{}: {e}", path.display())))?;
+    eprintln!("wrote {} ({}×{}, {} iterations, seed {})", path.display(), out.image.width, out.image.height, out.iterations, c.seed + i as u64);
     if let (Some(path), Some(traj)) = (&c.trajectory, traj) {
         let bytes: Vec<Vec<u8>> = traj.iter().map(|(_, _, v)| v.iter().flat_map(|x| x.to_le_bytes()).collect()).collect();
         let tensors: Vec<TensorToWrite> = traj
@@ -469,33 +529,42 @@ fn run(cli: Cli) -> ezigen::Result<()> {
             println!("{}", serde_json::to_string(&out).expect("output serialises"));
         }
         Command::Generate(c) => {
-            let subject = read_image(&c.subject)?;
-            let mut req = GenerateRequest::new(subject, &c.prompt, &c.subject_prompt);
-            req.subject_mask = c.subject_mask.as_deref().map(read_mask).transpose()?;
+            let subjects = read_subjects(&c)?;
+            let mut req = GenerateRequest::new(subjects[0].image.clone(), &c.prompt, &c.subject_prompt);
+            req.subjects = subjects;
             req.options = options(&c);
             req.validate()?;
+            check_count(&c)?;
             if c.subject_prompt.trim().is_empty() {
                 eprintln!("warning: empty --subject-prompt; EZIGen expects the subject's class, e.g. \"a dog\"");
             }
             let (pipe, _) = load_pipeline(&c)?;
-            let mut noise = noise_source(&c)?;
-            let mut progress = StderrProgress::new();
-            let (out, traj) = record(&c, &mut progress, |sink| pollster::block_on(pipe.generate(&req, noise.as_mut(), sink)))?;
-            eprintln!("generate took {:.1} s", progress.start.elapsed().as_secs_f64());
-            save_outputs(&c, &out, traj)?;
+            for i in 0..c.count {
+                req.options.seed = c.seed + i as u64;
+                let mut noise = noise_source(&c, req.options.seed)?;
+                let mut progress = StderrProgress::new();
+                let (out, traj) = record(&c, &mut progress, |sink| pollster::block_on(pipe.generate(&req, noise.as_mut(), sink)))?;
+                eprintln!("generate took {:.1} s", progress.start.elapsed().as_secs_f64());
+                save_outputs(&c, i, &out, traj)?;
+            }
         }
         Command::Edit { source, mask, composite_background, common: c } => {
-            let mut req = EditRequest::new(read_image(&source)?, read_mask(&mask)?, read_image(&c.subject)?, &c.prompt, &c.subject_prompt);
-            req.subject_mask = c.subject_mask.as_deref().map(read_mask).transpose()?;
+            let subjects = read_subjects(&c)?;
+            let mut req = EditRequest::new(read_image(&source)?, read_mask(&mask)?, subjects[0].image.clone(), &c.prompt, &c.subject_prompt);
+            req.subjects = subjects;
             req.composite_background = composite_background;
             req.options = options(&c);
             req.validate()?;
+            check_count(&c)?;
             let (pipe, _) = load_pipeline(&c)?;
-            let mut noise = noise_source(&c)?;
-            let mut progress = StderrProgress::new();
-            let (out, traj) = record(&c, &mut progress, |sink| pollster::block_on(pipe.edit(&req, noise.as_mut(), sink)))?;
-            eprintln!("edit took {:.1} s", progress.start.elapsed().as_secs_f64());
-            save_outputs(&c, &out, traj)?;
+            for i in 0..c.count {
+                req.options.seed = c.seed + i as u64;
+                let mut noise = noise_source(&c, req.options.seed)?;
+                let mut progress = StderrProgress::new();
+                let (out, traj) = record(&c, &mut progress, |sink| pollster::block_on(pipe.edit(&req, noise.as_mut(), sink)))?;
+                eprintln!("edit took {:.1} s", progress.start.elapsed().as_secs_f64());
+                save_outputs(&c, i, &out, traj)?;
+            }
         }
     }
     Ok(())

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
 use super::image::{self, Mask, RgbaImage};
+use super::subject::{SubjectImage, check_subjects};
 use super::{AdapterGate, Blend, EXCEPTION_TOKEN, Job, NoiseSource, Output, Pass, Pipeline, ProgressSink, SamplingOptions, Stage, similarity};
 use crate::imageops::{Filter, Image8};
 use crate::models::unet::RefMode;
@@ -22,10 +23,8 @@ pub struct EditRequest {
     pub source: RgbaImage,
     /// Where the subject goes: same size as `source` (foreground as [`Mask`] says).
     pub mask: Mask,
-    /// The subject's photo.
-    pub subject: RgbaImage,
-    /// Optional subject mask.
-    pub subject_mask: Option<Mask>,
+    /// 1–4 photos of the subject, each with an optional mask.
+    pub subjects: Vec<SubjectImage>,
     /// Target prompt.
     pub prompt: String,
     /// Subject class prompt.
@@ -47,8 +46,7 @@ impl EditRequest {
         Self {
             source,
             mask,
-            subject,
-            subject_mask: None,
+            subjects: vec![SubjectImage::new(subject)],
             prompt: prompt.to_string(),
             subject_prompt: subject_prompt.to_string(),
             negative_prompt: String::new(),
@@ -63,11 +61,7 @@ impl EditRequest {
         self.source.check()?;
         self.source.check_aspect("the source image")?;
         self.mask.check()?;
-        self.subject.check()?;
-        self.subject.check_aspect("the subject image")?;
-        if let Some(m) = &self.subject_mask {
-            m.check()?;
-        }
+        check_subjects(&self.subjects)?;
         if self.prompt.trim().is_empty() {
             return Err(Error::Input("the prompt is empty: describe the edited image".into()));
         }
@@ -152,7 +146,7 @@ impl Job<'_> {
         let exclip = self.m().text_encoder.forward_exception(EXCEPTION_TOKEN, crate::tokenizer::MAX_LENGTH).cast(self.dtype());
         self.progress(Stage::EncodeText, 3, 3, 0, None)?;
 
-        let subject = self.subject_features(&req.subject, req.subject_mask.as_ref(), &req.subject_prompt)?;
+        let subject = self.subject_features(&req.subjects, &req.subject_prompt)?;
 
         let sched = DdpmScheduler::new(&self.m().scheduler, opts.steps);
         let start = opts.layout_steps();

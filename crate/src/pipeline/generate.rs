@@ -6,7 +6,8 @@ use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
-use super::image::{self, Mask, RgbaImage};
+use super::image::{self, RgbaImage};
+use super::subject::{SubjectImage, check_subjects};
 use super::{AdapterGate, Job, NoiseSource, OFFICIAL_NEGATIVE_PROMPT, Output, Pass, Pipeline, ProgressSink, SamplingOptions, Stage, similarity};
 use crate::imageops::{Filter, Image8};
 use crate::schedulers::DdpmScheduler;
@@ -17,10 +18,8 @@ use crate::{Error, Result};
 #[derive(Clone, Debug, Serialize, Deserialize, TS)]
 #[serde(rename_all = "camelCase")]
 pub struct GenerateRequest {
-    /// The subject's photo (any size; transparent pixels become white).
-    pub subject: RgbaImage,
-    /// Optional subject mask: everything outside becomes white.
-    pub subject_mask: Option<Mask>,
+    /// 1–4 photos of the subject, each with an optional mask.
+    pub subjects: Vec<SubjectImage>,
     /// Target prompt ("a dog in police outfit").
     pub prompt: String,
     /// Subject class prompt ("a dog"); empty is allowed.
@@ -44,8 +43,7 @@ impl GenerateRequest {
     /// A request with the official defaults.
     pub fn new(subject: RgbaImage, prompt: &str, subject_prompt: &str) -> Self {
         Self {
-            subject,
-            subject_mask: None,
+            subjects: vec![SubjectImage::new(subject)],
             prompt: prompt.to_string(),
             subject_prompt: subject_prompt.to_string(),
             negative_prompt: OFFICIAL_NEGATIVE_PROMPT.to_string(),
@@ -57,18 +55,9 @@ impl GenerateRequest {
     /// Checks the request; errors name the problem.
     pub fn validate(&self) -> Result<()> {
         self.options.validate()?;
-        self.subject.check()?;
-        self.subject.check_aspect("the subject image")?;
-        if let Some(m) = &self.subject_mask {
-            m.check()?;
-        }
+        check_subjects(&self.subjects)?;
         if self.prompt.trim().is_empty() {
             return Err(Error::Input("the prompt is empty: describe the image to generate".into()));
-        }
-        if let Some(m) = &self.subject_mask {
-            if m.is_empty() {
-                return Err(Error::Input("the subject mask is empty: paint the subject or leave the mask out".into()));
-            }
         }
         Ok(())
     }
@@ -96,7 +85,7 @@ impl Job<'_> {
         let ctx_loop = Tensor::cat(vec![self.encode_prompt(&req.loop_negative_prompt)?, cond], 0);
         self.progress(Stage::EncodeText, 3, 3, 0, None)?;
 
-        let subject = self.subject_features(&req.subject, req.subject_mask.as_ref(), &req.subject_prompt)?;
+        let subject = self.subject_features(&req.subjects, &req.subject_prompt)?;
 
         // Decoupled initial run: adapter off for i < (1 − r)·N.
         let s = self.pipe.latent_size();

@@ -11,6 +11,7 @@ pub mod edit;
 pub mod generate;
 pub mod image;
 pub mod noise;
+pub mod subject;
 
 use std::ops::ControlFlow;
 
@@ -20,7 +21,7 @@ use ts_rs::TS;
 
 use crate::imageops::{Image8, clip_preprocess};
 use crate::models::clip::{ClipTextModel, ClipVisionModel};
-use crate::models::unet::{FeatureBank, RefMode, SubjectFeatures, UNet2DConditionModel};
+use crate::models::unet::{RefMode, SubjectFeatures, UNet2DConditionModel};
 use crate::models::vae::{VaeDecoder, VaeEncoder};
 use crate::schedulers::{DdpmScheduler, SchedulerConfig};
 use crate::tokenizer::ClipTokenizer;
@@ -30,6 +31,7 @@ pub use edit::EditRequest;
 pub use generate::GenerateRequest;
 pub use image::{Mask, RgbaImage};
 pub use noise::{NoiseSource, ReplayNoise, RoundInputs, SeededNoise};
+pub use subject::{SubjectCache, SubjectImage};
 pub use crate::device::read_f32;
 
 /// The official negative prompt of the initial generation run (misspelling included).
@@ -128,8 +130,11 @@ impl SamplingOptions {
 pub enum Stage {
     /// Tokenizing and encoding the prompts.
     EncodeText,
-    /// Encoding the subject and the reference-UNet pass.
+    /// Encoding the subject and the reference-UNet pass (one step per subject photo).
     Reference,
+    /// The subject's features were computed by an earlier run and are reused (no reference
+    /// pass).
+    SubjectReused,
     /// The initial (layout + first transfer) run.
     Layout,
     /// An iterative appearance-transfer pass.
@@ -272,6 +277,8 @@ pub struct Models {
 pub struct Pipeline {
     /// The models.
     pub models: Models,
+    /// Subject features of recent runs, reused by runs with the same subject.
+    pub subject_cache: SubjectCache,
     device: Device,
     dtype: DType,
 }
@@ -292,7 +299,7 @@ impl Pipeline {
         if !models.unet.has_adapters() {
             return Err(Error::Config("the UNet has no EZIGen adapters (load the adapter weights)".into()));
         }
-        Ok(Self { models, device: device.clone(), dtype })
+        Ok(Self { models, subject_cache: SubjectCache::default(), device: device.clone(), dtype })
     }
 
     /// Device.
@@ -436,30 +443,6 @@ impl<'a> Job<'a> {
         let [_, _, h, w] = img.dims();
         let values = read_f32(img).await?;
         Ok(image::from_planar(&values, w, h))
-    }
-
-    /// The subject features of a job: whiten, squash to the model size (bilinear), encode,
-    /// noise at T_sub = 1, one reference pass with capture, scaled and repeated to batch 2.
-    pub(crate) fn subject_features(&mut self, subject: &RgbaImage, mask: Option<&Mask>, subject_prompt: &str) -> Result<SubjectFeatures> {
-        self.progress(Stage::Reference, 0, 1, 0, None)?;
-        let size = self.pipe.image_size();
-        let rgb = image::bound_size(subject.to_rgb_on_white());
-        let rgb = match mask {
-            Some(m) => image::whiten_outside(&rgb, m),
-            None => rgb,
-        };
-        let rgb = rgb.resize(size, size, crate::imageops::Filter::Bilinear);
-        let x = image::to_tensor(&rgb, self.device(), self.dtype());
-        let z = self.encode_image(x, "subject/posterior")?;
-        let eps = self.noise("subject/t1", z.dims())?;
-        let sched = crate::schedulers::DdpmScheduler::new(&self.m().scheduler, self.opts.steps);
-        let z = sched.add_noise(z, eps, 1);
-        let ctx = self.encode_prompt(subject_prompt)?;
-        let mut bank = FeatureBank::default();
-        let _ = self.m().unet.forward(z, 1.0, &ctx, RefMode::Capture(&mut bank));
-        let features = self.m().unet.subject_features(&bank, 2);
-        self.progress(Stage::Reference, 1, 1, 0, None)?;
-        Ok(features)
     }
 
     /// CLIP ViT-B/32 image embedding, L2-normalised, on the host.

@@ -18,6 +18,13 @@ pub trait NoiseSource {
     /// A standard-normal tensor for the draw `key` of shape `shape`, as f32 host values.
     fn draw(&mut self, key: &str, shape: [usize; 4]) -> Result<Vec<f32>>;
 
+    /// The stream the subject draws (`subject/…`) come from when it does not depend on the
+    /// run, so subject features computed once can be reused by later runs (the pipeline's
+    /// subject cache); `None` (the default) when they cannot be (recorded noise).
+    fn subject_stream(&self) -> Option<u64> {
+        None
+    }
+
     /// A recorded run's image ending iteration `k`, to start iteration `k + 1` from instead of
     /// the run's own (teacher forcing); `None` (the default) lets the run go on from its own.
     fn round_image(&mut self, _k: usize) -> Option<Image8> {
@@ -85,8 +92,15 @@ impl Xoshiro {
     }
 }
 
+/// The seed of the subject draws (`subject/posterior`, `subject/t1`), whatever the run's seed.
+/// In the official code those come from the global torch RNG, whose state
+/// `accelerator.load_state` restores from the released checkpoint after `set_seed` (spec §4.5),
+/// so they do not follow `--seed` there either; here it makes a subject's features the same for
+/// every seed, so they are computed once for all variations and prompts.
+pub const SUBJECT_SEED: u64 = 0x5EED_5B1E_C7;
+
 /// Deterministic noise: one independent stream per (seed, key), so a draw does not depend on
-/// which other draws happened before it.
+/// which other draws happened before it. Subject draws use [`SUBJECT_SEED`] instead of the seed.
 #[derive(Clone, Debug)]
 pub struct SeededNoise {
     seed: u64,
@@ -106,7 +120,8 @@ impl NoiseSource for SeededNoise {
         for b in key.bytes() {
             h = (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01B3);
         }
-        let mut s = self.seed ^ h.rotate_left(17);
+        let seed = if key.starts_with("subject/") { SUBJECT_SEED } else { self.seed };
+        let mut s = seed ^ h.rotate_left(17);
         let mut rng = Xoshiro::new(splitmix(&mut s));
         let n: usize = shape.iter().product();
         let mut out = Vec::with_capacity(n + 1);
@@ -120,6 +135,10 @@ impl NoiseSource for SeededNoise {
         }
         out.truncate(n);
         Ok(out)
+    }
+
+    fn subject_stream(&self) -> Option<u64> {
+        Some(SUBJECT_SEED)
     }
 }
 

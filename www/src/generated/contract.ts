@@ -38,6 +38,19 @@ height: number,
 data: Uint8Array, };
 
 /**
+ * One photo of the subject.
+ */
+export type SubjectImage = { 
+/**
+ * The photo (any size; transparent pixels become white).
+ */
+image: RgbaImage, 
+/**
+ * Optional mask: everything outside becomes white.
+ */
+mask: Mask | null, };
+
+/**
  * Sampling options shared by both tasks (defaults = the official values).
  */
 export type SamplingOptions = { 
@@ -76,13 +89,9 @@ iterations: number | null, };
  */
 export type GenerateRequest = { 
 /**
- * The subject's photo (any size; transparent pixels become white).
+ * 1–4 photos of the subject, each with an optional mask.
  */
-subject: RgbaImage, 
-/**
- * Optional subject mask: everything outside becomes white.
- */
-subjectMask: Mask | null, 
+subjects: Array<SubjectImage>, 
 /**
  * Target prompt ("a dog in police outfit").
  */
@@ -133,13 +142,9 @@ source: RgbaImage,
  */
 mask: Mask, 
 /**
- * The subject's photo.
+ * 1–4 photos of the subject, each with an optional mask.
  */
-subject: RgbaImage, 
-/**
- * Optional subject mask.
- */
-subjectMask: Mask | null, 
+subjects: Array<SubjectImage>, 
 /**
  * Target prompt.
  */
@@ -185,7 +190,7 @@ iterations: number | null, };
 /**
  * Pipeline stages, as reported to the progress sink.
  */
-export type Stage = "encode-text" | "reference" | "layout" | "transfer" | "inversion" | "decode";
+export type Stage = "encode-text" | "reference" | "subject-reused" | "layout" | "transfer" | "inversion" | "decode";
 
 /**
  * What the pipeline reports while running. Progress and images reach the page as objects
@@ -643,6 +648,9 @@ export const MAX_ASPECT_RATIO: number = 4.0;
 
 /** A mask byte at or above this is foreground (page and core). */
 export const MASK_FOREGROUND_MIN: number = 128;
+
+/** The most photos of one subject a run takes. */
+export const MAX_SUBJECTS: number = 4;
 
 /** Model components in load order. */
 export const COMPONENTS: readonly Component[] = ["tokenizer","text_encoder","unet","adapters","vae_encoder","vae_decoder","clip_vision"];

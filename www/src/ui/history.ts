@@ -20,6 +20,8 @@ export interface ResultItem
   /** The PNG offered for download, and its object URL. */
   blob: Blob;
   url: string;
+  /** How many subject photos it was made from (null: not recorded, an older stored entry). */
+  subjects: number | null;
 }
 
 /** What the history needs from the results. */
@@ -123,6 +125,7 @@ export function createHistory(deps: HistoryDeps): HistoryList {
         similarity: item.similarity,
         model: item.model,
         tiny: item.tiny,
+        ...(item.subjects !== null ? { subjects: item.subjects } : {}),
         savedAt: Date.now(),
       });
       if (key !== null) li.querySelector('button')!.dataset.saved = 'true';
@@ -146,6 +149,7 @@ export function createHistory(deps: HistoryDeps): HistoryList {
         similarity: r.similarity,
         model: r.model,
         tiny: r.tiny === true,
+        subjects: typeof r.subjects === 'number' && Number.isInteger(r.subjects) && r.subjects > 0 ? r.subjects : null,
       };
     } catch {
       return null; // an undecodable image: skip the entry

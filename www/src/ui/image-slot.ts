@@ -1,7 +1,7 @@
-// One image input of the page (the photo to edit, the subject): its drop zone, file input,
-// drag-and-drop onto its whole section, Replace (and Remove) buttons, the error line, and the
-// editor that shows the loaded image in a MaskCanvas. Both inputs are this one component,
-// configured by an element-id prefix.
+// One image input of the page (the photo to edit): its drop zone, file input, drag-and-drop onto
+// its whole section, Replace (and Remove) buttons, the error line, and the editor that shows the
+// loaded image in a MaskCanvas, configured by an element-id prefix. `wireFileSource` (chooser,
+// drop zone, drag-and-drop) is shared with the subject's list of photos (subject-input.ts).
 
 import { $, fieldError, show } from '../dom.js';
 import { ImageInputError, decodeImageFile, type DecodedImage } from '../image.js';
@@ -26,6 +26,54 @@ export interface ImageSlotOptions {
   onChange(): void;
 }
 
+/** The elements an image input takes files from. */
+export interface FileSource {
+  /** The drop zone: a click, Enter or Space opens the file chooser. */
+  zone: HTMLElement;
+  /** The (visually hidden) file input. */
+  input: HTMLInputElement;
+  /** Files dropped anywhere on this section are taken too. */
+  section: HTMLElement;
+}
+
+/**
+ * Wires a file source: the drop zone opens the chooser, chosen or dropped files go to
+ * `onFiles` (never empty; several when the input allows `multiple`), and a drop without files
+ * gets a message through `onError`.
+ */
+export function wireFileSource(el: FileSource, onFiles: (files: File[]) => void, onError: (text: string) => void): void {
+  const { zone, input, section } = el;
+  zone.addEventListener('click', () => input.click());
+  zone.addEventListener('keydown', (e) => {
+    if (e.key === 'Enter' || e.key === ' ') {
+      e.preventDefault();
+      input.click();
+    }
+  });
+  input.addEventListener('click', (e) => e.stopPropagation());
+  input.addEventListener('change', () => {
+    const files = [...(input.files ?? [])];
+    input.value = '';
+    if (files.length) onFiles(files);
+  });
+  section.addEventListener('dragover', (e) => {
+    if (!e.dataTransfer?.types.includes('Files')) return;
+    e.preventDefault();
+    e.dataTransfer.dropEffect = 'copy';
+    section.classList.add('dragging');
+  });
+  section.addEventListener('dragleave', (e) => {
+    if (!section.contains(e.relatedTarget as Node | null)) section.classList.remove('dragging');
+  });
+  section.addEventListener('drop', (e) => {
+    e.preventDefault();
+    section.classList.remove('dragging');
+    const files = [...(e.dataTransfer?.files ?? [])];
+    if (files.length) onFiles(files);
+    else onError('Drop an image file (PNG, JPEG or WebP).');
+  });
+}
+
 function describe(img: DecodedImage): string {
   return `${img.name} · ${img.rgba.width} × ${img.rgba.height} px`;
 }
@@ -39,40 +87,12 @@ export class ImageSlot {
 
   constructor(private readonly opts: ImageSlotOptions) {
     const p = opts.prefix;
-    const zone = $(`${p}-drop`);
-    const input = $<HTMLInputElement>(`${p}-file`);
-    const section = $(`${p}-section`);
-    this.section = section;
-    const onFile = (f: File) => void this.load(f);
-    zone.addEventListener('click', () => input.click());
-    zone.addEventListener('keydown', (e) => {
-      if (e.key === 'Enter' || e.key === ' ') {
-        e.preventDefault();
-        input.click();
-      }
-    });
-    input.addEventListener('click', (e) => e.stopPropagation());
-    input.addEventListener('change', () => {
-      const f = input.files?.[0];
-      input.value = '';
-      if (f) onFile(f);
-    });
-    section.addEventListener('dragover', (e) => {
-      if (!e.dataTransfer?.types.includes('Files')) return;
-      e.preventDefault();
-      e.dataTransfer.dropEffect = 'copy';
-      section.classList.add('dragging');
-    });
-    section.addEventListener('dragleave', (e) => {
-      if (!section.contains(e.relatedTarget as Node | null)) section.classList.remove('dragging');
-    });
-    section.addEventListener('drop', (e) => {
-      e.preventDefault();
-      section.classList.remove('dragging');
-      const f = e.dataTransfer?.files?.[0];
-      if (f) onFile(f);
-      else fieldError(`${p}-error`, 'Drop an image file (PNG, JPEG or WebP).');
-    });
+    this.section = $(`${p}-section`);
+    wireFileSource(
+      { zone: $(`${p}-drop`), input: $<HTMLInputElement>(`${p}-file`), section: this.section },
+      (files) => void this.load(files[0]),
+      (text) => fieldError(`${p}-error`, text),
+    );
     $(`${p}-replace`).addEventListener('click', () => $<HTMLInputElement>(`${p}-file`).click());
     if (this.opts.removable) $(`${p}-remove`).addEventListener('click', () => this.remove());
   }

@@ -1,4 +1,4 @@
-// The image inputs together: the photo to edit and the subject, pasting an image into the
+// The image inputs together: the photo to edit and the subject's photos, pasting an image into the
 // right one, the mask shortcuts, and keeping dropped files from navigating away.
 
 import type { DecodedImage } from '../image.js';
@@ -27,22 +27,25 @@ export function createInputs(deps: { inUse(img: DecodedImage): boolean; refresh(
   // Paste an image from the clipboard: into the focused section, else where it is missing.
   document.addEventListener('paste', (e) => {
     const files = [...(e.clipboardData?.files ?? [])];
-    const file = files.find((f) => f.type.startsWith('image/')) ?? files[0];
+    const images = files.filter((f) => f.type.startsWith('image/'));
+    const file = images[0] ?? files[0];
     if (!file) return;
     e.preventDefault();
     const focused = document.activeElement;
     let target: 'source' | 'subject';
     if (focused && source.slot.section.contains(focused) && state.mode === 'edit') target = 'source';
-    else if (focused && subject.slot.section.contains(focused)) target = 'subject';
+    else if (focused && subject.section.contains(focused)) target = 'subject';
     else if (state.mode === 'edit' && !source.slot.image) target = 'source';
     else target = 'subject';
-    void (target === 'source' ? source.slot.load(file) : subject.slot.load(file));
+    // The subject takes every pasted image (it holds several photos), the photo to edit one.
+    void (target === 'source' ? source.slot.load(file) : subject.add(images.length ? images : [file]));
   });
 
   keys.listen(() => {
     const masks: MaskCanvas[] = [];
     if (state.mode === 'edit' && source.slot.image) masks.push(source.canvas);
-    if (subject.slot.image && subject.painting()) masks.push(subject.canvas);
+    const painting = subject.paintingCanvas();
+    if (painting) masks.push(painting);
     return masks;
   });
 

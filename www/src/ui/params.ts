@@ -1,12 +1,19 @@
-// The parameters form: prompt, subject class, seed, the advanced settings and when to stop;
-// reading and validating it against LIMITS, and writing parameters back (defaults, history).
+// The parameters form: prompt, subject class, seed, the advanced settings, when to stop and how
+// many variations to make; reading and validating it against LIMITS, and writing parameters back
+// (defaults, history).
 
 import { $, setInvalid } from '../dom.js';
 import { DEFAULTS, LIMITS, type EditParams } from '../protocol.js';
 import { state } from './state.js';
 
-/** The form's parameters, or the first invalid field and what is wrong with it. */
-export type ParamsResult = { params: EditParams } | { error: string; field: HTMLElement };
+/** The form's parameters and variation count, or the first invalid field and what is wrong with it. */
+export type ParamsResult = { params: EditParams; variations: number } | { error: string; field: HTMLElement };
+
+/** The variation counts the form offers (the #variations select); the first is the default. */
+export const VARIATION_COUNTS: readonly number[] = [1, 2, 4];
+
+/** `v` as a variation count the form offers, or null. */
+export const variationCount = (v: unknown): number | null => (typeof v === 'number' && VARIATION_COUNTS.includes(v) ? v : null);
 
 /** The parameters form's operations. */
 export interface ParamsForm {
@@ -19,6 +26,8 @@ export interface ParamsForm {
   write(p: EditParams, fixedIterations?: number): void;
   /** The form's values as they are, unchecked (for saving; see saved-form.ts). */
   snapshot(): FormValues;
+  /** Sets the variation count (one of VARIATION_COUNTS). */
+  setVariations(n: number): void;
 }
 
 /**
@@ -37,9 +46,14 @@ export interface FormValues {
   stopFixed: boolean;
   iterations: number | null;
   compositeBackground: boolean;
+  /** How many variations a run makes (one of VARIATION_COUNTS). */
+  variations: number;
 }
 
 const num = (id: string) => $<HTMLInputElement>(id);
+
+/** The #variations select's count (the default when it holds something else). */
+const readVariations = (): number => variationCount(Number($<HTMLSelectElement>('variations').value)) ?? VARIATION_COUNTS[0];
 
 /**
  * Reads and checks the form. Every numeric field that counts in the current mode is marked
@@ -81,7 +95,18 @@ function readParams(): ParamsResult {
     else out[key] = r.v;
   }
   if (first) return first;
+  // The variations use seeds seed … seed + n − 1: the last must be a seed too.
+  const variations = readVariations();
+  const seedMax = LIMITS.seed.max - (variations - 1);
+  if (out.seed > seedMax) {
+    setInvalid(num('seed'), true);
+    return {
+      error: `With ${variations} variations the seed must be at most ${seedMax} (the variations use seeds seed to seed + ${variations - 1}).`,
+      field: $('seed'),
+    };
+  }
   return {
+    variations,
     params: {
       prompt: $<HTMLTextAreaElement>('prompt').value.trim(),
       subjectPrompt: $<HTMLInputElement>('subject-prompt').value.trim(),
@@ -142,6 +167,7 @@ export function createParamsForm(deps: { refresh(): void }): ParamsForm {
   for (const id of ['prompt', 'subject-prompt', 'seed', 'steps', 'guidance', 'edit-guidance', 'split', 'sim-threshold', 'iterations']) {
     $(id).addEventListener('input', () => refresh());
   }
+  $('variations').addEventListener('change', () => refresh());
 
   function snapshot(): FormValues {
     const raw = (id: string): number | null => {
@@ -160,8 +186,14 @@ export function createParamsForm(deps: { refresh(): void }): ParamsForm {
       stopFixed: $<HTMLInputElement>('stop-fixed').checked,
       iterations: raw('iterations'),
       compositeBackground: $<HTMLInputElement>('composite').checked,
+      variations: readVariations(),
     };
   }
 
-  return { read: readParams, write, snapshot };
+  function setVariations(n: number): void {
+    $<HTMLSelectElement>('variations').value = String(variationCount(n) ?? VARIATION_COUNTS[0]);
+    refresh();
+  }
+
+  return { read: readParams, write, snapshot, setVariations };
 }

@@ -1,25 +1,31 @@
 // Results: the shown image with its caption, the before/after toggle (edit), the PNG download
-// with the parameters in a tEXt chunk, and the history (history.ts: select to restore).
+// with the parameters in a tEXt chunk, the tiles of a run's variations (result-grid.ts) and the
+// history (history.ts); selecting a tile or an entry shows it and restores its settings.
 
 import { $, show } from '../dom.js';
 import { drawRgba, rgbaToPngBlob } from '../image.js';
 import { asciiJson, insertTextChunk } from '../png.js';
-import type { EditParams, RgbaImage } from '../protocol.js';
+import type { EditParams, Reply } from '../protocol.js';
 import { createHistory, type ResultItem } from './history.js';
+import type { ResultGrid } from './result-grid.js';
 import { elapsed, type RunPanel } from './run-panel.js';
 import { state, type Mode } from './state.js';
 
 /** What the results need from the rest of the page. */
 export interface ResultsDeps {
-  run: Pick<RunPanel, 'claim' | 'addPreview'>;
+  run: Pick<RunPanel, 'noteResult' | 'current'>;
+  /** The tiles of the run's variations. */
+  grid: ResultGrid;
   setMode(mode: Mode): void;
   writeParams(p: EditParams): void;
 }
 
 /** The results' operations. */
 export interface Results {
-  /** A run's final image arrived: shows it, adds it to the history and prepares its PNG. */
-  onResult(id: number, image: RgbaImage, ms: number, iterations: number, similarity: number | null): Promise<void>;
+  /** A variation's final image arrived: shows it, adds it to its tile and the history, prepares its PNG. */
+  onResult(r: Extract<Reply, { type: 'result' }>): Promise<void>;
+  /** Shows `item` large and puts its settings back into the form (a tile or history entry was selected). */
+  select(item: ResultItem): void;
   /** Shows the results kept from earlier visits in the history (once, at start). */
   restoreHistory(): Promise<void>;
   /** Some history entry (or the shown result) still shows `bitmap` (as its before image). */
@@ -53,28 +59,32 @@ function setBefore(on: boolean): void {
 /** Wires the before/after and download buttons. */
 export function createResults(deps: ResultsDeps): Results {
   let shown: ResultItem | null = null;
-  const history = createHistory({
-    select: (item) => {
-      deps.setMode(item.mode);
-      deps.writeParams(item.params);
-      showResult(item);
-    },
-    shown: () => shown,
-  });
+  /** The run during which the user selected a result: its later variations are not shown over it. */
+  let pickedDuring: number | null = null;
+  const history = createHistory({ select: (item) => select(item), shown: () => shown });
 
-  async function onResult(id: number, image: RgbaImage, ms: number, iterations: number, similarity: number | null): Promise<void> {
-    const run = deps.run.claim(id);
+  function select(item: ResultItem): void {
+    pickedDuring = deps.run.current()?.id ?? null;
+    deps.setMode(item.mode);
+    deps.writeParams(item.params);
+    showResult(item);
+  }
+
+  async function onResult(r: Extract<Reply, { type: 'result' }>): Promise<void> {
+    const { id, variation, seed, image, ms, iterations, similarity } = r;
+    const run = deps.run.noteResult(r);
     if (!run) return;
-    // The last iteration may arrive only as the result: keep the strip complete.
-    if (!$('previews').querySelector(`li[data-iteration="${iterations}"]`)) deps.run.addPreview(iterations, similarity, image);
+    const params: EditParams = { ...run.params, seed };
     const meta = {
       app: 'ezigen-web',
       mode: run.mode,
       model: state.model.name,
       precision: state.model.precision,
       ...(run.mode === 'generate'
-        ? (({ compositeBackground: _c, editGuidance: _e, ...rest }) => rest)(run.params)
-        : (({ guidance: _g, ...rest }) => rest)(run.params)),
+        ? (({ compositeBackground: _c, editGuidance: _e, ...rest }) => rest)(params)
+        : (({ guidance: _g, ...rest }) => rest)(params)),
+      subjectPhotos: run.subjects,
+      ...(run.count > 1 ? { variation: variation + 1, variations: run.count } : {}),
       width: image.width,
       height: image.height,
       iterationsRun: iterations,
@@ -84,23 +94,32 @@ export function createResults(deps: ResultsDeps): Results {
     const png = new Uint8Array(await (await rgbaToPngBlob(image)).arrayBuffer());
     const blob = new Blob([insertTextChunk(png, 'parameters', asciiJson(meta)) as Uint8Array<ArrayBuffer>], { type: 'image/png' });
     const item: ResultItem = {
-      key: `run-${id}`,
+      key: `run-${id}-${variation}`,
       mode: run.mode,
-      params: run.params,
+      params,
       image,
       source: run.source ? run.source.bitmap : null,
       blob,
       url: URL.createObjectURL(blob),
-      filename: fileName(run.mode, run.params),
+      filename: fileName(run.mode, params),
       ms,
       iterations,
       similarity,
       model: state.model.name,
       tiny: state.model.tiny,
+      subjects: run.subjects,
     };
     history.add(item);
-    showResult(item);
-    $('run-status').textContent = `Done in ${elapsed(ms)}.`;
+    deps.grid.fill(variation, item, r.subjectReused);
+    if (pickedDuring !== id) showResult(item);
+    else deps.grid.markShown(shown);
+    const last = variation + 1 >= run.count;
+    $('run-status').textContent =
+      run.count === 1
+        ? `Done in ${elapsed(ms)}.`
+        : last
+          ? `All ${run.count} variations done in ${elapsed(performance.now() - run.t0)}.`
+          : `Variation ${variation + 1} of ${run.count} done in ${elapsed(ms)}.`;
   }
 
   function showResult(item: ResultItem): void {
@@ -119,8 +138,9 @@ export function createResults(deps: ResultsDeps): Results {
     setBefore(false);
     const p = item.params;
     const sim = item.similarity !== null ? ` · similarity ${item.similarity.toFixed(3)}` : '';
+    const subjects = item.subjects !== null && item.subjects > 1 ? ` · ${item.subjects} subject photos` : '';
     $('result-caption').textContent =
-      `${item.image.width} × ${item.image.height} · seed ${p.seed} · split ${p.splitRatio} · ${item.iterations} iteration${item.iterations === 1 ? '' : 's'}${sim} · ${elapsed(item.ms)}` +
+      `${item.image.width} × ${item.image.height} · seed ${p.seed} · split ${p.splitRatio} · ${item.iterations} iteration${item.iterations === 1 ? '' : 's'}${sim}${subjects} · ${elapsed(item.ms)}` +
       (item.tiny ? ' · tiny test model (noise)' : '');
     const fig = $('result');
     fig.dataset.width = String(item.image.width);
@@ -128,6 +148,7 @@ export function createResults(deps: ResultsDeps): Results {
     show(fig, true);
     show($('result-empty'), false);
     history.markShown(item);
+    deps.grid.markShown(item);
   }
 
   $('before-after').addEventListener('click', () => setBefore($('before-after').getAttribute('aria-pressed') !== 'true'));
@@ -143,6 +164,7 @@ export function createResults(deps: ResultsDeps): Results {
 
   return {
     onResult,
+    select,
     restoreHistory: history.restore,
     shows: (bitmap) => shown?.source === bitmap || history.shows(bitmap),
   };

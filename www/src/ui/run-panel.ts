@@ -1,5 +1,6 @@
-// Running: the primary button (and why it cannot run yet), starting a generate or edit run in
-// the worker, its progress, previews of each iteration, cancelling, and run failures.
+// Running: the primary button (and why it cannot run yet), starting a generate or edit run of
+// one or more variations in the worker, its progress (which variation, whether the subject's
+// features were reused), previews of each iteration, cancelling, and run failures.
 
 import { $, setInvalid, setText, show } from '../dom.js';
 import { copyRgba, drawRgba, type DecodedImage } from '../image.js';
@@ -10,7 +11,8 @@ import type { ActionButton } from './actions.js';
 import type { Inputs } from './inputs.js';
 import type { ModelPanel } from './model-panel.js';
 import type { ParamsForm } from './params.js';
-import { StepClock, cancelledText, cancellingText, isOneStep, stageLabel, stepLine } from './run-progress.js';
+import type { ResultGrid } from './result-grid.js';
+import { StepClock, cancelledText, cancellingText, isOneStep, stageLabel, stepLine, variationLine } from './run-progress.js';
 import { state, type Mode } from './state.js';
 
 /** A run in progress. */
@@ -26,12 +28,32 @@ export interface RunState {
   cancelling: boolean;
   /** Times the steps from the progress events (for the step line and the cancel estimate). */
   clock: StepClock;
+  /** How many variations the run makes, and the one being made (from 0). */
+  count: number;
+  variation: number;
+  /** The first variation's seed (variation i uses seed + i). */
+  seed: number;
+  /** Variations whose result arrived. */
+  done: number;
+  /** Variations (from 0) that reused the subject's features of an earlier run. */
+  reused: number[];
+  /** How many subject photos the run uses. */
+  subjects: number;
 }
 
 /** What the run button says while a run of each mode is in progress. */
 const RUNNING_LABEL: Record<Mode, string> = { generate: 'Generating…', edit: 'Editing…' };
 /** The run button's label when no run is in progress. */
 const RUN_LABEL: Record<Mode, string> = { generate: 'Generate', edit: 'Edit' };
+
+/** The run button's label for `count` variations: "Generate", "Generate 4". */
+const runLabel = (mode: Mode, count: number): string => (count > 1 ? `${RUN_LABEL[mode]} ${count}` : RUN_LABEL[mode]);
+
+/** What the run button says during a run: "Generating…", "Generating 2 of 4…". */
+function runningLabel(run: RunState): string {
+  const label = RUNNING_LABEL[run.mode];
+  return run.count > 1 ? `${label.slice(0, -1)} ${run.variation + 1} of ${run.count}…` : label;
+}
 
 /** Why the run button cannot run, and the field to fix (focused when the button is pressed). */
 interface BlockReason {
@@ -46,6 +68,8 @@ export interface RunPanelDeps {
   params: ParamsForm;
   actionButton: ActionButton;
   model: Pick<ModelPanel, 'setStatus'>;
+  /** The tiles of the run's variations. */
+  grid: ResultGrid;
 }
 
 /** The run panel's operations. */
@@ -56,14 +80,17 @@ export interface RunPanel {
   current(): RunState | null;
   /** Ends the run in progress (if any) and hides its panel. */
   finish(): void;
-  /** If `id` is the run in progress: ends it and returns it (its result arrived). */
-  claim(id: number): RunState | null;
+  /**
+   * A variation's result arrived: completes its previews strip and returns its run (ended when
+   * it was the last variation), or null when it is not of the run in progress.
+   */
+  noteResult(r: Extract<Reply, { type: 'result' }>): RunState | null;
   /** Adds an iteration's image to the previews strip. */
   addPreview(iteration: number, similarity: number | null, image: RgbaImage): void;
   /** Progress of a run: stage, step and similarity. */
   onProgress(p: Extract<Reply, { type: 'progress' }>): void;
   /** An iteration's image of the run in progress. */
-  onPreview(id: number, iteration: number, similarity: number | null, image: RgbaImage): void;
+  onPreview(p: Extract<Reply, { type: 'preview' }>): void;
   /** A run failed or was cancelled: explains it (and asks for a model reload after a GPU loss). */
   onFailed(id: number | null, kind: FailureKind, message: string): void;
 }
@@ -82,7 +109,7 @@ function warnBeforeLeaving(e: BeforeUnloadEvent): void {
 
 /** Wires the run and cancel buttons. */
 export function createRunPanel(deps: RunPanelDeps): RunPanel {
-  const { client, inputs, params, actionButton, model } = deps;
+  const { client, inputs, params, actionButton, model, grid } = deps;
   const { source, subject } = inputs;
   let running: RunState | null = null;
   let runSeq = 0;
@@ -98,7 +125,7 @@ export function createRunPanel(deps: RunPanelDeps): RunPanel {
     if (state.gpu === 'failed') return { text: 'WebGPU is not available (see “Model & device”).' };
     if (running) {
       if (running.cancelling) return { text: 'Cancelling the run…' };
-      return { text: `${RUNNING_LABEL[running.mode]} Wait for the result or cancel the run.` };
+      return { text: `${runningLabel(running)} Wait for the result or cancel the run.` };
     }
     // A field marked invalid (red) always gets its message here, whatever else is missing.
     if ('error' in r) {
@@ -115,9 +142,11 @@ export function createRunPanel(deps: RunPanelDeps): RunPanel {
       if (!source.slot.image) return { text: 'Add the photo to edit.' };
       if (source.canvas.paintedPixels === 0) return { text: 'Paint the area to edit on the photo.' };
     }
-    if (!subject.slot.image) return { text: 'Add a subject image.' };
-    if (subject.painting() && subject.canvas.paintedPixels === 0) {
-      return { text: 'Paint the subject on its photo, or keep the background.' };
+    if (subject.count() === 0) return { text: 'Add a photo of the subject.' };
+    const unpainted = subject.unpainted();
+    if (unpainted !== null) {
+      const which = subject.count() > 1 ? `photo ${unpainted}` : 'its photo';
+      return { text: `Paint the subject on ${which}, or keep the background.` };
     }
     if (!promptField.value.trim()) return { text: 'Write a prompt in the “Prompt” field above.', field: promptField };
     if (!classField.value.trim()) return { text: 'Say what the subject is in “Subject class” (e.g. “a dog”).', field: classField };
@@ -129,7 +158,7 @@ export function createRunPanel(deps: RunPanelDeps): RunPanel {
     runButton.setAttribute('aria-disabled', String(reason !== null));
     runButton.classList.toggle('blocked', reason !== null);
     // While a run is in progress the button shows that run (whatever mode is shown now).
-    runButton.textContent = running ? RUNNING_LABEL[running.mode] : RUN_LABEL[state.mode];
+    runButton.textContent = running ? runningLabel(running) : runLabel(state.mode, params.snapshot().variations);
     $('run-reason').textContent = reason?.text ?? (state.mode === 'generate' ? 'Ready to generate.' : 'Ready to edit.');
     $('run-reason').dataset.ready = String(reason === null);
     // The mode cannot be switched during a run (its inputs and button belong to the run).
@@ -143,23 +172,26 @@ export function createRunPanel(deps: RunPanelDeps): RunPanel {
 
   function startRun(): void {
     const r = params.read();
-    if ('error' in r || !subject.slot.image) return;
+    if ('error' in r || subject.count() === 0) return;
     const id = ++runSeq;
     const mode = state.mode;
     const p = r.params;
-    const subjectRgba = copyRgba(subject.slot.image.rgba);
-    const sMask = subject.mask();
-    const transfer: Transferable[] = [subjectRgba.data.buffer];
-    if (sMask) transfer.push(sMask.data.buffer);
+    const count = r.variations;
+    const subjects = subject.photos();
+    const transfer: Transferable[] = [];
+    for (const s of subjects) {
+      transfer.push(s.image.data.buffer);
+      if (s.mask) transfer.push(s.mask.data.buffer);
+    }
     if (mode === 'generate') {
       const { compositeBackground: _unused, ...generateParams } = p;
-      client.send({ type: 'generate', id, params: generateParams, subject: subjectRgba, subjectMask: sMask }, transfer);
+      client.send({ type: 'generate', id, params: generateParams, subjects, count }, transfer);
     } else {
       const src = source.slot.image!;
       const sourceRgba = copyRgba(src.rgba);
       const mask = source.canvas.getMask();
       transfer.push(sourceRgba.data.buffer, mask.data.buffer);
-      client.send({ type: 'edit', id, params: p, source: sourceRgba, mask, subject: subjectRgba, subjectMask: sMask }, transfer);
+      client.send({ type: 'edit', id, params: p, source: sourceRgba, mask, subjects, count }, transfer);
     }
     running = {
       id,
@@ -171,6 +203,12 @@ export function createRunPanel(deps: RunPanelDeps): RunPanel {
       source: mode === 'edit' ? source.slot.image : null,
       cancelling: false,
       clock: new StepClock(),
+      count,
+      variation: 0,
+      seed: p.seed,
+      done: 0,
+      reused: [],
+      subjects: subjects.length,
     };
     running.timer = window.setInterval(tick, 200);
     show($('run-error'), false);
@@ -179,14 +217,42 @@ export function createRunPanel(deps: RunPanelDeps): RunPanel {
     $('run-stage').textContent = 'Starting…';
     $('run-step').textContent = '';
     $<HTMLProgressElement>('run-progress').removeAttribute('value');
+    const panel = $('run-panel');
+    delete panel.dataset.stage;
+    delete panel.dataset.step;
+    panel.dataset.count = String(count);
+    panel.dataset.subjectReused = '';
+    showVariation(running);
     $('previews').replaceChildren();
     show($('previews'), false);
-    $('run-status').textContent = mode === 'generate' ? 'Generating.' : 'Editing.';
+    grid.start(count, p.seed);
+    grid.running(0);
+    $('run-status').textContent = `${mode === 'generate' ? 'Generating' : 'Editing'}${count > 1 ? ` ${count} variations` : ''}.`;
     document.body.dataset.running = 'true';
     window.addEventListener('beforeunload', warnBeforeLeaving);
     tick();
     updateRunState();
     if (window.matchMedia('(max-width: 900px)').matches) $('outputs').scrollIntoView({ behavior: 'smooth', block: 'start' });
+  }
+
+  /** The line above the stage: which variation is being made, and whether the subject was reused. */
+  function showVariation(run: RunState): void {
+    const reused = run.reused.includes(run.variation);
+    $('run-variation').textContent = run.count > 1 ? variationLine(run.variation, run.count, run.seed + run.variation) : '';
+    show($('run-subject'), reused);
+    show($('run-variation-line'), run.count > 1 || reused);
+    $('run-panel').dataset.variation = String(run.variation + 1);
+  }
+
+  /** Variation `v` (from 0) of the run in progress has begun: fresh previews, its line, its tile. */
+  function beginVariation(run: RunState, v: number): void {
+    run.variation = v;
+    $('previews').replaceChildren();
+    show($('previews'), false);
+    showVariation(run);
+    grid.running(v);
+    if (run.count > 1) $('run-status').textContent = variationLine(v, run.count, run.seed + v);
+    updateRunState();
   }
 
   function tick(): void {
@@ -209,17 +275,31 @@ export function createRunPanel(deps: RunPanelDeps): RunPanel {
     updateRunState();
   }
 
-  function claim(id: number): RunState | null {
+  function noteResult(r: Extract<Reply, { type: 'result' }>): RunState | null {
+    const { id, variation } = r;
     if (!running || id !== running.id) return null;
     const run = running;
-    finish();
+    // The last iteration may arrive only as the result: keep the strip complete.
+    if (variation === run.variation && !$('previews').querySelector(`li[data-iteration="${r.iterations}"]`)) {
+      addPreview(r.iterations, r.similarity, r.image);
+    }
+    run.done = Math.max(run.done, variation + 1);
+    if (variation + 1 >= run.count) finish();
+    else if (!run.cancelling) beginVariation(run, variation + 1);
     return run;
   }
 
   function onProgress(p: Extract<Reply, { type: 'progress' }>): void {
     if (!running || p.id !== running.id || running.cancelling) return;
+    if (p.variation !== running.variation) beginVariation(running, p.variation);
     const now = performance.now();
     running.clock.note(p, now);
+    if (p.stage === 'subject-reused' && !running.reused.includes(p.variation)) {
+      running.reused.push(p.variation);
+      // The variations (from 1) that reused the subject, e.g. "2 3 4" (the tests read it).
+      $('run-panel').dataset.subjectReused = running.reused.map((v) => v + 1).join(' ');
+      showVariation(running);
+    }
     const label = stageLabel(p);
     if ($('run-stage').textContent !== label) $('run-stage').textContent = label;
     running.stage = p.stage;
@@ -246,9 +326,9 @@ export function createRunPanel(deps: RunPanelDeps): RunPanel {
     show($('previews'), true);
   }
 
-  function onPreview(id: number, iteration: number, similarity: number | null, image: RgbaImage): void {
-    if (!running || id !== running.id) return;
-    addPreview(iteration, similarity, image);
+  function onPreview(p: Extract<Reply, { type: 'preview' }>): void {
+    if (!running || p.id !== running.id || p.variation !== running.variation) return;
+    addPreview(p.iteration, p.similarity, p.image);
   }
 
   function onFailed(id: number | null, kind: FailureKind, message: string): void {
@@ -258,9 +338,13 @@ export function createRunPanel(deps: RunPanelDeps): RunPanel {
     const ex = explain(kind, message);
     if (kind === 'cancelled') {
       // One sentence that says where it stopped (not "Cancelled" as title and body again).
-      ex.title = run ? cancelledText(run.clock, performance.now() - run.t0) : 'Cancelled.';
+      ex.title = run ? cancelledText(run.clock, performance.now() - run.t0, { index: run.variation, count: run.count }) : 'Cancelled.';
       ex.body = 'Everything is ready to run again.';
     }
+    if (run && run.count > 1 && run.done > 0) {
+      ex.body = `${run.done === 1 ? 'The finished variation is' : `The ${run.done} finished variations are`} kept in the history. ${ex.body}`;
+    }
+    if (run && run.count > 1) grid.stopped(kind === 'cancelled' ? 'Not made (cancelled)' : 'Not made (the run failed)');
     $('run-error-title').textContent = ex.title;
     setText($('run-error-text'), ex.body);
     $('run-error-actions').replaceChildren(...ex.actions.filter((a) => a !== 'retry').map(actionButton));
@@ -307,5 +391,5 @@ export function createRunPanel(deps: RunPanelDeps): RunPanel {
   });
   $('advanced').addEventListener('toggle', () => updateRunState());
 
-  return { updateRunState, current: () => running, finish, claim, addPreview, onProgress, onPreview, onFailed };
+  return { updateRunState, current: () => running, finish, noteResult, addPreview, onProgress, onPreview, onFailed };
 }

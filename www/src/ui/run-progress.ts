@@ -1,7 +1,7 @@
 // The wording of a run's progress, timed from its progress events: the line under the bar
-// ("step 3 of 20, ~1.2 s per step", or the seconds spent in a stage of one long step), the
-// estimate shown while cancelling and the one sentence that says how a cancelled run ended.
-// Pure (no DOM), so tests/unit can check it.
+// ("step 3 of 20, ~1.2 s per step", or the seconds spent in a stage of one long step), which
+// variation of the run is being made, the estimate shown while cancelling and the one sentence
+// that says how a cancelled run ended. Pure (no DOM), so tests/unit can check it.
 
 import { STAGE_LABELS } from '../messages.js';
 import type { Stage } from '../protocol.js';
@@ -99,15 +99,22 @@ export function cancellingText(clock: StepClock, now: number): string {
     : `Cancelling… (finishing the current step, about ${Math.max(1, Math.round(left / 1000))} s)`;
 }
 
+/** Which variation of a run is being made (`index` from 0): "Variation 2 of 4 · seed 12". */
+export function variationLine(index: number, count: number, seed: number): string {
+  return `Variation ${index + 1} of ${count} · seed ${seed}`;
+}
+
 /**
  * How a cancelled run ended, in one sentence: "Cancelled while laying out the scene, after 12 of
- * 20 steps (8.2 s)." (`runMs`: how long the run ran).
+ * 20 steps (8.2 s)." (`runMs`: how long the run ran). A run of several variations names the one
+ * that was cancelled: "Cancelled variation 3 of 4 while …".
  */
-export function cancelledText(clock: StepClock, runMs: number): string {
+export function cancelledText(clock: StepClock, runMs: number, variation?: { index: number; count: number }): string {
+  const which = variation && variation.count > 1 ? ` variation ${variation.index + 1} of ${variation.count}` : '';
   const p = clock.last;
-  if (!p) return `Cancelled before the first step (${seconds(runMs)}).`;
+  if (!p) return `Cancelled${which} before the first step (${seconds(runMs)}).`;
   const label = stageLabel(p);
   const what = label.charAt(0).toLowerCase() + label.slice(1);
   const steps = isOneStep(p) ? '' : `, after ${p.step} of ${p.total} steps`;
-  return `Cancelled while ${what}${steps} (${seconds(runMs)}).`;
+  return `Cancelled${which} while ${what}${steps} (${seconds(runMs)}).`;
 }

@@ -1,5 +1,5 @@
-// The form kept across reloads: mode, prompt, subject class, the numeric settings, when to stop
-// and the composite option, as a small JSON object in localStorage. Saved shortly after each
+// The form kept across reloads: mode, prompt, subject class, the numeric settings, when to stop,
+// the composite option and the variation count, as a small JSON object in localStorage. Saved shortly after each
 // change (at once when the page is hidden with a change pending); restored at start, where
 // every value is checked against LIMITS (a stored value outside them, or of the wrong type,
 // falls back to the default). The images are not stored (see history-store.ts). Storage
@@ -7,7 +7,7 @@
 
 import { $ } from '../dom.js';
 import { DEFAULTS, LIMITS, type EditParams } from '../protocol.js';
-import type { FormValues, ParamsForm } from './params.js';
+import { VARIATION_COUNTS, variationCount, type FormValues, type ParamsForm } from './params.js';
 import { state, type Mode } from './state.js';
 
 /** The localStorage key of the saved form (its format: FormValues plus `mode`). */
@@ -20,6 +20,8 @@ export interface RestoredForm {
   params: EditParams;
   /** The count in the iteration field (kept while stopping automatically too). */
   fixedIterations: number;
+  /** How many variations a run makes (one of VARIATION_COUNTS). */
+  variations: number;
 }
 
 /** The saved form's operations. */
@@ -61,6 +63,7 @@ export function checkSavedForm(raw: unknown, fixedDefault: number): RestoredForm
       compositeBackground: bool('compositeBackground', DEFAULTS.compositeBackground),
     },
     fixedIterations,
+    variations: variationCount(r.variations) ?? VARIATION_COUNTS[0],
   };
 }
 
@@ -98,6 +101,7 @@ export function createFormMemory(deps: { setMode(mode: Mode): void; params: Para
     const f = checkSavedForm(readStored(), Number($<HTMLInputElement>('iterations').defaultValue) || 1);
     setMode(f.mode);
     params.write(f.params, f.fixedIterations);
+    params.setVariations(f.variations);
   }
 
   // Every form field is in #inputs (other controls there only cause a needless save).

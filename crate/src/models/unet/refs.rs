@@ -11,6 +11,19 @@ pub struct FeatureBank {
     pub features: Vec<Tensor<3>>,
 }
 
+impl FeatureBank {
+    /// Several banks side by side (several photos of one subject): per block, the tokens of
+    /// every bank in order along the token axis (a single bank is returned as it is).
+    pub fn concat_tokens(mut banks: Vec<FeatureBank>) -> FeatureBank {
+        if banks.len() == 1 {
+            return banks.pop().expect("one bank");
+        }
+        let blocks = banks.first().map(|b| b.features.len()).unwrap_or(0);
+        let features = (0..blocks).map(|k| Tensor::cat(banks.iter().map(|b| b.features[k].clone()).collect(), 1)).collect();
+        FeatureBank { features }
+    }
+}
+
 /// Subject features ready for injection: `w_k · s_k` per block, repeated to the main pass's
 /// batch (both CFG branches get identical features). Built once per job by
 /// [`super::UNet2DConditionModel::subject_features`].
