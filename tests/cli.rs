@@ -120,3 +120,43 @@ fn bench_cli_reports_every_stage_as_json_lines() {
     let memory = records.iter().find(|r| r["bench"] == "memory").unwrap();
     assert!(memory["peak_reserved_bytes"].as_u64().unwrap() > 0);
 }
+
+#[test]
+fn cli_takes_several_subject_photos_and_makes_variations() {
+    let dir = std::env::temp_dir().join(format!("ezigen-cli-subjects-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let photos: Vec<String> = (0..5)
+        .map(|k| {
+            let p = dir.join(format!("dog{k}.png"));
+            write_png(&p, 48, 36, |x, y| [200 - k * 20, (x * 5) as u8, (y * 7) as u8 ^ k, 255]);
+            p.to_str().unwrap().to_string()
+        })
+        .collect();
+    let mask = dir.join("mask.png");
+    write_png(&mask, 48, 36, |x, _| if x < 30 { [255; 4] } else { [0, 0, 0, 255] });
+    let out = dir.join("var.png");
+    let mut args: Vec<&str> = vec!["generate", "--prompt", "a dog in police outfit", "--subject-prompt", "a dog", "--steps", "3", "--iterations", "1"];
+    args.extend(["--backend", "cpu", "--seed", "41", "--count", "2", "--out", out.to_str().unwrap()]);
+    for p in &photos[..2] {
+        args.extend(["--subject", p.as_str()]);
+    }
+    args.extend(["--subject-mask", mask.to_str().unwrap(), "--subject-mask", "none"]);
+    let run = Command::new(cli_binary()).args(&args).output().unwrap();
+    let log = String::from_utf8_lossy(&run.stderr);
+    assert!(run.status.success(), "{log}");
+    let a = image::open(dir.join("var-1.png")).unwrap().to_rgba8().into_raw();
+    let b = image::open(dir.join("var-2.png")).unwrap().to_rgba8().into_raw();
+    assert_ne!(a, b, "variations differ");
+    assert!(log.contains("seed 41") && log.contains("seed 42"), "{log}");
+    assert_eq!(log.matches("SubjectReused").count(), 1, "the second variation reuses the subject:\n{log}");
+
+    // Five photos, or masks that do not pair with the photos, are refused.
+    let mut five: Vec<&str> = vec!["generate", "--prompt", "p", "--out", out.to_str().unwrap()];
+    for p in &photos {
+        five.extend(["--subject", p.as_str()]);
+    }
+    assert!(refused(&five).contains("5 --subject photos were given; at most 4 are used: remove 1"));
+    let pairs = ["generate", "--prompt", "p", "--out", out.to_str().unwrap(), "--subject", &photos[0], "--subject", &photos[1], "--subject-mask", mask.to_str().unwrap()];
+    assert!(refused(&pairs).contains("1 --subject-mask for 2 --subject"));
+    let _ = std::fs::remove_dir_all(&dir);
+}

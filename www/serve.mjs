@@ -122,7 +122,7 @@ export function serve({ dir = 'dist', port = 8080, host = '127.0.0.1', onRequest
   const root = resolve(dir);
   let csp = CSP;
   try {
-    csp = cspFor(weightsOriginOf(config === undefined ? readConfig(root) : config ?? {}));
+    csp = cspFor(weightsOriginOf((config === undefined ? readConfig(root) : config) ?? {}));
   } catch (e) {
     console.error(`serve: ${join(root, 'config.json')} is not usable (${e.message}); connect-src stays 'self'`);
   }

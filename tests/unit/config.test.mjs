@@ -62,3 +62,30 @@ test('serve.mjs: connect-src is the page plus exactly the weights origin', () =>
   assert.throws(() => weightsOriginOf({ weightsBaseUrl: 'ftp://x/' }), /http\(s\)/);
   assert.throws(() => weightsOriginOf([]), /not a JSON object/);
 });
+
+test('serve.mjs: a folder without config.json serves with connect-src self and no warning', async () => {
+  const { mkdtempSync, rmSync, writeFileSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const { serve } = await import('../../www/serve.mjs');
+  const dir = mkdtempSync(join(tmpdir(), 'ezigen-serve-'));
+  writeFileSync(join(dir, 'index.html'), '<!doctype html><title>t</title>');
+  const errors = [];
+  const orig = console.error;
+  console.error = (...a) => errors.push(a.join(' '));
+  let server;
+  try {
+    server = await serve({ dir, port: 0 });
+    const res = await fetch(`http://127.0.0.1:${server.address().port}/`);
+    await res.arrayBuffer();
+    assert.equal(res.headers.get('content-security-policy'), CSP);
+  } finally {
+    console.error = orig;
+    if (server) {
+      server.closeAllConnections();
+      await new Promise((ok) => server.close(ok));
+    }
+    rmSync(dir, { recursive: true, force: true });
+  }
+  assert.deepEqual(errors, [], 'no "not usable" warning for a missing config.json');
+});
