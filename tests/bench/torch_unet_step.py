@@ -5,6 +5,11 @@ weights, on the CPU, timed the same way `ezigen bench --random-sd21` times its `
 the ratio to our figure on the same machine can be quoted.
 
     python tests/bench/torch_unet_step.py [--latent 64] [--repeats 3] [--threads N]
+                                          [--device cpu|cuda] [--dtype fp32|fp16]
+
+On CUDA every timing synchronises the device. `flops` is the step's floating-point operation
+count from torch's FlopCounterMode (matmuls, convolutions and attention; 2 per multiply-add),
+when this torch has it, so TFLOP/s can be quoted for this step and for ours.
 
 Needs torch and diffusers==0.30.1 (tests/gen/requirements.txt). EZIGen's adapters are not
 part of stock diffusers, so this is the "adapters off" step.
@@ -39,19 +44,27 @@ def main():
     ap.add_argument("--latent", type=int, default=64)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--threads", type=int, default=os.cpu_count())
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--dtype", default="fp32", choices=["fp32", "fp16"])
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
+    dtype = torch.float16 if args.dtype == "fp16" else torch.float32
+    dev = torch.device(args.device)
+    sync = (lambda: torch.cuda.synchronize(dev)) if dev.type == "cuda" else (lambda: None)
     t0 = time.perf_counter()
-    unet = UNet2DConditionModel(**SD21_BASE_UNET).eval()
+    unet = UNet2DConditionModel(**SD21_BASE_UNET).eval().to(dev, dtype)
+    sync()
     load_ms = (time.perf_counter() - t0) * 1000
-    sample = torch.randn(2, 4, args.latent, args.latent)
-    context = torch.randn(2, 77, 1024)
-    t = torch.tensor(500)
+    sample = torch.randn(2, 4, args.latent, args.latent, device=dev, dtype=dtype)
+    context = torch.randn(2, 77, 1024, device=dev, dtype=dtype)
+    t = torch.tensor(500, device=dev)
 
     def step():
         with torch.no_grad():
-            return unet(sample, t, encoder_hidden_states=context).sample
+            out = unet(sample, t, encoder_hidden_states=context).sample
+        sync()
+        return out
 
     t0 = time.perf_counter()
     step()
@@ -61,12 +74,25 @@ def main():
         t0 = time.perf_counter()
         step()
         runs.append((time.perf_counter() - t0) * 1000)
+    flops = None
+    try:
+        from torch.utils.flop_counter import FlopCounterMode
+
+        with FlopCounterMode(display=False) as counter:
+            step()
+        flops = counter.get_total_flops()
+    except Exception:  # torch < 2.1 has no FlopCounterMode
+        pass
+    ms = statistics.median(runs)
     print(json.dumps({
-        "bench": "unet_step", "model": "sd21-random", "backend": "pytorch-cpu", "dtype": "float32",
+        "bench": "unet_step", "model": "sd21-random", "backend": f"pytorch-{dev.type}",
+        "dtype": "float16" if dtype == torch.float16 else "float32",
         "torch": torch.__version__, "threads": args.threads, "batch": 2, "latent": args.latent,
-        "adapters": False, "ms": statistics.median(runs), "min_ms": min(runs), "first_ms": first_ms,
+        "adapters": False, "ms": ms, "min_ms": min(runs), "first_ms": first_ms,
         "runs": len(runs), "init_ms": load_ms,
         "params": sum(p.numel() for p in unet.parameters()),
+        "device_name": torch.cuda.get_device_name(dev) if dev.type == "cuda" else None,
+        "flops": flops, "tflops_per_s": flops / (ms / 1000) / 1e12 if flops else None,
     }))
 
 
