@@ -156,7 +156,7 @@ test('generate: upload → run → previews → PNG download with parameters; ca
     // The outcome, worded once: where it stopped.
     assert.match(
       await page.locator('#run-error-title').textContent(),
-      /^Cancelled while (laying out the scene|transferring the subject, iteration 1), after \d+ of 50 steps \([\d.]+ s\)\.$/,
+      /^Cancelled while (laying out the scene|transferring the subject, iteration 1), after \d+ of 50 steps \(([\d.]+ s|\d+ min \d+ s)\)\.$/,
     );
     assert.equal(await page.locator('#run-error-text').textContent(), 'Everything is ready to run again.');
     assert.equal(await page.locator('#run').textContent(), 'Generate');

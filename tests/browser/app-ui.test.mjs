@@ -255,8 +255,14 @@ test('a tiny subject is accepted with a warning that goes away with a larger one
     await page.waitForFunction(() => document.querySelector('#subject-warning').hidden);
     await page.setInputFiles('#subject-file', file('strip.png', makePng(120, 40)));
     await warning.waitFor({ state: 'visible' });
-    assert.match(await warning.textContent(), /only 120 × 40 px/);
+    assert.match(await warning.textContent(), /^Photo 3 is only 120 × 40 px/, 'with several photos it names the shown one');
     await page.click('#subject-remove');
+    assert.equal(await warning.isVisible(), false, 'photo 2 (large) is shown now: no warning');
+    await page.click('#subject-list li:nth-child(1) .subject-pick');
+    assert.match(await warning.textContent(), /^Photo 1 is only 1 × 1 px/);
+    await page.click('#subject-remove');
+    await page.click('#subject-remove');
+    await page.locator('#subject-drop').waitFor({ state: 'visible' });
     assert.equal(await warning.isVisible(), false, 'no subject, no warning');
   } finally {
     await page.close();

@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { load } from './helpers.mjs';
 
-const { StepClock, stepLine, cancellingText, cancelledText, seconds } = await load('run-progress');
+const { StepClock, stepLine, cancellingText, cancelledText, seconds, variationLine, stageLabel } = await load('run-progress');
 
 const ev = (stage, step, total, iteration = 0, similarity = null) => ({ stage, step, total, iteration, similarity });
 
@@ -46,4 +46,17 @@ test('the outcome of a cancelled run is one sentence with the step counts', () =
   c.note(ev('decode', 0, 1, 2), 0);
   assert.equal(cancelledText(c, 75_000), 'Cancelled while decoding the image, iteration 2 (1 min 15 s).');
   assert.equal(seconds(12_345), '12 s');
+});
+
+test('a run of several variations says which one is being made, and which one was cancelled', () => {
+  assert.equal(variationLine(1, 4, 13), 'Variation 2 of 4 · seed 13');
+  const c = new StepClock();
+  assert.equal(cancelledText(c, 400, { index: 0, count: 2 }), 'Cancelled variation 1 of 2 before the first step (0.4 s).');
+  c.note(ev('layout', 12, 20), 0);
+  assert.equal(
+    cancelledText(c, 8200, { index: 2, count: 4 }),
+    'Cancelled variation 3 of 4 while laying out the scene, after 12 of 20 steps (8.2 s).',
+  );
+  assert.equal(cancelledText(c, 8200, { index: 0, count: 1 }), 'Cancelled while laying out the scene, after 12 of 20 steps (8.2 s).');
+  assert.match(stageLabel(ev('subject-reused', 1, 1)), /^Subject ready/);
 });

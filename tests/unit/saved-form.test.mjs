@@ -96,3 +96,10 @@ test('the limits themselves are accepted', () => {
   assert.equal(f.params.steps, LIMITS.steps.min);
   assert.equal(f.params.splitRatio, LIMITS.splitRatio.min);
 });
+
+test('the variation count comes back when it is one the form offers, else 1', () => {
+  assert.equal(checkSavedForm(good, 3).variations, 1, 'absent (a form saved before there were variations)');
+  assert.equal(checkSavedForm({ ...good, variations: 4 }, 3).variations, 4);
+  assert.equal(checkSavedForm({ ...good, variations: 2 }, 3).variations, 2);
+  for (const v of [3, 0, 8, '4', null, 2.5]) assert.equal(checkSavedForm({ ...good, variations: v }, 3).variations, 1, String(v));
+});

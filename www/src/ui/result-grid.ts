@@ -15,12 +15,15 @@ export interface ResultGridDeps {
 
 /** The grid's operations. */
 export interface ResultGrid {
-  /** A run of `count` variations with seeds seed, seed + 1, … starts: its tiles, all waiting. */
-  start(count: number, seed: number): void;
+  /** Run `runId` of `count` variations with seeds seed, seed + 1, … starts: its tiles, all waiting. */
+  start(runId: number, count: number, seed: number): void;
   /** Variation `index` (from 0) is being made. */
   running(index: number): void;
-  /** Variation `index` is done: its tile shows `item`; `subjectReused` as the run reported it. */
-  fill(index: number, item: ResultItem, subjectReused: boolean): void;
+  /**
+   * Variation `index` of run `runId` is done: its tile shows `item`; `subjectReused` as the run
+   * reported it (ignored when another run's tiles are shown by now).
+   */
+  fill(runId: number, index: number, item: ResultItem, subjectReused: boolean): void;
   /** The run ended early: tiles still waiting or being made say they were not made (`why`). */
   stopped(why: string): void;
   /** Marks the tile of `item` as the one shown (none when it is not in the grid). */
@@ -36,13 +39,16 @@ export function createResultGrid(deps: ResultGridDeps): ResultGrid {
   /** Object URLs of the tiles' download links (revoked when the next run replaces the grid). */
   let urls: string[] = [];
   let tiles: HTMLLIElement[] = [];
+  /** The run whose tiles are shown. */
+  let shownRun = 0;
 
   function placeholder(li: HTMLLIElement, text: string): void {
     const box = li.querySelector('.variation-wait');
     if (box) box.textContent = text;
   }
 
-  function start(count: number, seed: number): void {
+  function start(runId: number, count: number, seed: number): void {
+    shownRun = runId;
     for (const u of urls) URL.revokeObjectURL(u);
     urls = [];
     tiles = Array.from({ length: count }, (_, i) => {
@@ -72,9 +78,9 @@ export function createResultGrid(deps: ResultGridDeps): ResultGrid {
     placeholder(li, WAITING_TEXT.running);
   }
 
-  function fill(index: number, item: ResultItem, subjectReused: boolean): void {
+  function fill(runId: number, index: number, item: ResultItem, subjectReused: boolean): void {
     const li = tiles[index];
-    if (!li) return;
+    if (!li || runId !== shownRun) return;
     const seed = item.params.seed;
     li.dataset.state = 'done';
     li.dataset.key = item.key;

@@ -110,7 +110,7 @@ export function createResults(deps: ResultsDeps): Results {
       subjects: run.subjects,
     };
     history.add(item);
-    deps.grid.fill(variation, item, r.subjectReused);
+    deps.grid.fill(id, variation, item, r.subjectReused);
     if (pickedDuring !== id) showResult(item);
     else deps.grid.markShown(shown);
     const last = variation + 1 >= run.count;

@@ -225,7 +225,7 @@ export function createRunPanel(deps: RunPanelDeps): RunPanel {
     showVariation(running);
     $('previews').replaceChildren();
     show($('previews'), false);
-    grid.start(count, p.seed);
+    grid.start(id, count, p.seed);
     grid.running(0);
     $('run-status').textContent = `${mode === 'generate' ? 'Generating' : 'Editing'}${count > 1 ? ` ${count} variations` : ''}.`;
     document.body.dataset.running = 'true';
