@@ -108,7 +108,9 @@ build_wasm() {
     --no-default-features --features web
   log "wasm-bindgen"
   rm -rf www/pkg
-  wasm-bindgen --target web --out-dir www/pkg "target/$WASM_TARGET/wasm-release/ezigen.wasm"
+  # Without the function-name section (5.9 of 35 MB): panics keep their messages, stack traces
+  # show wasm-function[N] instead of names.
+  wasm-bindgen --target web --remove-name-section --out-dir www/pkg "target/$WASM_TARGET/wasm-release/ezigen.wasm"
 }
 
 build_web() {
