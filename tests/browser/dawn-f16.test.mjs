@@ -112,7 +112,7 @@ test('f16 WGSL under Dawn/Tint: kernel self-check, smoke, and a tiny f16 generat
   for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) rgba.set(pixel(x, y), (y * w + x) * 4);
   const params = { ...contract.DEFAULT_OPTIONS, prompt: 'a dog in police outfit', subjectPrompt: 'a dog', seed: 3154, steps: 3, iterations: 1 };
   let image = null;
-  await session.generate({ ...params, subject: { width: w, height: h, data: rgba }, subjectMask: null }, (ev) => {
+  await session.generate({ ...params, subjects: [{ image: { width: w, height: h, data: rgba }, mask: null }] }, (ev) => {
     if (ev.type === 'image' && ev.final) image = ev.image;
     return true;
   });
