@@ -421,6 +421,24 @@ fn read_subjects(c: &Common) -> ezigen::Result<Vec<SubjectImage>> {
         .collect()
 }
 
+/// Runs `task` once per `--count` variation (seeds seed, seed+1, …) with progress on stderr,
+/// saving each output.
+fn variations(
+    c: &Common,
+    what: &str,
+    mut task: impl FnMut(u64, &mut dyn NoiseSource, &mut dyn ProgressSink) -> ezigen::Result<Output>,
+) -> ezigen::Result<()> {
+    for i in 0..c.count {
+        let seed = c.seed + i as u64;
+        let mut noise = noise_source(c, seed)?;
+        let mut progress = StderrProgress::new();
+        let (out, traj) = record(c, &mut progress, |sink| task(seed, noise.as_mut(), sink))?;
+        eprintln!("{what} took {:.1} s", progress.start.elapsed().as_secs_f64());
+        save_outputs(c, i, &out, traj)?;
+    }
+    Ok(())
+}
+
 /// `--count` needs seeded noise and one output per run.
 fn check_count(c: &Common) -> ezigen::Result<()> {
     if c.count == 0 || c.count > 100 {
@@ -539,14 +557,10 @@ fn run(cli: Cli) -> ezigen::Result<()> {
                 eprintln!("warning: empty --subject-prompt; EZIGen expects the subject's class, e.g. \"a dog\"");
             }
             let (pipe, _) = load_pipeline(&c)?;
-            for i in 0..c.count {
-                req.options.seed = c.seed + i as u64;
-                let mut noise = noise_source(&c, req.options.seed)?;
-                let mut progress = StderrProgress::new();
-                let (out, traj) = record(&c, &mut progress, |sink| pollster::block_on(pipe.generate(&req, noise.as_mut(), sink)))?;
-                eprintln!("generate took {:.1} s", progress.start.elapsed().as_secs_f64());
-                save_outputs(&c, i, &out, traj)?;
-            }
+            variations(&c, "generate", |seed, noise, sink| {
+                req.options.seed = seed;
+                pollster::block_on(pipe.generate(&req, noise, sink))
+            })?;
         }
         Command::Edit { source, mask, composite_background, common: c } => {
             let subjects = read_subjects(&c)?;
@@ -557,14 +571,10 @@ fn run(cli: Cli) -> ezigen::Result<()> {
             req.validate()?;
             check_count(&c)?;
             let (pipe, _) = load_pipeline(&c)?;
-            for i in 0..c.count {
-                req.options.seed = c.seed + i as u64;
-                let mut noise = noise_source(&c, req.options.seed)?;
-                let mut progress = StderrProgress::new();
-                let (out, traj) = record(&c, &mut progress, |sink| pollster::block_on(pipe.edit(&req, noise.as_mut(), sink)))?;
-                eprintln!("edit took {:.1} s", progress.start.elapsed().as_secs_f64());
-                save_outputs(&c, i, &out, traj)?;
-            }
+            variations(&c, "edit", |seed, noise, sink| {
+                req.options.seed = seed;
+                pollster::block_on(pipe.edit(&req, noise, sink))
+            })?;
         }
     }
     Ok(())
