@@ -1,64 +1,141 @@
 #!/usr/bin/env bash
-# The one GPU benchmark, for a lent GPU machine (an NVIDIA card with its driver and PyTorch, no
-# package registry): the native full-size benchmark on the card through Vulkan (f16 and f32,
-# the WGSL kernels and plain burn ops) and the same UNet step in PyTorch CUDA fp16, then
-# TFLOP/s of each and the fraction of the card's fp16 peak. Runs in under 9 minutes on an H200.
+# The one GPU check, for a lent GPU machine (an NVIDIA card with its driver and PyTorch, no
+# package registry, no Rust toolchain): the native full-size benchmark on the card through
+# Vulkan (f16 and f32, the WGSL kernels and plain burn ops), the same UNet step in PyTorch CUDA
+# fp16, TFLOP/s of each and the fraction of the card's fp16 peaks, then the wgpu parity suites
+# (kernels, wgpu_parity, wgpu_pipeline) on the card. Everything runs under one deadline
+# (GPU_SH_BUDGET seconds, default 520), most important first, so it ends in under 9 minutes.
 #
 #   tests/bench/make_gpu_bundle.sh               (here: builds target/gpu-bundle)
 #   device run, carry target/gpu-bundle:  tests/bench/gpu.sh [OUT_DIR]
 #
-# Prints one JSON line per measurement and a summary table; everything also goes to OUT_DIR
-# ($OUT when set by the device tool, else bench-gpu/).
+# Writes OUT_DIR/summary.md (also printed last) and OUT_DIR/gpu-logs.tar.gz with every log and
+# JSON line; OUT_DIR is $OUT when the device tool sets it, else bench-gpu/.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
-B=target/gpu-bundle
+ROOT=$PWD
+B=$ROOT/target/gpu-bundle
 OUT=${1:-${OUT:-bench-gpu}}
-mkdir -p "$OUT"
-export LD_LIBRARY_PATH="$PWD/$B/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+mkdir -p "$OUT" && OUT=$(cd "$OUT" && pwd)
+W=${TMPDIR:-/tmp}/ezigen-gpu && rm -rf "$W" && mkdir -p "$W/logs" "$W/bin"
+START=$SECONDS
+BUDGET=${GPU_SH_BUDGET:-520}
+log() { echo "== [$((SECONDS - START))s] $*" >&2; }
+# Runs "$@" with at most $1 seconds, never past the deadline; skips it when under 15 s remain.
+step() {
+  local limit=$1 && shift
+  local left=$((BUDGET - (SECONDS - START)))
+  ((left < 15)) && { log "skipped (deadline): $*"; return 124; }
+  ((limit > left)) && limit=$left
+  timeout -k 5 "$limit" "$@"
+}
+unxz_to() { if command -v xz >/dev/null; then xz -dc "$1" >"$2"; else python3 -c 'import lzma,sys,shutil; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2],"wb"))' "$1" "$2"; fi && chmod +x "$2"; }
+
+# Loader and glvnd from the bundle (the driver mounts the NVIDIA ICD; README of the device tool).
+if [ -d "$B/debs" ] && ! ldconfig -p | grep -q 'libvulkan\.so\.1 '; then
+  for f in "$B"/debs/*.deb; do dpkg -x "$f" / 2>/dev/null || dpkg -x "$f" "$W/root"; done
+  ldconfig 2>/dev/null || true
+  [ -d "$W/root" ] && export LD_LIBRARY_PATH="$W/root/usr/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+fi
+icd=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
+[ -z "${VK_DRIVER_FILES:-}" ] && [ -f "$icd" ] && ! ls /usr/share/vulkan/icd.d/nvidia* /etc/vulkan/icd.d/nvidia* >/dev/null 2>&1 \
+  && export VK_DRIVER_FILES=$icd
 export XDG_RUNTIME_DIR=${XDG_RUNTIME_DIR:-/tmp/xdg} && mkdir -p "$XDG_RUNTIME_DIR"
-BIN=${TMPDIR:-/tmp}/ezigen-gpu
-gunzip -c "$B/ezigen.gz" >"$BIN" && chmod +x "$BIN" || { echo "no $B/ezigen.gz: run tests/bench/make_gpu_bundle.sh and carry target/gpu-bundle" >&2; exit 1; }
+BIN=$W/bin/ezigen
+unxz_to "$B/ezigen.xz" "$BIN" || { echo "no $B/ezigen.xz: run tests/bench/make_gpu_bundle.sh and carry target/gpu-bundle" >&2; exit 1; }
+# The test binaries read tests/fixtures through the repository path they were built in.
+built=$(cat "$B/build-root" 2>/dev/null || echo "$ROOT")
+if [ "$built" != "$ROOT" ] && [ ! -e "$built" ]; then mkdir -p "$(dirname "$built")" && ln -s "$ROOT" "$built"; fi
+for t in "$B"/tests/*.xz; do [ -f "$t" ] && unxz_to "$t" "$W/bin/$(basename "$t" .xz)"; done
 PY=${PYTHON:-python3}
-log() { echo "== $*" >&2; }
-{ nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader || true; } >"$OUT/gpu.txt" 2>&1
-log "card: $(cat "$OUT/gpu.txt")"
-timeout 60 "$BIN" info >"$OUT/adapter.json" 2>"$OUT/adapter.log" || log "ezigen info failed: $(tail -3 "$OUT/adapter.log")"
-# PyTorch first (its wheels are installed into a private folder, never into the system).
-"$PY" -m pip install --quiet --no-index --no-deps --target "${TMPDIR:-/tmp}/ezigen-pydeps" "$B"/wheels/*.whl >/dev/null 2>&1 \
-  || log "diffusers wheels not installed"
-PYTHONPATH="${TMPDIR:-/tmp}/ezigen-pydeps${PYTHONPATH:+:$PYTHONPATH}" timeout 120 "$PY" tests/bench/torch_unet_step.py \
-  --device cuda --dtype fp16 --repeats 10 >"$OUT/torch-cuda-fp16.jsonl" 2>"$OUT/torch.log" || log "torch run failed: $(tail -3 "$OUT/torch.log")"
-common=(bench --random-sd21 --backend wgpu --no-pipeline --repeats 5 --only unet_step,reference_pass,vae_encode,vae_decode)
-for run in "f16 wgsl" "f16 reference" "f32 wgsl" "f32 reference"; do
-  set -- $run
+# GPU_SH_TINY=1: a dry run of this script's plumbing on any machine (built-in tiny model, torch on
+# the CPU at latent 8); the figures mean nothing.
+MODEL=(--random-sd21) TORCH=(--device cuda --dtype fp16 --repeats 10)
+[ -n "${GPU_SH_TINY:-}" ] && MODEL=() TORCH=(--device cpu --dtype fp32 --latent 8 --repeats 1)
+
+{ nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv,noheader || echo "no nvidia-smi"; } >"$W/logs/gpu.txt" 2>&1
+log "card: $(cat "$W/logs/gpu.txt")"
+step 60 "$BIN" info >"$W/logs/adapter.json" 2>"$W/logs/adapter.log" || log "ezigen info failed: $(tail -3 "$W/logs/adapter.log")"
+log "adapter: $(tr -d '\n' <"$W/logs/adapter.json")"
+
+bench() { # dtype kernels
   log "ezigen bench $1 $2"
-  timeout 90 "$BIN" "${common[@]}" --dtype "$1" --kernels "$2" >"$OUT/ezigen-$1-$2.jsonl" 2>"$OUT/ezigen-$1-$2.log" \
-    || log "  failed or timed out: $(tail -2 "$OUT/ezigen-$1-$2.log")"
-done
-cat "$OUT"/*.jsonl
-"$PY" - "$OUT" <<'PYEOF'
+  step 100 "$BIN" bench "${MODEL[@]}" --backend wgpu --no-pipeline --repeats 5 \
+    --only unet_step,reference_pass,vae_encode,vae_decode,clip_vision,text_encoder \
+    --dtype "$1" --kernels "$2" >"$W/logs/ezigen-$1-$2.jsonl" 2>"$W/logs/ezigen-$1-$2.log" \
+    || log "  failed or stopped: $(tail -2 "$W/logs/ezigen-$1-$2.log")"
+}
+torch_step() {
+  log "PyTorch CUDA fp16 UNet step"
+  "$PY" -m pip install --quiet --no-index --no-deps --target "$W/pydeps" "$B"/wheels/*.whl >"$W/logs/pip.log" 2>&1 \
+    || log "diffusers wheels not installed: $(tail -2 "$W/logs/pip.log")"
+  PYTHONPATH="$W/pydeps${PYTHONPATH:+:$PYTHONPATH}" step 150 "$PY" tests/bench/torch_unet_step.py \
+    "${TORCH[@]}" >"$W/logs/torch-cuda-fp16.jsonl" 2>"$W/logs/torch.log" \
+    || log "  torch run failed: $(tail -3 "$W/logs/torch.log")"
+}
+suite() { # name limit
+  [ -x "$W/bin/$1" ] || { log "no test binary $1"; return; }
+  log "cargo test --test $1 (on the card)"
+  step "$2" "$W/bin/$1" >"$W/logs/test-$1.log" 2>&1
+  echo "$1 rc=$?: $(grep -E '^test result' "$W/logs/test-$1.log" | tail -1)" >>"$W/logs/tests.txt"
+  grep -E 'FAILED|panicked' "$W/logs/test-$1.log" | head -20 >>"$W/logs/tests.txt"
+}
+
+bench f16 wgsl
+torch_step
+bench f16 reference
+suite kernels 90
+bench f32 wgsl
+bench f32 reference
+suite wgpu_parity 120
+suite wgpu_pipeline 150
+
+"$PY" - "$W/logs" >"$OUT/summary.md" <<'PYEOF'
 import glob, json, sys
-out = sys.argv[1]
-card = open(f"{out}/gpu.txt").read().strip()
+d = sys.argv[1]
+card = open(f"{d}/gpu.txt").read().strip()
+try:
+    adapter = json.load(open(f"{d}/adapter.json"))
+except Exception:
+    adapter = {}
 # Dense fp16 peaks (TFLOP/s) without sparsity: tensor cores, and the plain vector units.
 PEAKS = {"H200": (989.5, 133.8), "H100": (989.5, 133.8), "A100": (312.0, 78.0), "L40S": (362.0, 91.6)}
 peak = next((v for k, v in PEAKS.items() if k in card), None)
-recs = [json.loads(l) for f in sorted(glob.glob(f"{out}/*.jsonl")) for l in open(f) if l.strip().startswith("{")]
+recs = []
+for f in sorted(glob.glob(f"{d}/*.jsonl")):
+    for line in open(f):
+        if line.strip().startswith("{"):
+            try:
+                recs.append(json.loads(line))
+            except ValueError:
+                pass
 torch_rec = next((r for r in recs if r.get("backend") == "pytorch-cuda"), None)
 flops = torch_rec.get("flops") if torch_rec else None
-print(f"\ncard: {card}; fp16 peaks (tensor / vector): {peak or 'unknown'} TFLOP/s")
-print("| run | stage | adapters | ms | dispatches | TFLOP/s | of fp16 vector peak |")
-print("|---|---|---|---|---|---|---|")
+print(f"card: {card}")
+print(f"wgpu adapter: {adapter.get('name', '?')} ({adapter.get('backend', '?')}, driver {adapter.get('driver', '?')}, shader_f16 {adapter.get('shader_f16', '?')})")
+print(f"fp16 peaks (tensor / vector): {peak or 'unknown'} TFLOP/s; UNet step FLOPs (torch count, adapters off): {flops}")
+print()
+print("| run | stage | adapters | ms | dispatches | TFLOP/s | of fp16 tensor peak | of fp16 vector peak |")
+print("|---|---|---|---|---|---|---|---|")
 for r in recs:
-    if r.get("bench") not in ("unet_step", "reference_pass", "vae_encode", "vae_decode") or "ms" not in r:
+    if "ms" not in r:
         continue
-    name = r.get("backend", "?") + " " + str(r.get("dtype", "")) + " " + str(r.get("kernels", ""))
-    tf = ""
-    frac = ""
+    name = " ".join(str(r.get(k, "")) for k in ("backend", "dtype", "kernels")).strip()
+    tf = frac_t = frac_v = ""
     # The FLOP count is torch's for the stock step (adapters off); our adapters-on step does more.
-    if flops and r["bench"] == "unet_step" and not r.get("adapters"):
+    if flops and r.get("bench") == "unet_step" and not r.get("adapters"):
         t = flops / (r["ms"] / 1000) / 1e12
         tf = f"{t:.1f}"
-        frac = f"{t / peak[1]:.1%}" if peak else ""
-    print(f"| {name} | {r['bench']} | {r.get('adapters', '')} | {r['ms']:.2f} | {r.get('dispatches', '')} | {tf} | {frac} |")
+        if peak:
+            frac_t, frac_v = f"{t / peak[0]:.1%}", f"{t / peak[1]:.1%}"
+    ms = r["ms"]
+    print(f"| {name} | {r.get('bench', '?')} | {r.get('adapters', '')} | {ms:.2f} | {r.get('dispatches', '')} | {tf} | {frac_t} | {frac_v} |")
+print()
+try:
+    print("tests on the card:\n" + open(f"{d}/tests.txt").read())
+except OSError:
+    print("tests on the card: none ran")
 PYEOF
+tar -czf "$OUT/gpu-logs.tar.gz" -C "$W" logs
+cat "$OUT/summary.md"
+log "done"

@@ -1,27 +1,45 @@
 #!/usr/bin/env bash
 # Assembles target/gpu-bundle/, everything tests/bench/gpu.sh needs on a GPU machine that has
 # its NVIDIA driver and PyTorch but no package registry and no Rust toolchain:
-#   ezigen.gz                the native CLI (release, symbols stripped, gzipped: 68 MB → ~20 MB)
-#   lib/libvulkan.so.1       the Vulkan loader (the driver brings the NVIDIA ICD, not the loader)
-#   wheels/                  diffusers==0.30.1 and the pure-Python packages it imports
-# The bundle travels with the `device` tool's `carry` (64 MiB in all); this script fails when it
-# is larger.
+#   ezigen.xz                the native CLI (release, symbols stripped, xz: 68 MB -> ~11 MB)
+#   tests/<name>.xz          the wgpu test binaries (kernels, wgpu_parity, wgpu_pipeline), so the
+#                            parity suites also run on the card; they read tests/fixtures through
+#                            the path compiled into them (build-root, recreated there as a link)
+#   debs/                    the Vulkan loader and glvnd (the driver brings the NVIDIA ICD only)
+#   wheels/                  diffusers==0.30.1 and the pure-Python packages it needs beyond the
+#                            machine's own (huggingface-hub 0.24.6: diffusers 0.30.1 predates 1.x)
+# The bundle and the working tree travel with the `device` tool's `carry` (64 MiB in all); this
+# script fails when the bundle is over 40 MiB (the tracked tree is ~21 MiB).
 #
-#   tests/bench/make_gpu_bundle.sh        (after ./build.sh setup; builds the CLI if needed)
+#   tests/bench/make_gpu_bundle.sh        (after ./build.sh setup; builds what it needs)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 B=target/gpu-bundle
-rm -rf "$B" && mkdir -p "$B/lib" "$B/wheels"
+rm -rf "$B" && mkdir -p "$B/tests" "$B/debs" "$B/wheels"
 cargo build --release -p ezigen --bin ezigen
-cp target/release/ezigen "$B/ezigen"
-strip "$B/ezigen" 2>/dev/null || true
-gzip -9 "$B/ezigen"
-loader=$(ldconfig -p | awk '/libvulkan\.so\.1 /{print $NF; exit}')
-[ -n "$loader" ] || { echo "no libvulkan.so.1 here (apt-get install libvulkan1)" >&2; exit 1; }
-cp -L "$loader" "$B/lib/libvulkan.so.1"
+strip -o "$B/ezigen" target/release/ezigen
+xz -9e -T0 "$B/ezigen"
+tests=(kernels wgpu_parity wgpu_pipeline)
+args=()
+for t in "${tests[@]}"; do args+=(--test "$t"); done
+cargo test --release -p ezigen-tests "${args[@]}" --no-run --message-format=json 2>/dev/null \
+  | python3 -c '
+import json, sys
+for line in sys.stdin:
+    m = json.loads(line)
+    if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["kind"] == ["test"]:
+        print(m["target"]["name"], m["executable"])' \
+  | while read -r name exe; do strip -o "$B/tests/$name" "$exe" && xz -9e -T0 "$B/tests/$name"; done
+pwd >"$B/build-root"
+o='-oAPT::Architecture=amd64 -oAPT::Architectures=amd64 -oDir::State::Lists=/tmp/amd64'
+mkdir -p /tmp/amd64/partial
+apt-get $o update >/dev/null 2>&1 || true
+(cd "$B/debs" && apt-get $o download libvulkan1 libglvnd0 libegl1 libgl1 libglx0 libopengl0 >/dev/null 2>&1) \
+  || { echo "apt-get download of the Vulkan loader failed" >&2; exit 1; }
 PY=${PYTHON:-python3}
 "$PY" -m pip download --no-deps --only-binary=:all: --dest "$B/wheels" \
-  diffusers==0.30.1 huggingface-hub==0.24.6 safetensors==0.4.4 importlib_metadata==10.2.0 zipp==4.1.2 >/dev/null
+  diffusers==0.30.1 huggingface-hub==0.24.6 >/dev/null
 size=$(du -sb "$B" | cut -f1)
 echo "target/gpu-bundle: $((size / 1048576)) MiB" >&2
-[ "$size" -le $((64 << 20)) ] || { echo "the bundle is over the 64 MiB carry limit" >&2; exit 1; }
+ls -la "$B" "$B/tests" >&2
+[ "$size" -le $((40 << 20)) ] || { echo "the bundle is over 40 MiB: it and the tree must fit the 64 MiB carry" >&2; exit 1; }
