@@ -4,7 +4,7 @@
 //! kernel really ran, by counting its launches.
 
 use burn::tensor::{DType, Tensor, TensorData};
-use ezigen::kernels::{Kernels, LaunchCounter, flash_attention, geglu, norm};
+use ezigen::kernels::{Kernels, LaunchCounter, flash_attention, geglu, gemm, norm};
 use ezigen_tests::{assert_close, host, wgpu, wgpu_dtypes};
 
 /// Deterministic pseudo-random values in [-1, 1) (a 64-bit LCG), scaled and offset.
@@ -190,6 +190,73 @@ fn geglu_matches_reference() {
             assert_eq!(out.dims(), [shape[0], shape[1], shape[2] / 2]);
             let expected = geglu::reference(h32);
             assert_close(&format!("geglu {name} wgpu {dtype:?}"), &host(out), &host(expected), tol);
+        }
+    }
+}
+
+/// Relative tolerance of a product over `k` terms against the reference matmul on f32:
+/// both accumulate in f32, in different orders (√k-scaled rounding); f16 output rounding
+/// dominates in f16.
+fn gemm_tol(dtype: DType, k: usize) -> f32 {
+    if dtype == DType::F16 { F16_TOL } else { F32_TOL * (k as f32 / 64.0).sqrt().max(1.0) }
+}
+
+#[test]
+fn gemm_linear_matches_reference() {
+    let _turn = serial();
+    // [rows, K] → N: partial tiles on every axis, the cross-attention K/V width, a large
+    // product (8×8 register tiles) and no bias.
+    for (name, shape, n, bias) in [
+        ("2x33x40→24", [2, 33, 40], 24, true),
+        ("2x77x1024→320", [2, 77, 1024], 320, false),
+        ("1x1100x320→640", [1, 1100, 320], 640, true),
+        ("3x1x7→5", [3, 1, 7], 5, true),
+    ] {
+        let k = shape[2];
+        for (dtype, _) in dtypes() {
+            let (x, x32) = pair(shape, 21, 1.0, 0.1, dtype);
+            let (w, w32) = pair([n, k], 22, 0.2, 0.0, dtype);
+            let (b, b32) = pair([n], 23, 0.5, 0.0, dtype);
+            let counter = LaunchCounter::start();
+            let out = gemm::linear(Kernels::WgslGemm, x, &w, bias.then_some(&b));
+            assert_eq!(counter.total(), counter.matching("Gemm"), "{name}: more than the GEMM kernel ran");
+            assert_eq!(counter.matching("Gemm"), 1, "{name}: the WGSL GEMM kernel did not run exactly once");
+            drop(counter);
+            assert_eq!(out.dims(), [shape[0], shape[1], n]);
+            assert_eq!(out.dtype(), dtype);
+            let expected = gemm::linear_reference(x32, &w32, bias.then_some(&b32));
+            assert_close(&format!("linear {name} wgpu {dtype:?}"), &host(out), &host(expected), gemm_tol(dtype, k));
+        }
+    }
+}
+
+#[test]
+fn gemm_conv2d_matches_reference() {
+    let _turn = serial();
+    // [B, Cin, H, W], Cout, kernel, stride, padding: the UNet's 3×3 (odd sizes), its stride-2
+    // downsampler, a 1×1 shortcut without bias, a wide image (8×8 register tiles) and a
+    // convolution without padding.
+    for (name, shape, cout, ks, stride, pad, bias) in [
+        ("2x8x9x7 3x3", [2, 8, 9, 7], 12, 3, 1, 1, true),
+        ("1x16x10x10 3x3 s2", [1, 16, 10, 10], 16, 3, 2, 1, true),
+        ("2x24x6x5 1x1", [2, 24, 6, 5], 8, 1, 1, 0, false),
+        ("1x32x40x40 3x3", [1, 32, 40, 40], 260, 3, 1, 1, true),
+        ("1x4x9x9 3x3 s2 p0", [1, 4, 9, 9], 4, 3, 2, 0, true),
+    ] {
+        let k = shape[1] * ks * ks;
+        for (dtype, _) in dtypes() {
+            let (x, x32) = pair(shape, 24, 1.0, 0.1, dtype);
+            let (w, w32) = pair([cout, shape[1], ks, ks], 25, 0.2, 0.0, dtype);
+            let (b, b32) = pair([cout], 26, 0.5, 0.0, dtype);
+            let counter = LaunchCounter::start();
+            let out = gemm::conv2d(Kernels::WgslGemm, x, &w, bias.then_some(&b), stride, pad);
+            assert_eq!(counter.total(), counter.matching("Gemm"), "{name}: more than the GEMM kernel ran");
+            assert_eq!(counter.matching("Gemm"), 1, "{name}: the WGSL GEMM kernel did not run exactly once");
+            drop(counter);
+            assert_eq!(out.dtype(), dtype);
+            let expected = gemm::conv2d_reference(x32, &w32, bias.then_some(&b32), stride, pad);
+            assert_eq!(out.dims(), expected.dims(), "{name}");
+            assert_close(&format!("conv2d {name} wgpu {dtype:?}"), &host(out), &host(expected), gemm_tol(dtype, k));
         }
     }
 }

@@ -1,8 +1,6 @@
 //! The layers the models are built from, holding plain device tensors loaded by key name
 //! (`weight`/`bias` as in PyTorch). Forward passes are infallible.
 
-use burn::tensor::module::conv2d;
-use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Int, Tensor};
 
 use crate::kernels::{self, Kernels};
@@ -56,33 +54,30 @@ impl<'a> From<VarBuilder<'a>> for Vars<'a> {
     }
 }
 
-/// `torch.nn.Linear`. The weight is kept transposed (`[in, out]`) for a plain matmul.
+/// `torch.nn.Linear` (weight `[out, in]` as stored).
 #[derive(Clone, Debug)]
 pub struct Linear {
-    weight_t: Tensor<2>,
+    weight: Tensor<2>,
     bias: Option<Tensor<1>>,
+    kernels: Kernels,
 }
 
 impl Linear {
     /// Loads `weight` `[out, in]` and, when `bias` is set, `bias` `[out]`.
     pub fn load(vb: &Vars, in_dim: usize, out_dim: usize, bias: bool) -> Self {
-        let weight_t = vb.take("weight", [out_dim, in_dim]).transpose();
+        let weight = vb.take("weight", [out_dim, in_dim]);
         let bias = bias.then(|| vb.take("bias", [out_dim]));
-        Self { weight_t, bias }
+        Self { weight, bias, kernels: vb.kernels() }
     }
 
-    /// `x · Wᵀ + b` over the last axis.
+    /// `x · Wᵀ + b` over the last axis ([`kernels::gemm::linear`]).
     pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
-        let y = x.matmul(self.weight_t.clone().unsqueeze());
-        match &self.bias {
-            Some(b) => y + b.clone().unsqueeze(),
-            None => y,
-        }
+        kernels::gemm::linear(self.kernels, x, &self.weight, self.bias.as_ref())
     }
 
     /// Output features.
     pub fn out_dim(&self) -> usize {
-        self.weight_t.dims()[1]
+        self.weight.dims()[0]
     }
 }
 
@@ -93,6 +88,7 @@ pub struct Conv2d {
     bias: Option<Tensor<1>>,
     stride: usize,
     padding: usize,
+    kernels: Kernels,
 }
 
 impl Conv2d {
@@ -103,18 +99,18 @@ impl Conv2d {
             bias: Some(vb.take("bias", [out_ch])),
             stride,
             padding,
+            kernels: vb.kernels(),
         }
     }
 
     /// Loads `weight` `[out, in, k, k]` of a convolution without bias.
     pub fn load_no_bias(vb: &Vars, in_ch: usize, out_ch: usize, kernel: usize, stride: usize, padding: usize) -> Self {
-        Self { weight: vb.take("weight", [out_ch, in_ch, kernel, kernel]), bias: None, stride, padding }
+        Self { weight: vb.take("weight", [out_ch, in_ch, kernel, kernel]), bias: None, stride, padding, kernels: vb.kernels() }
     }
 
     /// Applies the convolution to `[B, C, H, W]`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let (s, p) = (self.stride, self.padding);
-        conv2d(x, self.weight.clone(), self.bias.clone(), ConvOptions::new([s, s], [p, p], [1, 1], 1))
+        kernels::gemm::conv2d(self.kernels, x, &self.weight, self.bias.as_ref(), self.stride, self.padding)
     }
 }
 

@@ -9,12 +9,15 @@
 #   tests/bench/make_gpu_bundle.sh               (here: builds target/gpu-bundle)
 #   device run, carry target/gpu-bundle:  tests/bench/gpu.sh [OUT_DIR]
 #
+# GPU_SH_BUNDLE (another bundle folder, e.g. a CLI built with --features autotune),
+# GPU_SH_PLAN and GPU_SH_BENCH_LIMIT choose a shorter run for a second call.
+#
 # Writes OUT_DIR/summary.md (also printed last) and OUT_DIR/gpu-logs.tar.gz with every log and
 # JSON line; OUT_DIR is $OUT when the device tool sets it, else bench-gpu/.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
-B=$ROOT/target/gpu-bundle
+B=$ROOT/${GPU_SH_BUNDLE:-target/gpu-bundle}
 OUT=${1:-${OUT:-bench-gpu}}
 mkdir -p "$OUT" && OUT=$(cd "$OUT" && pwd)
 W=${TMPDIR:-/tmp}/ezigen-gpu && rm -rf "$W" && mkdir -p "$W/logs" "$W/bin"
@@ -60,7 +63,7 @@ log "adapter: $(tr -d '\n' <"$W/logs/adapter.json")"
 
 bench() { # dtype kernels
   log "ezigen bench $1 $2"
-  step 100 "$BIN" bench "${MODEL[@]}" --backend wgpu --no-pipeline --repeats 5 \
+  step "${GPU_SH_BENCH_LIMIT:-100}" "$BIN" bench "${MODEL[@]}" --backend wgpu --no-pipeline --repeats 5 \
     --only unet_step,reference_pass,vae_encode,vae_decode,clip_vision,text_encoder \
     --dtype "$1" --kernels "$2" >"$W/logs/ezigen-$1-$2.jsonl" 2>"$W/logs/ezigen-$1-$2.log" \
     || log "  failed or stopped: $(tail -2 "$W/logs/ezigen-$1-$2.log")"
@@ -81,14 +84,15 @@ suite() { # name limit
   grep -E 'FAILED|panicked' "$W/logs/test-$1.log" | head -20 >>"$W/logs/tests.txt"
 }
 
-bench f16 wgsl
-torch_step
-bench f16 reference
-suite kernels 90
-bench f32 wgsl
-bench f32 reference
-suite wgpu_parity 120
-suite wgpu_pipeline 150
+# GPU_SH_PLAN: the steps in order (default: everything, most important first).
+for s in ${GPU_SH_PLAN:-bench:f16:wgsl torch bench:f16:wgsl-gemm bench:f16:reference suite:kernels:90 bench:f32:wgsl bench:f32:reference suite:wgpu_parity:120 suite:wgpu_pipeline:150}; do
+  IFS=: read -r what a b <<<"$s"
+  case $what in
+    bench) bench "$a" "$b" ;;
+    torch) torch_step ;;
+    suite) suite "$a" "$b" ;;
+  esac
+done
 
 "$PY" - "$W/logs" >"$OUT/summary.md" <<'PYEOF'
 import glob, json, sys

@@ -21,8 +21,16 @@ import os
 import statistics
 import time
 
+import sys
+
 import torch
-from diffusers import UNet2DConditionModel
+
+# Only the UNet is needed. diffusers 0.30.1 imports peft/transformers/accelerate when they are
+# installed, and newer releases of those (as on a GPU machine's image) need a newer
+# huggingface_hub than diffusers 0.30.1 does: hide them from this process.
+for _optional in ("peft", "transformers", "accelerate"):
+    sys.modules.setdefault(_optional, None)
+from diffusers import UNet2DConditionModel  # noqa: E402
 
 SD21_BASE_UNET = dict(
     block_out_channels=(320, 640, 1280, 1280),

@@ -177,7 +177,8 @@ struct BenchArgs {
     backend: Backend,
     #[arg(long, value_enum, default_value = "f32")]
     dtype: Dtype,
-    /// `wgsl` (the kernels of shaders/) or `reference` (plain burn ops: the "before").
+    /// `wgsl` (the kernels of shaders/), `wgsl-gemm` (those plus shaders/gemm.wgsl for Linear
+    /// layers and convolutions) or `reference` (plain burn ops: the "before").
     #[arg(long, default_value = "wgsl")]
     kernels: String,
     /// Latent side of the stage benchmarks (default: the model's, 64 for SD 2.1-base).
@@ -209,7 +210,7 @@ struct BenchArgs {
 
 fn bench(a: BenchArgs) -> ezigen::Result<()> {
     let kernels = ezigen::kernels::Kernels::parse(&a.kernels)
-        .ok_or_else(|| Error::Input(format!("--kernels must be wgsl or reference, not `{}`", a.kernels)))?;
+        .ok_or_else(|| Error::Input(format!("--kernels must be wgsl, wgsl-gemm or reference, not `{}`", a.kernels)))?;
     let (device, adapter) = match (a.backend, a.max_binding_mib, a.max_buffer_mib) {
         (Backend::Cpu, None, None) => (device::cpu(), "cpu (flex)".to_string()),
         (Backend::Cpu, _, _) => return Err(Error::Input("--max-*-mib apply to --backend wgpu".into())),

@@ -59,7 +59,7 @@ pub fn attention(kernels: Kernels, q: Tensor<3>, k: Tensor<3>, v: Tensor<3>, hea
     let [b, n_q, c] = q.dims();
     let n_k = k.dims()[1];
     let head_dim = c / heads;
-    if kernels == Kernels::Wgsl && head_dim <= MAX_HEAD_DIM && n_k > 0 && n_q > 0 {
+    if kernels.wgsl() && head_dim <= MAX_HEAD_DIM && n_k > 0 && n_q > 0 {
         if let (Some(qc), Some(kc), Some(vc)) = (on_wgpu(&q), on_wgpu(&k), on_wgpu(&v)) {
             if qc.dtype == kc.dtype && kc.dtype == vc.dtype {
                 let out = empty_like(&qc, vec![b, n_q, c]);

@@ -42,7 +42,7 @@ pub fn geglu(kernels: Kernels, h: Tensor<3>) -> Tensor<3> {
     let [b, n, two_i] = h.dims();
     let inner = two_i / 2;
     let total = b * n * inner;
-    if kernels == Kernels::Wgsl && two_i % 2 == 0 && total > 0 && total < u32::MAX as usize {
+    if kernels.wgsl() && two_i % 2 == 0 && total > 0 && total < u32::MAX as usize {
         if let Some(hc) = on_wgpu(&h) {
             let out = empty_like(&hc, vec![b, n, inner]);
             let count = grid(total.div_ceil(THREADS as usize));

@@ -7,6 +7,7 @@
 
 pub mod check;
 pub mod flash_attention;
+pub mod gemm;
 pub mod geglu;
 pub mod norm;
 
@@ -23,9 +24,14 @@ use cubecl::ir::attributes::BufferIOAttr;
 /// the layers that use it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Kernels {
-    /// The WGSL kernels of `shaders/` on wgpu devices (reference ops elsewhere).
+    /// The WGSL kernels of `shaders/` on wgpu devices (reference ops elsewhere); Linear layers
+    /// and convolutions through burn's matmul and convolution.
     #[default]
     Wgsl,
+    /// [`Kernels::Wgsl`] plus `shaders/gemm.wgsl` for Linear layers and convolutions. Not the
+    /// default: on an H200 it made the UNet step 2.5× slower than burn's kernels
+    /// (`shaders/README.md`), so it stays a measured option until it wins on a GPU.
+    WgslGemm,
     /// Plain burn ops everywhere (the oracle; also the "before" of the benchmark).
     Reference,
 }
@@ -35,6 +41,7 @@ impl Kernels {
     pub fn parse(name: &str) -> Option<Self> {
         match name {
             "wgsl" => Some(Self::Wgsl),
+            "wgsl-gemm" => Some(Self::WgslGemm),
             "reference" => Some(Self::Reference),
             _ => None,
         }
@@ -44,8 +51,19 @@ impl Kernels {
     pub fn name(self) -> &'static str {
         match self {
             Self::Wgsl => "wgsl",
+            Self::WgslGemm => "wgsl-gemm",
             Self::Reference => "reference",
         }
+    }
+
+    /// Whether the WGSL kernels of `shaders/` run (on wgpu devices).
+    pub fn wgsl(self) -> bool {
+        matches!(self, Self::Wgsl | Self::WgslGemm)
+    }
+
+    /// Whether Linear layers and convolutions use `shaders/gemm.wgsl`.
+    pub fn gemm(self) -> bool {
+        self == Self::WgslGemm
     }
 }
 
@@ -75,6 +93,7 @@ pub fn rendered_sources(dtype: DType, head_dims: &[usize]) -> Vec<(String, Strin
         .collect();
     out.push((format!("norm.wgsl {dtype:?}"), norm::source(dtype)));
     out.push((format!("geglu.wgsl {dtype:?}"), geglu::source(dtype)));
+    out.extend(gemm::sources(dtype));
     out
 }
 

@@ -74,7 +74,7 @@ fn run<const D: usize>(
 /// WGSL kernel with [`Kernels::Wgsl`] on wgpu, else [`ops::group_norm`] / [`ops::group_norm_silu`].
 pub fn group_norm(kernels: Kernels, x: Tensor<4>, groups: usize, gamma: &Tensor<1>, beta: &Tensor<1>, eps: f64, silu: bool) -> Tensor<4> {
     let [b, c, h, w] = x.dims();
-    if kernels == Kernels::Wgsl && groups > 0 && c % groups == 0 {
+    if kernels.wgsl() && groups > 0 && c % groups == 0 {
         if let Some(out) = run(&x, gamma, beta, b * groups, groups, c / groups, h * w, eps, silu) {
             return out;
         }
@@ -86,7 +86,7 @@ pub fn group_norm(kernels: Kernels, x: Tensor<4>, groups: usize, gamma: &Tensor<
 /// [`ops::layer_norm`].
 pub fn layer_norm<const D: usize>(kernels: Kernels, x: Tensor<D>, gamma: &Tensor<1>, beta: &Tensor<1>, eps: f64) -> Tensor<D> {
     let c = x.dims()[D - 1];
-    if kernels == Kernels::Wgsl && c > 0 {
+    if kernels.wgsl() && c > 0 {
         let rows = x.shape().num_elements() / c;
         if let Some(out) = run(&x, gamma, beta, rows, 1, c, 1, eps, false) {
             return out;
