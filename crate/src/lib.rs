@@ -11,6 +11,7 @@ pub mod contract;
 pub mod convert;
 pub mod device;
 pub mod error;
+pub mod eval;
 pub mod imageops;
 pub mod kernels;
 pub mod loader;

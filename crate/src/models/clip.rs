@@ -1,7 +1,8 @@
 //! Port of transformers `models/clip/modeling_clip.py`: `CLIPTextModel` (the SD 2.1-base text
 //! encoder, an OpenCLIP ViT-H text tower with 23 layers) and `CLIPVisionModelWithProjection`
-//! (ViT-B/32, used by EZIGen's auto-stop rule). Also EZIGen's `ExceptionCLIPTextModel`
-//! conditioning for inversion (`models/inversion_models/clip.py`).
+//! (ViT-B/32, used by EZIGen's auto-stop rule and the CLIP-I / CLIP-T metrics), and
+//! `CLIPTextModelWithProjection` (ViT-B/32's text tower, for CLIP-T). Also EZIGen's
+//! `ExceptionCLIPTextModel` conditioning for inversion (`models/inversion_models/clip.py`).
 
 use burn::tensor::activation::{gelu, sigmoid};
 use burn::tensor::{DType, Int, Tensor, TensorData};
@@ -216,6 +217,55 @@ impl ClipTextModel {
         let x = row.unsqueeze::<3>().repeat_dim(1, len);
         self.encode_embeddings(x)
     }
+}
+
+/// `CLIPTextModelWithProjection`: the text tower and `text_projection`, returning
+/// `text_embeds` (not normalised): the final hidden state at the end token, projected.
+#[derive(Clone, Debug)]
+pub struct ClipTextModelWithProjection {
+    text_model: ClipTextModel,
+    text_projection: Linear,
+}
+
+impl ClipTextModelWithProjection {
+    /// Loads from keys `text_model.*` and `text_projection.weight`.
+    pub fn load(vb: &Vars, config: &ClipConfig) -> Self {
+        Self {
+            text_model: ClipTextModel::load(vb, config),
+            text_projection: Linear::load(&vb.pp("text_projection"), config.hidden_size, config.projection_dim, false),
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &ClipConfig {
+        self.text_model.config()
+    }
+
+    /// Token id rows (each at most 77 long, equal lengths) → `text_embeds`
+    /// `[B, projection_dim]`, pooled at [`end_token_position`] of each row.
+    pub fn forward(&self, ids: &[Vec<u32>]) -> Tensor<2> {
+        let device = self.text_model.position_embedding.device();
+        let t = ids.first().map_or(0, Vec::len);
+        let flat: Vec<i64> = ids.iter().flat_map(|row| row.iter().map(|&v| i64::from(v))).collect();
+        let tensor = Tensor::<2, Int>::from_data(TensorData::new(flat, [ids.len(), t]), &device);
+        let hidden = self.text_model.forward(tensor);
+        let d = self.config().hidden_size;
+        let pooled: Vec<Tensor<2>> = ids
+            .iter()
+            .enumerate()
+            .map(|(b, row)| hidden.clone().narrow(0, b, 1).narrow(1, end_token_position(row), 1).reshape([1, d]))
+            .collect();
+        self.text_projection.forward(Tensor::cat(pooled, 0))
+    }
+}
+
+/// Where `CLIPTextTransformer` pools: the first occurrence of the largest id of the row
+/// (`input_ids.argmax(-1)`, OpenAI CLIP's rule, kept by transformers for `eos_token_id == 2`
+/// configs such as ViT-B/32's). The end token 49407 is the largest id of the vocabulary, so this
+/// is the first end token for any padding.
+pub fn end_token_position(ids: &[u32]) -> usize {
+    let max = ids.iter().copied().max().unwrap_or(0);
+    ids.iter().position(|&v| v == max).unwrap_or(0)
 }
 
 /// `CLIPVisionModelWithProjection`: ViT image tower and `visual_projection`, returning

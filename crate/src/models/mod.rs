@@ -4,3 +4,4 @@ pub mod clip;
 pub mod resnet;
 pub mod unet;
 pub mod vae;
+pub mod vit;

@@ -1,0 +1,166 @@
+//! The evaluation metrics' models and preprocessing against their references
+//! (`tests/gen/make_eval_fixtures.py`): CLIP ViT-B/32's text tower with projection and DINO
+//! ViT-S/16 against transformers, DINO's torchvision transform and OpenAI CLIP's transform
+//! on images of three sizes and aspect ratios, and the DINO / CLIP-I / CLIP-T cosine scores.
+//!
+//! Tolerances: models 1e-5 relative on the CPU and on wgpu in f32 (f16: 2e-3, the storage
+//! rounding), preprocessing 1e-5 absolute on normalised values (float rounding of the
+//! normalisation; the 8-bit resampling is exact), scores 1e-6.
+
+use burn::tensor::{DType, Tensor, TensorData};
+use ezigen::eval::{cosine, dino_preprocess, mean_cosine};
+use ezigen::imageops::{Image8, clip_preprocess};
+use ezigen::models::clip::{ClipConfig, ClipTextModelWithProjection, ClipVisionModel, end_token_position};
+use ezigen::models::vit::{VitConfig, VitModel};
+use ezigen_tests::{Io, assert_close, host, loader, max_diff, read, targets};
+
+fn io() -> Io {
+    Io::load("io/eval.safetensors")
+}
+
+fn image(io: &Io, key: &str) -> Image8 {
+    let shape = io.shape(key);
+    let pixels: Vec<u8> = io.ints(key).into_iter().map(|v| v as u8).collect();
+    Image8::new(shape[1], shape[0], 3, pixels).unwrap()
+}
+
+fn rows(io: &Io, key: &str) -> Vec<Vec<u32>> {
+    let t = io.shape(key)[1];
+    io.ints(key).chunks(t).map(|r| r.iter().map(|&v| v as u32).collect()).collect()
+}
+
+fn text_model(device: &burn::tensor::Device, dtype: DType) -> ClipTextModelWithProjection {
+    let config = ClipConfig::from_json(std::str::from_utf8(&read("tiny/clip-text/config.json")).unwrap(), "text_config").unwrap();
+    let l = loader("clip_text", &["tiny/clip-text/model.safetensors"], device, dtype, |_| true)
+        .allow_unused("text_model.embeddings.position_ids");
+    let model = ClipTextModelWithProjection::load(&l.root().into(), &config);
+    l.finish().unwrap();
+    model
+}
+
+fn dino_model(device: &burn::tensor::Device, dtype: DType) -> VitModel {
+    let config = VitConfig::from_json(std::str::from_utf8(&read("tiny/dino/config.json")).unwrap()).unwrap();
+    let l = loader("dino", &["tiny/dino/model.safetensors"], device, dtype, |_| true);
+    let model = VitModel::load(&l.root().into(), &config);
+    l.finish().unwrap();
+    model
+}
+
+#[test]
+fn clip_text_embeds_match_transformers() {
+    let io = io();
+    let ids = rows(&io, "text.input_ids");
+    for (name, device, dtype, tol) in targets(1e-5, 1e-5, 2e-3) {
+        let model = text_model(&device, dtype);
+        let out = model.forward(&ids);
+        assert_close(&format!("clip text_embeds {name}"), &host(out), &io.f32("text.text_embeds"), tol);
+    }
+}
+
+#[test]
+fn clip_text_pools_at_the_first_end_token_whatever_the_padding() {
+    let io = io();
+    // SD 2.1's tokenizer pads with "!", ViT-B/32's with the end token: the same embedding.
+    let ours: Vec<Vec<u32>> = ["a photo of a dog", "a dog in police outfit"]
+        .iter()
+        .map(|p| ezigen::tokenizer::ClipTokenizer::builtin().encode(p).unwrap().0)
+        .collect();
+    let sd_pad = rows(&io, "text.input_ids_sd21_pad");
+    let openai_pad = rows(&io, "text.input_ids");
+    for (i, row) in ours.iter().enumerate() {
+        assert_eq!(row, &sd_pad[i], "prompt {i}: the built-in tokenizer differs from the reference");
+        assert_eq!(end_token_position(row), end_token_position(&openai_pad[i]));
+    }
+    let device = ezigen_tests::cpu();
+    let model = text_model(&device, DType::F32);
+    let out = host(model.forward(&sd_pad));
+    assert_close("clip text_embeds with SD 2.1 padding", &out, &io.f32("text.text_embeds"), 1e-5);
+}
+
+#[test]
+fn dino_cls_matches_transformers() {
+    let io = io();
+    for (name, device, dtype, tol) in targets(1e-5, 1e-5, 2e-3) {
+        let model = dino_model(&device, dtype);
+        let pixels: Vec<f32> = ["a", "b", "c"].iter().flat_map(|k| io.f32(&format!("dino.pre.{k}.pixel_values"))).collect();
+        let input = Tensor::<4>::from_data(TensorData::new(pixels, [3, 3, 224, 224]), (&device, dtype));
+        let out = model.cls(input);
+        assert_close(&format!("dino cls {name}"), &host(out), &io.f32("dino.cls"), tol);
+    }
+}
+
+#[test]
+fn preprocessing_matches_the_reference_transforms() {
+    let io = io();
+    let mut clip_all = Vec::new();
+    for key in ["a", "b", "c"] {
+        let img = image(&io, &format!("img.{key}"));
+        let dino = dino_preprocess(&img);
+        let (diff, _) = max_diff(&dino, &io.f32(&format!("dino.pre.{key}.pixel_values")));
+        eprintln!("PARITY dino preprocess {key} ({}x{}): max abs {diff:.3e}", img.width, img.height);
+        assert!(diff < 1e-5, "dino preprocess {key}: differs by {diff}");
+        clip_all.extend(clip_preprocess(&img, 224));
+    }
+    let (diff, _) = max_diff(&clip_all, &io.f32("clip.pixel_values"));
+    eprintln!("PARITY clip preprocess (eval images): max abs {diff:.3e}");
+    assert!(diff < 1e-5, "clip preprocess: differs by {diff}");
+}
+
+/// Rows of a `[n, d]` fixture tensor.
+fn embeddings(io: &Io, key: &str) -> Vec<Vec<f32>> {
+    let d = io.shape(key)[1];
+    io.f32(key).chunks(d).map(<[f32]>::to_vec).collect()
+}
+
+fn close(name: &str, ours: f64, expected: f32) {
+    eprintln!("PARITY score {name}: {ours:.9} vs {expected:.9}");
+    assert!((ours - f64::from(expected)).abs() <= 1e-6, "{name}: {ours} vs {expected}");
+}
+
+#[test]
+fn scores_match_the_reference() {
+    let io = io();
+    // From the reference embeddings: the metric arithmetic alone.
+    let dino = embeddings(&io, "dino.cls");
+    let clip = embeddings(&io, "clip.image_embeds");
+    let text = embeddings(&io, "text.text_embeds");
+    let dino_pairs = io.f32("score.dino_pairs");
+    let clip_pairs = io.f32("score.clip_i_pairs");
+    for j in 0..2 {
+        close(&format!("dino pair {j}"), cosine(&dino[0], &dino[j + 1]), dino_pairs[j]);
+        close(&format!("clip-i pair {j}"), cosine(&clip[0], &clip[j + 1]), clip_pairs[j]);
+    }
+    close("dino", mean_cosine(&dino[0], &dino[1..]).unwrap(), io.f32("score.dino")[0]);
+    close("clip-i", mean_cosine(&clip[0], &clip[1..]).unwrap(), io.f32("score.clip_i")[0]);
+    for (p, expected) in io.f32("score.clip_t").into_iter().enumerate() {
+        close(&format!("clip-t prompt {p}"), cosine(&clip[0], &text[p]), expected);
+    }
+    assert_eq!(mean_cosine(&dino[0], &[]), None);
+
+    // End to end on the CPU: our preprocessing and models, then the scores (the models'
+    // 1e-5 relative error moves a cosine by far less than 1e-4).
+    let device = ezigen_tests::cpu();
+    let imgs: Vec<Image8> = ["a", "b", "c"].iter().map(|k| image(&io, &format!("img.{k}"))).collect();
+    let dino_in: Vec<f32> = imgs.iter().flat_map(dino_preprocess).collect();
+    let dino_out = host(dino_model(&device, DType::F32).cls(Tensor::from_data(TensorData::new(dino_in, [3, 3, 224, 224]), &device)));
+    let d = dino_out.len() / 3;
+    let ours: Vec<Vec<f32>> = dino_out.chunks(d).map(<[f32]>::to_vec).collect();
+    let score = mean_cosine(&ours[0], &ours[1..]).unwrap();
+    eprintln!("PARITY score dino end to end: {score:.9} vs {:.9}", io.f32("score.dino")[0]);
+    assert!((score - f64::from(io.f32("score.dino")[0])).abs() < 1e-4);
+    let config = ClipConfig::from_json(std::str::from_utf8(&read("tiny/clip/config.json")).unwrap(), "vision_config").unwrap();
+    let l = loader("clip_vision", &["tiny/clip/model.safetensors"], &device, DType::F32, |n| {
+        n.starts_with("vision_model.") || n.starts_with("visual_projection.")
+    })
+    .allow_unused("vision_model.embeddings.position_ids");
+    let vision = ClipVisionModel::load(&l.root().into(), &config);
+    l.finish().unwrap();
+    let clip_in: Vec<f32> = imgs.iter().flat_map(|i| clip_preprocess(i, 224)).collect();
+    let clip_out = host(vision.forward(Tensor::from_data(TensorData::new(clip_in, [3, 3, 224, 224]), &device)));
+    let e = clip_out.len() / 3;
+    let image_embed = &clip_out[..e];
+    let text_out = host(text_model(&device, DType::F32).forward(&rows(&io, "text.input_ids")));
+    let t = cosine(image_embed, &text_out[..e]);
+    eprintln!("PARITY score clip-t end to end: {t:.9} vs {:.9}", io.f32("score.clip_t")[0]);
+    assert!((t - f64::from(io.f32("score.clip_t")[0])).abs() < 1e-4);
+}
