@@ -11,6 +11,11 @@
 //! [`crate::imageops`]): OpenAI CLIP's `clip.load` transform for CLIP, and for DINO torchvision's
 //! `Resize(256, BICUBIC)`, `CenterCrop(224)`, `ToTensor`, `Normalize(ImageNet mean/std)`.
 
+pub mod dreambench;
+#[cfg(feature = "native")]
+pub mod native;
+pub mod report;
+
 use crate::imageops::{Filter, Image8};
 
 /// ImageNet mean (torchvision), DINO's normalisation.
