@@ -184,6 +184,7 @@ pub fn typescript() -> String {
     use crate::bench::BenchOptions;
     use crate::convert::{ConvertPlan, ConvertProgress, ConvertSettings, Root, Shard};
     use crate::device::AdapterReport;
+    use crate::eval::{ScoreRequest, Scores};
     use crate::kernels::check::KernelCheck;
     use crate::pipeline::{EditRequest, Event, GenerateRequest, Mask, RgbaImage, SamplingOptions, Stage, SubjectImage};
     use crate::smoke::SmokeOutput;
@@ -211,10 +212,11 @@ pub fn typescript() -> String {
         RgbaImage, Mask, SubjectImage, SamplingOptions, GenerateRequest, EditRequest, Stage, Event<'static>, FailureKind,
         AdapterReport, SmokeOutput, KernelCheck, BenchOptions, Component, Manifest, ComponentEntry, ShardEntry,
         TensorEntry, Range, Limits, GpuLimits, PromptTokens, Root, ConvertSettings, ConvertPlan, ConvertProgress, Shard,
+        Scores, ScoreRequest,
     );
 
     let json = |v: &dyn erased::Json| v.json();
-    let constants: [(&str, &str, &str, String); 11] = [
+    let constants: [(&str, &str, &str, String); 12] = [
         ("The official sampling defaults (configs/infer_config.yaml).", "DEFAULT_OPTIONS", "SamplingOptions", json(&SamplingOptions::default())),
         ("Ranges of the sampling options; the core refuses values outside them.", "LIMITS", "Limits", json(&LIMITS)),
         ("The largest image side accepted (page upload and core).", "MAX_IMAGE_SIDE", "number", MAX_IMAGE_SIDE.to_string()),
@@ -222,6 +224,7 @@ pub fn typescript() -> String {
         ("A mask byte at or above this is foreground (page and core).", "MASK_FOREGROUND_MIN", "number", MASK_FOREGROUND_MIN.to_string()),
         ("The most photos of one subject a run takes.", "MAX_SUBJECTS", "number", MAX_SUBJECTS.to_string()),
         ("Model components in load order.", "COMPONENTS", "readonly Component[]", json(&Component::ALL)),
+        ("The metric models' components, loaded only when scores are asked for.", "METRIC_COMPONENTS", "readonly Component[]", json(&Component::EVAL)),
         ("Every failure kind.", "FAILURE_KINDS", "readonly FailureKind[]", json(&FailureKind::ALL)),
         ("WebGPU limits the full-size model needs.", "FULL_MODEL_LIMITS", "GpuLimits", json(&FULL_MODEL_LIMITS)),
         ("`format` of a converted model's manifest.json.", "MANIFEST_FORMAT", "string", json(&crate::weights::manifest::FORMAT)),

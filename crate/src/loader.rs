@@ -158,6 +158,9 @@ impl ModelBuilder {
             Component::VaeEncoder => self.vae_encoder = Some(VaeEncoder::load(&root, &c.vae)),
             Component::VaeDecoder => self.vae_decoder = Some(VaeDecoder::load(&root, &c.vae)),
             Component::ClipVision => self.clip_vision = Some(ClipVisionModel::load(&root, &c.vision)),
+            Component::ClipText | Component::Dino => {
+                return Err(Error::Input(format!("{component} is a metric model, not part of the generation model (eval::MetricsBuilder)")));
+            }
             Component::Tokenizer | Component::Unet => unreachable!("handled by the callers"),
         }
         drop(root);

@@ -38,13 +38,23 @@ pub struct DiffusersFolders {
     pub ezigen: PathBuf,
     /// CLIP ViT-B/32 folder (`config.json`, `model.safetensors`).
     pub clip: PathBuf,
+    /// CLIP's text tower folder when it is not `clip` (only the converter's metric models).
+    pub clip_text: Option<PathBuf>,
+    /// DINO ViT-S/16 folder: `ezigen convert` adds the metric models when it is set.
+    pub dino: Option<PathBuf>,
 }
 
 impl DiffusersFolders {
     /// The built-in tiny model's folders.
     pub fn builtin_tiny() -> Self {
         let d = builtin_tiny_dir();
-        Self { sd: d.clone(), ezigen: d.join("ezigen/checkpoint"), clip: d.join("clip") }
+        Self { sd: d.clone(), ezigen: d.join("ezigen/checkpoint"), clip: d.join("clip"), clip_text: None, dino: None }
+    }
+
+    /// The built-in tiny model with its tiny metric models (CLIP text tower, DINO).
+    pub fn builtin_tiny_with_metrics() -> Self {
+        let d = builtin_tiny_dir();
+        Self { clip_text: Some(d.join("clip-text")), dino: Some(d.join("dino")), ..Self::builtin_tiny() }
     }
 
     /// The configurations found in the folders.

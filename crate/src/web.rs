@@ -21,6 +21,7 @@ use crate::bench::BenchOptions;
 use crate::contract::FailureKind;
 use crate::convert::{ConvertSettings, Converter, Root, SourceFile, SourceTree};
 use crate::device::{self, AdapterReport};
+use crate::eval::{Metrics, MetricsBuilder, ScoreRequest};
 use crate::loader::ModelBuilder;
 use crate::pipeline::{EditRequest, Event, GenerateRequest, Pipeline, ProgressSink, SeededNoise};
 use crate::weights::components::Component;
@@ -29,7 +30,7 @@ use crate::{Error, smoke};
 
 #[wasm_bindgen(typescript_custom_section)]
 const CONTRACT_TYPES: &str = r#"
-import type { AdapterReport, BenchOptions, Component, ConvertedShard, ConvertPlan, ConvertProgress, ConvertSettings, CoreEvent, EditRequest, GenerateRequest, KernelCheck, PromptTokens, SmokeOutput, SourceRoot } from "../src/generated/contract.js";
+import type { AdapterReport, BenchOptions, Component, ConvertedShard, ConvertPlan, ConvertProgress, ConvertSettings, CoreEvent, EditRequest, GenerateRequest, KernelCheck, PromptTokens, ScoreRequest, Scores, SmokeOutput, SourceRoot } from "../src/generated/contract.js";
 
 /** One picked file of the original weights: its folder, its path inside it and the file. */
 export interface ConvertInput {
@@ -119,6 +120,8 @@ impl SourceFile for PickedFile {
 
 impl SourceTree for PickedFiles {
     fn open(&self, root: Root, path: &str) -> crate::Result<Option<Box<dyn SourceFile>>> {
+        // CLIP's text tower is in the CLIP folder unless the page picked another one.
+        let root = if root == Root::ClipText && !self.0.iter().any(|(r, _, _)| *r == Root::ClipText) { Root::Clip } else { root };
         Ok(self.0.iter().find(|(r, p, _)| *r == root && p == path).map(|(_, _, blob)| {
             Box::new(PickedFile { blob: blob.clone(), name: self.describe(root, path) }) as Box<dyn SourceFile>
         }))
@@ -203,6 +206,8 @@ pub struct Session {
     builder: RefCell<Option<ModelBuilder>>,
     finished: RefCell<BTreeSet<Component>>,
     pipeline: RefCell<Option<Rc<Pipeline>>>,
+    metrics_builder: RefCell<Option<MetricsBuilder>>,
+    metrics: RefCell<Option<Rc<Metrics>>>,
 }
 
 #[wasm_bindgen]
@@ -217,6 +222,8 @@ impl Session {
             builder: RefCell::new(None),
             finished: RefCell::new(BTreeSet::new()),
             pipeline: RefCell::new(None),
+            metrics_builder: RefCell::new(None),
+            metrics: RefCell::new(None),
         })
     }
 
@@ -260,6 +267,11 @@ impl Session {
     #[wasm_bindgen(js_name = loadShard)]
     pub fn load_shard(&self, #[wasm_bindgen(unchecked_param_type = "Component")] component: &str, bytes: &[u8]) -> Result<(), JsValue> {
         let c: Component = component.parse().map_err(js_err)?;
+        if Component::EVAL.contains(&c) {
+            let mut builder = self.metrics_builder.borrow_mut();
+            let b = builder.as_mut().ok_or_else(|| js_err(Error::Input("call beginMetrics before loading a metric model".into())))?;
+            return b.load_shard(c, bytes, component).map_err(js_err);
+        }
         let mut builder = self.builder.borrow_mut();
         let b = builder.as_mut().ok_or_else(|| js_err(Error::Input("call beginModel before loadShard".into())))?;
         b.load_shard(c, bytes, component).map_err(js_err)
@@ -270,6 +282,19 @@ impl Session {
     #[wasm_bindgen(js_name = finishComponent)]
     pub fn finish_component(&self, #[wasm_bindgen(unchecked_param_type = "Component")] component: &str) -> Result<(), JsValue> {
         let c: Component = component.parse().map_err(js_err)?;
+        if Component::EVAL.contains(&c) {
+            let mut builder = self.metrics_builder.borrow_mut();
+            let b = builder.as_mut().ok_or_else(|| js_err(Error::Input("call beginMetrics before finishing a metric model".into())))?;
+            b.finish_component(c).map_err(js_err)?;
+            let done = self.finished.borrow().contains(&Component::ClipText) || c == Component::ClipText;
+            let done = done && (self.finished.borrow().contains(&Component::Dino) || c == Component::Dino);
+            self.finished.borrow_mut().insert(c);
+            if done {
+                let b = builder.take().expect("present above");
+                *self.metrics.borrow_mut() = Some(Rc::new(b.into_metrics().map_err(js_err)?));
+            }
+            return Ok(());
+        }
         {
             let mut builder = self.builder.borrow_mut();
             let b = builder.as_mut().ok_or_else(|| js_err(Error::Input("call beginModel before finishComponent".into())))?;
@@ -282,6 +307,38 @@ impl Session {
             *self.pipeline.borrow_mut() = Some(Rc::new(b.into_pipeline().map_err(js_err)?));
         }
         Ok(())
+    }
+
+    /// Starts loading the metric models of the loaded model's `manifest.json` (its text): CLIP's
+    /// text tower and DINO, pushed with `loadShard` / `finishComponent` like the model's own
+    /// components. Fails when the model was converted without them.
+    #[wasm_bindgen(js_name = beginMetrics)]
+    pub fn begin_metrics(&self, manifest_json: &str, f16: bool) -> Result<(), JsValue> {
+        let manifest = Manifest::from_json(manifest_json).map_err(js_err)?;
+        let builder = MetricsBuilder::new(&manifest.config, &self.device, self.dtype(f16)).map_err(js_err)?;
+        *self.metrics.borrow_mut() = None;
+        let mut finished = self.finished.borrow_mut();
+        for c in Component::EVAL {
+            finished.remove(&c);
+        }
+        *self.metrics_builder.borrow_mut() = Some(builder);
+        Ok(())
+    }
+
+    /// Whether the metric models are loaded.
+    #[wasm_bindgen(js_name = metricsReady)]
+    pub fn metrics_ready(&self) -> bool {
+        self.metrics.borrow().is_some()
+    }
+
+    /// The identity (DINO, CLIP-I) and prompt (CLIP-T) scores of a result.
+    #[wasm_bindgen(unchecked_return_type = "Scores")]
+    pub async fn scores(&self, #[wasm_bindgen(unchecked_param_type = "ScoreRequest")] request: JsValue) -> Result<JsValue, JsValue> {
+        let pipe = self.pipeline()?;
+        let metrics = self.metrics.borrow().clone().ok_or_else(|| js_err(Error::Input("the metric models are not loaded".into())))?;
+        let req: ScoreRequest = from_js(request, "score request")?;
+        let scores = metrics.score_request(&pipe.models.clip_vision, &pipe.models.tokenizer, &req).await.map_err(js_err)?;
+        to_js(&scores)
     }
 
     /// Whether a complete model is loaded.

@@ -131,9 +131,20 @@ enum Command {
         /// CLIP ViT-B/32 folder (transformers layout).
         #[arg(long, required_unless_present = "tiny")]
         clip: Option<PathBuf>,
+        /// Also convert the metric models (`ezigen eval`, the page's scores): DINO ViT-S/16
+        /// folder (transformers layout, `facebook/dino-vits16`); CLIP's text tower comes from
+        /// --clip.
+        #[arg(long)]
+        dino: Option<PathBuf>,
+        /// CLIP's text tower folder when it is not --clip.
+        #[arg(long, requires = "dino")]
+        clip_text: Option<PathBuf>,
         /// Convert the built-in tiny random-weight model instead.
         #[arg(long)]
         tiny: bool,
+        /// With --tiny: include the tiny metric models.
+        #[arg(long, requires = "tiny")]
+        tiny_metrics: bool,
         /// Output folder.
         #[arg(long)]
         out: PathBuf,
@@ -698,11 +709,13 @@ fn record(
 
 fn run(cli: Cli) -> ezigen::Result<()> {
     match cli.command {
-        Command::Convert { sd, ezigen: ez, clip, tiny, out, dtype: d, shard_mb } => {
-            let folders = if tiny {
+        Command::Convert { sd, ezigen: ez, clip, dino, clip_text, tiny, tiny_metrics, out, dtype: d, shard_mb } => {
+            let folders = if tiny_metrics {
+                ezigen::native::DiffusersFolders::builtin_tiny_with_metrics()
+            } else if tiny {
                 ezigen::native::DiffusersFolders::builtin_tiny()
             } else {
-                ezigen::native::DiffusersFolders { sd: sd.expect("required"), ezigen: ez.expect("required"), clip: clip.expect("required") }
+                ezigen::native::DiffusersFolders { sd: sd.expect("required"), ezigen: ez.expect("required"), clip: clip.expect("required"), clip_text, dino }
             };
             if shard_mb == 0 {
                 return Err(Error::Input("--shard-mb must be at least 1".into()));

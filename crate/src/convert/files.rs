@@ -44,6 +44,12 @@ impl FolderTree<'_> {
             Root::Sd => &self.0.sd,
             Root::Ezigen => &self.0.ezigen,
             Root::Clip => &self.0.clip,
+            Root::ClipText => self.0.clip_text.as_ref().unwrap_or(&self.0.clip),
+            Root::Dino => match &self.0.dino {
+                Some(dir) => dir,
+                // No DINO folder: a path that does not exist, so the metric models are left out.
+                None => return PathBuf::from("/nonexistent/ezigen-no-dino-folder").join(path),
+            },
         };
         if path.is_empty() { dir.clone() } else { dir.join(path) }
     }

@@ -48,6 +48,12 @@ pub enum Root {
     Ezigen,
     /// The CLIP ViT-B/32 folder (transformers layout).
     Clip,
+    /// The folder of CLIP ViT-B/32's text tower when it is not the CLIP folder itself (the
+    /// metric models; the published CLIP folder has both towers).
+    ClipText,
+    /// The DINO ViT-S/16 folder (transformers layout, `facebook/dino-vits16`): when present,
+    /// the metric models ([`Component::EVAL`]) are converted too.
+    Dino,
 }
 
 impl Root {
@@ -57,6 +63,8 @@ impl Root {
             Root::Sd => "the Stable Diffusion 2.1-base folder",
             Root::Ezigen => "the EZIGen checkpoint folder",
             Root::Clip => "the CLIP ViT-B/32 folder",
+            Root::ClipText => "the CLIP ViT-B/32 text folder",
+            Root::Dino => "the DINO ViT-S/16 folder",
         }
     }
 }
@@ -230,6 +238,12 @@ const INPUTS: [(&str, Root, &str, [&str; 2]); 5] = [
     ("clip", Root::Clip, "", ["model.safetensors", "pytorch_model.bin"]),
 ];
 
+/// The metric models' weight files, converted when the DINO folder is given.
+const METRIC_INPUTS: [(&str, Root, &str, [&str; 2]); 2] = [
+    ("clip_text", Root::ClipText, "", ["model.safetensors", "pytorch_model.bin"]),
+    ("dino", Root::Dino, "", ["model.safetensors", "pytorch_model.bin"]),
+];
+
 fn join(dir: &str, name: &str) -> String {
     if dir.is_empty() { name.to_string() } else { format!("{dir}/{name}") }
 }
@@ -249,15 +263,33 @@ fn read_json(tree: &dyn SourceTree, root: Root, path: &str) -> Result<serde_json
     serde_json::from_slice(&bytes).map_err(|e| Error::Config(format!("{}: {e}", tree.describe(root, path))))
 }
 
-/// The model configurations in the input folders.
+/// Whether the input has the metric models' folder (DINO; CLIP's text tower comes from the
+/// CLIP folder unless a separate one is given).
+pub fn has_metric_models(tree: &dyn SourceTree) -> Result<bool> {
+    Ok(tree.open(Root::Dino, "config.json")?.is_some())
+}
+
+/// The model configurations in the input folders (with the metric models' when present),
+/// checked as the runtime will parse them.
 pub fn read_configs(tree: &dyn SourceTree) -> Result<ModelConfigs> {
-    Ok(ModelConfigs {
+    let mut configs = ModelConfigs {
         unet: read_json(tree, Root::Sd, "unet/config.json")?,
         vae: read_json(tree, Root::Sd, "vae/config.json")?,
         text_encoder: read_json(tree, Root::Sd, "text_encoder/config.json")?,
         clip_vision: read_json(tree, Root::Clip, "config.json")?,
         scheduler: read_json(tree, Root::Sd, "scheduler/scheduler_config.json")?,
-    })
+        clip_text: None,
+        dino: None,
+    };
+    if has_metric_models(tree)? {
+        let text = read_json(tree, Root::ClipText, "config.json")?;
+        let dino = read_json(tree, Root::Dino, "config.json")?;
+        crate::eval::MetricsBuilder::check_configs(&configs.clip_vision, &text, &dino)
+            .map_err(|e| Error::Input(format!("the metric models cannot be converted: {e}")))?;
+        configs.clip_text = Some(text);
+        configs.dino = Some(dino);
+    }
+    Ok(configs)
 }
 
 /// Whether the UNet is test-sized: every block narrower than SD's narrowest (320 channels).
@@ -419,7 +451,9 @@ impl Converter {
         let mut files: Vec<Box<dyn SourceFile>> = Vec::new();
         let mut sources = Vec::new();
         let mut checkpoint = String::new();
-        for (kind, root, dir, names) in INPUTS {
+        let metrics = has_metric_models(tree)?;
+        let inputs = INPUTS.iter().chain(if metrics { &METRIC_INPUTS[..] } else { &[] });
+        for &(kind, root, dir, names) in inputs {
             let mut opened = None;
             for name in names {
                 let path = join(dir, name);
@@ -464,9 +498,10 @@ impl Converter {
         }
         check_adapters(&sources, &unet, &checkpoint)?;
 
-        let plan = plan_shards(&sources, &settings);
+        let components_in: Vec<Component> = Component::ALL.into_iter().chain(if metrics { Component::EVAL.to_vec() } else { Vec::new() }).collect();
+        let plan = plan_shards(&sources, &settings, &components_in);
         let total_bytes = sources.iter().map(|s| s.byte_len() as u64).sum();
-        let components = Component::ALL
+        let components = components_in
             .iter()
             .map(|c| (c.to_string(), ComponentEntry { bytes: 0, shards: Vec::new(), tensors: Vec::new() }))
             .collect();
@@ -633,9 +668,9 @@ fn read_header(f: &dyn SourceFile, file: &str) -> Result<SafetensorsHeader> {
 
 /// Groups every component's tensors into shards of at most `shard_bytes` (a tensor larger than
 /// that gets a shard of its own; one over [`MAX_TENSOR_BYTES`] is split into row blocks).
-fn plan_shards(sources: &[Source], settings: &ConvertSettings) -> Vec<Planned> {
+fn plan_shards(sources: &[Source], settings: &ConvertSettings, components: &[Component]) -> Vec<Planned> {
     let mut plan = Vec::new();
-    for component in Component::ALL {
+    for &component in components {
         if component == Component::Tokenizer {
             plan.push(Planned { component, file: "tokenizer.json".into(), pieces: Vec::new() });
             continue;
@@ -683,7 +718,7 @@ fn plan_shards(sources: &[Source], settings: &ConvertSettings) -> Vec<Planned> {
 /// A one-line-per-component summary of a manifest.
 pub fn summary(m: &Manifest) -> String {
     let mut s = String::new();
-    for c in Component::ALL.map(Component::as_str) {
+    for c in Component::ALL.into_iter().chain(Component::EVAL).map(Component::as_str) {
         if let Some(e) = m.components.get(c) {
             s += &format!("  {c:<13} {:>8.1} MiB in {:>2} shard(s), {} tensors\n", e.bytes as f64 / 1048576.0, e.shards.len(), e.tensors.len());
         }

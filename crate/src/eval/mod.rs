@@ -16,7 +16,20 @@ pub mod dreambench;
 pub mod native;
 pub mod report;
 
-use crate::imageops::{Filter, Image8};
+use std::collections::BTreeMap;
+
+use burn::tensor::{DType, Device, Tensor, TensorData};
+
+use crate::imageops::{Filter, Image8, clip_preprocess};
+use crate::kernels::Kernels;
+use crate::models::clip::{ClipConfig, ClipTextModelWithProjection, ClipVisionModel};
+use crate::models::vit::{VitConfig, VitModel};
+use crate::nn::Vars;
+use crate::pipeline::{RgbaImage, SubjectImage};
+use crate::tokenizer::ClipTokenizer;
+use crate::weights::WeightStore;
+use crate::weights::components::{Component, ModelConfigs};
+use crate::{Error, Result};
 
 /// ImageNet mean (torchvision), DINO's normalisation.
 pub const IMAGENET_MEAN: [f32; 3] = [0.485, 0.456, 0.406];
@@ -56,7 +69,7 @@ pub fn mean_cosine(generated: &[f32], references: &[Vec<f32>]) -> Option<f64> {
 }
 
 /// The three scores of one generated image.
-#[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize, ts_rs::TS)]
 pub struct Scores {
     /// DINO: mean CLS cosine to the subject's real images.
     pub dino: f64,
@@ -64,4 +77,166 @@ pub struct Scores {
     pub clip_i: f64,
     /// CLIP-T: CLIP image–text cosine with the prompt.
     pub clip_t: f64,
+}
+
+/// The page's request for the scores of a result: the generated image, the subject photos it
+/// was made from (compared as they are, masks unused) and its prompt.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize, ts_rs::TS)]
+#[serde(rename_all = "camelCase")]
+pub struct ScoreRequest {
+    /// The generated image.
+    pub image: RgbaImage,
+    /// The subject photos (1–4).
+    pub subjects: Vec<SubjectImage>,
+    /// The prompt the image was generated from.
+    pub prompt: String,
+}
+
+impl Metrics {
+    /// The scores a [`ScoreRequest`] asks for, with the generation model's CLIP vision tower
+    /// and tokenizer.
+    pub async fn score_request(&self, vision: &ClipVisionModel, tokenizer: &ClipTokenizer, req: &ScoreRequest) -> Result<Scores> {
+        crate::pipeline::subject::check_subjects(&req.subjects)?;
+        let references: Vec<Image8> = req.subjects.iter().map(|s| s.image.to_rgb_on_white()).collect();
+        self.score(vision, tokenizer, &req.image.to_rgb_on_white(), &references, &req.prompt).await
+    }
+}
+
+/// Builds the metric models ([`Component::EVAL`]) from their shards, as the page loads them on
+/// demand; the CLIP vision tower is the generation model's own.
+pub struct MetricsBuilder {
+    text_config: ClipConfig,
+    dino_config: VitConfig,
+    device: Device,
+    dtype: DType,
+    stores: BTreeMap<Component, WeightStore>,
+    clip_text: Option<ClipTextModelWithProjection>,
+    dino: Option<VitModel>,
+}
+
+/// The metric models the generation model does not have: CLIP's text tower and DINO.
+pub struct Metrics {
+    clip_text: ClipTextModelWithProjection,
+    dino: VitModel,
+    device: Device,
+    dtype: DType,
+}
+
+impl MetricsBuilder {
+    /// Checks that the three configurations are one CLIP model (equal projection widths) and a
+    /// ViT the port runs.
+    pub fn check_configs(clip_vision: &serde_json::Value, clip_text: &serde_json::Value, dino: &serde_json::Value) -> Result<()> {
+        let vision = ClipConfig::from_json(&clip_vision.to_string(), "vision_config")?;
+        let text = ClipConfig::from_json(&clip_text.to_string(), "text_config")?;
+        VitConfig::from_json(&dino.to_string())?;
+        if text.projection_dim != vision.projection_dim || text.projection_dim == 0 {
+            return Err(Error::Config(format!(
+                "CLIP's text projection ({}) and image projection ({}) differ: not one CLIP model",
+                text.projection_dim, vision.projection_dim
+            )));
+        }
+        Ok(())
+    }
+
+    /// A builder for the metric models of `configs` (an error when they were not converted).
+    pub fn new(configs: &ModelConfigs, device: &Device, dtype: DType) -> Result<Self> {
+        let (Some(text), Some(dino)) = (&configs.clip_text, &configs.dino) else {
+            return Err(Error::Input(
+                "this model has no metric models: convert it with the DINO ViT-S/16 folder (`ezigen convert --dino DIR`)".into(),
+            ));
+        };
+        Self::check_configs(&configs.clip_vision, text, dino)?;
+        Ok(Self {
+            text_config: ClipConfig::from_json(&text.to_string(), "text_config")?,
+            dino_config: VitConfig::from_json(&dino.to_string())?,
+            device: device.clone(),
+            dtype,
+            stores: BTreeMap::new(),
+            clip_text: None,
+            dino: None,
+        })
+    }
+
+    /// Feeds one converted shard of a metric component.
+    pub fn load_shard(&mut self, component: Component, bytes: &[u8], file: &str) -> Result<()> {
+        if !Component::EVAL.contains(&component) {
+            return Err(Error::Input(format!("{component} is not a metric model")));
+        }
+        let (device, dtype) = (self.device.clone(), self.dtype);
+        self.stores.entry(component).or_insert_with(|| WeightStore::new(&device, dtype)).add_safetensors(bytes, file, |n| Some(n.to_string()))
+    }
+
+    /// Builds a metric component's model from its shards and checks every key.
+    pub fn finish_component(&mut self, component: Component) -> Result<()> {
+        let store = self.stores.remove(&component).unwrap_or_else(|| WeightStore::new(&self.device, self.dtype));
+        let loader = store.builder(component.as_str());
+        let root = Vars::new(loader.root(), Kernels::default());
+        match component {
+            Component::ClipText => self.clip_text = Some(ClipTextModelWithProjection::load(&root, &self.text_config)),
+            Component::Dino => self.dino = Some(VitModel::load(&root, &self.dino_config)),
+            other => return Err(Error::Input(format!("{other} is not a metric model"))),
+        }
+        drop(root);
+        loader.finish()
+    }
+
+    /// The metric models once both are built.
+    pub fn into_metrics(self) -> Result<Metrics> {
+        match (self.clip_text, self.dino) {
+            (Some(clip_text), Some(dino)) => Ok(Metrics { clip_text, dino, device: self.device, dtype: self.dtype }),
+            _ => Err(Error::Input("the metric models are not fully loaded (clip_text and dino)".into())),
+        }
+    }
+}
+
+impl Metrics {
+    /// Built from models loaded elsewhere (the CLI's folders).
+    pub fn new(clip_text: ClipTextModelWithProjection, dino: VitModel, device: &Device, dtype: DType) -> Self {
+        Self { clip_text, dino, device: device.clone(), dtype }
+    }
+
+    fn batch(&self, planar: Vec<f32>, n: usize, side: usize) -> Tensor<4> {
+        Tensor::from_data(TensorData::new(planar, [n, 3, side, side]), (&self.device, self.dtype))
+    }
+
+    /// CLIP image embeddings (with `vision`, the generation model's tower) and DINO CLS
+    /// embeddings of RGB images, read back asynchronously.
+    pub async fn embed_images(&self, vision: &ClipVisionModel, images: &[Image8]) -> Result<(Vec<Vec<f32>>, Vec<Vec<f32>>)> {
+        let (mut clip, mut dino) = (Vec::new(), Vec::new());
+        // Batches of 8 keep the activations small at full size.
+        for chunk in images.chunks(8) {
+            let clip_in: Vec<f32> = chunk.iter().flat_map(|i| clip_preprocess(i, 224)).collect();
+            clip.extend(rows(vision.forward(self.batch(clip_in, chunk.len(), 224))).await?);
+            let dino_in: Vec<f32> = chunk.iter().flat_map(dino_preprocess).collect();
+            dino.extend(rows(self.dino.cls(self.batch(dino_in, chunk.len(), DINO_CROP))).await?);
+        }
+        Ok((clip, dino))
+    }
+
+    /// CLIP text embedding of a prompt (the tokenizer truncates to 77 tokens as CLIP does).
+    pub async fn embed_text(&self, tokenizer: &ClipTokenizer, prompt: &str) -> Result<Vec<f32>> {
+        let (ids, _) = tokenizer.encode(prompt)?;
+        Ok(rows(self.clip_text.forward(&[ids])).await?.remove(0))
+    }
+
+    /// The three scores of `generated` against the subject's `references` and the prompt.
+    pub async fn score(&self, vision: &ClipVisionModel, tokenizer: &ClipTokenizer, generated: &Image8, references: &[Image8], prompt: &str) -> Result<Scores> {
+        if references.is_empty() {
+            return Err(Error::Input("scores need at least one subject image".into()));
+        }
+        let (real_clip, real_dino) = self.embed_images(vision, references).await?;
+        let (clip, dino) = self.embed_images(vision, std::slice::from_ref(generated)).await?;
+        let text = self.embed_text(tokenizer, prompt).await?;
+        Ok(Scores {
+            dino: mean_cosine(&dino[0], &real_dino).unwrap_or(0.0),
+            clip_i: mean_cosine(&clip[0], &real_clip).unwrap_or(0.0),
+            clip_t: cosine(&clip[0], &text),
+        })
+    }
+}
+
+/// Rows of a `[n, d]` tensor, read back asynchronously.
+async fn rows(t: Tensor<2>) -> Result<Vec<Vec<f32>>> {
+    let [_, d] = t.dims();
+    Ok(crate::device::read_f32(t).await?.chunks(d).map(<[f32]>::to_vec).collect())
 }

@@ -4,12 +4,12 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use burn::tensor::{DType, Device, Tensor, TensorData};
+use burn::tensor::{DType, Device};
 
 use super::dreambench::{Benchmark, is_image_name};
 use super::report::{ImageScore, Report, Skipped};
-use super::{Scores, cosine, dino_preprocess, mean_cosine};
-use crate::imageops::{Image8, clip_preprocess};
+use super::{Metrics, MetricsBuilder, Scores, cosine, mean_cosine};
+use crate::imageops::Image8;
 use crate::models::clip::{ClipConfig, ClipTextModelWithProjection, ClipVisionModel};
 use crate::models::vit::{VitConfig, VitModel};
 use crate::pipeline::RgbaImage;
@@ -30,11 +30,8 @@ pub struct MetricFolders {
 /// The three metric models and the tokenizer.
 pub struct MetricModels {
     clip_vision: ClipVisionModel,
-    clip_text: ClipTextModelWithProjection,
-    dino: VitModel,
+    metrics: Metrics,
     tokenizer: ClipTokenizer,
-    device: Device,
-    dtype: DType,
 }
 
 fn read_text(path: &Path) -> Result<String> {
@@ -53,60 +50,41 @@ fn store(dir: &Path, device: &Device, dtype: DType, keep: impl Fn(&str) -> bool)
 impl MetricModels {
     /// Loads the models from their folders on `device` in `dtype`.
     pub fn load(folders: &MetricFolders, device: &Device, dtype: DType) -> Result<Self> {
-        let clip_json = read_text(&folders.clip.join("config.json"))?;
-        let vision_config = ClipConfig::from_json(&clip_json, "vision_config")?;
+        let clip_json: serde_json::Value = serde_json::from_str(&read_text(&folders.clip.join("config.json"))?)
+            .map_err(|e| Error::Config(format!("{}: {e}", folders.clip.join("config.json").display())))?;
+        let text_dir = folders.clip_text.as_ref().unwrap_or(&folders.clip);
+        let text_json: serde_json::Value = serde_json::from_str(&read_text(&text_dir.join("config.json"))?)
+            .map_err(|e| Error::Config(format!("{}: {e}", text_dir.join("config.json").display())))?;
+        let dino_json: serde_json::Value = serde_json::from_str(&read_text(&folders.dino.join("config.json"))?)
+            .map_err(|e| Error::Config(format!("{}: {e}", folders.dino.join("config.json").display())))?;
+        MetricsBuilder::check_configs(&clip_json, &text_json, &dino_json)?;
+        let vision_config = ClipConfig::from_json(&clip_json.to_string(), "vision_config")?;
         let l = store(&folders.clip, device, dtype, |n| n.starts_with("vision_model.") || n.starts_with("visual_projection."))?
             .builder("clip_vision")
             .allow_unused("vision_model.embeddings.position_ids");
         let clip_vision = ClipVisionModel::load(&l.root().into(), &vision_config);
         l.finish()?;
-        let text_dir = folders.clip_text.as_ref().unwrap_or(&folders.clip);
-        let text_config = ClipConfig::from_json(&read_text(&text_dir.join("config.json"))?, "text_config")?;
-        if text_config.projection_dim != vision_config.projection_dim {
-            return Err(Error::Config(format!(
-                "the CLIP text projection ({}) and image projection ({}) differ: not one CLIP model",
-                text_config.projection_dim, vision_config.projection_dim
-            )));
-        }
+        let text_config = ClipConfig::from_json(&text_json.to_string(), "text_config")?;
         let l = store(text_dir, device, dtype, |n| n.starts_with("text_model.") || n.starts_with("text_projection."))?
             .builder("clip_text")
             .allow_unused("text_model.embeddings.position_ids");
         let clip_text = ClipTextModelWithProjection::load(&l.root().into(), &text_config);
         l.finish()?;
-        let dino_config = VitConfig::from_json(&read_text(&folders.dino.join("config.json"))?)?;
+        let dino_config = VitConfig::from_json(&dino_json.to_string())?;
         let l = store(&folders.dino, device, dtype, |n| !n.starts_with("pooler."))?.builder("dino");
         let dino = VitModel::load(&l.root().into(), &dino_config);
         l.finish()?;
-        Ok(Self { clip_vision, clip_text, dino, tokenizer: ClipTokenizer::builtin(), device: device.clone(), dtype })
-    }
-
-    fn batch(&self, planar: Vec<f32>, n: usize, side: usize) -> Tensor<4> {
-        Tensor::from_data(TensorData::new(planar, [n, 3, side, side]), (&self.device, self.dtype))
-    }
-
-    fn rows(t: Tensor<2>) -> Vec<Vec<f32>> {
-        let [_, d] = t.dims();
-        let values: Vec<f32> = t.cast(DType::F32).into_data().try_to_vec::<f32>().expect("f32 after the cast");
-        values.chunks(d).map(<[f32]>::to_vec).collect()
+        Ok(Self { clip_vision, metrics: Metrics::new(clip_text, dino, device, dtype), tokenizer: ClipTokenizer::builtin() })
     }
 
     /// CLIP image embeddings and DINO CLS embeddings of RGB images.
-    pub fn embed_images(&self, images: &[Image8]) -> (Vec<Vec<f32>>, Vec<Vec<f32>>) {
-        let (mut clip, mut dino) = (Vec::new(), Vec::new());
-        // Batches of 8 keep the activations small at full size.
-        for chunk in images.chunks(8) {
-            let clip_in: Vec<f32> = chunk.iter().flat_map(|i| clip_preprocess(i, 224)).collect();
-            clip.extend(Self::rows(self.clip_vision.forward(self.batch(clip_in, chunk.len(), 224))));
-            let dino_in: Vec<f32> = chunk.iter().flat_map(dino_preprocess).collect();
-            dino.extend(Self::rows(self.dino.cls(self.batch(dino_in, chunk.len(), super::DINO_CROP))));
-        }
-        (clip, dino)
+    pub fn embed_images(&self, images: &[Image8]) -> Result<(Vec<Vec<f32>>, Vec<Vec<f32>>)> {
+        pollster::block_on(self.metrics.embed_images(&self.clip_vision, images))
     }
 
     /// CLIP text embedding of a prompt (truncated to 77 tokens as CLIP does).
     pub fn embed_text(&self, prompt: &str) -> Result<Vec<f32>> {
-        let (ids, _) = self.tokenizer.encode(prompt)?;
-        Ok(Self::rows(self.clip_text.forward(&[ids])).remove(0))
+        pollster::block_on(self.metrics.embed_text(&self.tokenizer, prompt))
     }
 }
 
@@ -169,7 +147,7 @@ pub fn evaluate(models: &MetricModels, generated: &Path, dataset: &Path, seeds: 
         if reals.is_empty() {
             return Err(Error::Input(format!("no real image of {} could be read", subject.name)));
         }
-        let (real_clip, real_dino) = models.embed_images(&reals);
+        let (real_clip, real_dino) = models.embed_images(&reals)?;
         for item in present {
             let file = bench.file_name(item);
             let img = match read_rgb(&generated.join(&file)) {
@@ -183,7 +161,7 @@ pub fn evaluate(models: &MetricModels, generated: &Path, dataset: &Path, seeds: 
             if !text_cache.contains_key(&prompt) {
                 text_cache.insert(prompt.clone(), models.embed_text(&prompt)?);
             }
-            let (clip, dino) = models.embed_images(std::slice::from_ref(&img));
+            let (clip, dino) = models.embed_images(std::slice::from_ref(&img))?;
             let scores = Scores {
                 dino: mean_cosine(&dino[0], &real_dino).unwrap_or(0.0),
                 clip_i: mean_cosine(&clip[0], &real_clip).unwrap_or(0.0),

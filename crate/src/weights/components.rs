@@ -26,8 +26,12 @@ pub enum Component {
     VaeEncoder,
     /// VAE decoder.
     VaeDecoder,
-    /// CLIP ViT-B/32 vision tower (auto-stop).
+    /// CLIP ViT-B/32 vision tower (auto-stop, and the CLIP-I / CLIP-T metrics).
     ClipVision,
+    /// CLIP ViT-B/32 text tower with its projection (the CLIP-T metric; optional).
+    ClipText,
+    /// DINO ViT-S/16 (the DINO metric; optional).
+    Dino,
 }
 
 impl Component {
@@ -42,6 +46,10 @@ impl Component {
         Self::ClipVision,
     ];
 
+    /// The metric models of the evaluation ([`crate::eval`]): in a manifest only when converted
+    /// with them, and loaded only when scores are asked for.
+    pub const EVAL: [Component; 2] = [Self::ClipText, Self::Dino];
+
     /// The name in manifests, shard file names and the page.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -52,6 +60,8 @@ impl Component {
             Self::VaeEncoder => "vae_encoder",
             Self::VaeDecoder => "vae_decoder",
             Self::ClipVision => "clip_vision",
+            Self::ClipText => "clip_text",
+            Self::Dino => "dino",
         }
     }
 }
@@ -67,8 +77,8 @@ impl std::str::FromStr for Component {
 
     /// Parses a component name; the error lists the valid ones.
     fn from_str(s: &str) -> Result<Self> {
-        Self::ALL.into_iter().find(|c| c.as_str() == s).ok_or_else(|| {
-            let names: Vec<&str> = Self::ALL.iter().map(|c| c.as_str()).collect();
+        Self::ALL.into_iter().chain(Self::EVAL).find(|c| c.as_str() == s).ok_or_else(|| {
+            let names: Vec<&str> = Self::ALL.iter().chain(&Self::EVAL).map(|c| c.as_str()).collect();
             Error::Input(format!("unknown model component `{s}` (expected one of {})", names.join(", ")))
         })
     }
@@ -87,6 +97,12 @@ pub struct ModelConfigs {
     pub clip_vision: serde_json::Value,
     /// diffusers `scheduler/scheduler_config.json`.
     pub scheduler: serde_json::Value,
+    /// transformers CLIP config (text part used), when the metric models were converted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clip_text: Option<serde_json::Value>,
+    /// transformers ViT config of DINO ViT-S/16, when the metric models were converted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dino: Option<serde_json::Value>,
 }
 
 impl ModelConfigs {
@@ -102,12 +118,15 @@ impl ModelConfigs {
             text_encoder: parse(presets::SD21_BASE_TEXT_ENCODER),
             clip_vision: parse(presets::CLIP_VIT_B32_VISION),
             scheduler: parse(presets::SD21_BASE_SCHEDULER),
+            clip_text: None,
+            dino: None,
         }
     }
 }
 
 /// Which component a raw checkpoint key of a diffusers-layout SD folder file belongs to, with
-/// its canonical name. `file_kind` is "text_encoder", "unet", "vae", "ezigen" or "clip".
+/// its canonical name. `file_kind` is "text_encoder", "unet", "vae", "ezigen", "clip", or for
+/// the metric models "clip_text" and "dino".
 pub fn route_raw_key(file_kind: &str, name: &str) -> Option<(Component, String)> {
     match file_kind {
         "text_encoder" => names::is_text_encoder_key(name).then(|| (Component::TextEncoder, name.to_string())),
@@ -124,6 +143,9 @@ pub fn route_raw_key(file_kind: &str, name: &str) -> Option<(Component, String)>
             }
         }
         "clip" => names::is_clip_vision_key(name).then(|| (Component::ClipVision, name.to_string())),
+        "clip_text" => (name.starts_with("text_model.") && !name.ends_with("position_ids") || name.starts_with("text_projection."))
+            .then(|| (Component::ClipText, name.to_string())),
+        "dino" => (!name.starts_with("pooler.")).then(|| (Component::Dino, name.to_string())),
         _ => None,
     }
 }

@@ -96,6 +96,11 @@ pub struct Manifest {
 }
 
 impl Manifest {
+    /// Whether the metric models ([`Component::EVAL`]) are in this model.
+    pub fn has_metrics(&self) -> bool {
+        Component::EVAL.iter().all(|c| self.components.contains_key(c.as_str()))
+    }
+
     /// Parses and checks a manifest (format, version, every component present, shard
     /// references consistent).
     pub fn from_json(json: &str) -> Result<Self> {
@@ -109,7 +114,8 @@ impl Manifest {
                 m.version
             )));
         }
-        for c in Component::ALL.map(Component::as_str) {
+        let eval = Component::EVAL.map(Component::as_str);
+        for c in Component::ALL.map(Component::as_str).into_iter().chain(eval.into_iter().filter(|c| m.components.contains_key(*c))) {
             let entry = m.components.get(c).ok_or_else(|| Error::Config(format!("manifest.json: component `{c}` is missing")))?;
             for s in &entry.shards {
                 match m.shards.get(s) {
@@ -117,6 +123,11 @@ impl Manifest {
                     _ => return Err(Error::Config(format!("manifest.json: shard `{s}` of `{c}` is not listed under `shards`"))),
                 }
             }
+        }
+        if Component::EVAL.iter().any(|c| m.components.contains_key(c.as_str()))
+            && !(m.config.clip_text.is_some() && m.config.dino.is_some() && eval.iter().all(|c| m.components.contains_key(*c)))
+        {
+            return Err(Error::Config("manifest.json: the metric models (clip_text, dino) are incomplete".into()));
         }
         // The model configurations are checked where models are built from them
         // (the loader's `parse_configs`).

@@ -357,7 +357,7 @@ labels?: Record<string, string | number | boolean>, };
  * A component of a converted model: its own shards in the manifest, loaded and finished as
  * one piece. The names are those of the manifest and the page.
  */
-export type Component = "tokenizer" | "text_encoder" | "unet" | "adapters" | "vae_encoder" | "vae_decoder" | "clip_vision";
+export type Component = "tokenizer" | "text_encoder" | "unet" | "adapters" | "vae_encoder" | "vae_decoder" | "clip_vision" | "clip_text" | "dino";
 
 /**
  * The whole manifest.
@@ -544,7 +544,7 @@ kept: string | null, };
 /**
  * The three folders the converter reads.
  */
-export type SourceRoot = "sd" | "ezigen" | "clip";
+export type SourceRoot = "sd" | "ezigen" | "clip" | "cliptext" | "dino";
 
 /**
  * How to convert.
@@ -634,6 +634,41 @@ bytes: Uint8Array,
  */
 sha256: string, };
 
+/**
+ * The three scores of one generated image.
+ */
+export type Scores = { 
+/**
+ * DINO: mean CLS cosine to the subject's real images.
+ */
+dino: number, 
+/**
+ * CLIP-I: mean CLIP image-embedding cosine to the subject's real images.
+ */
+clip_i: number, 
+/**
+ * CLIP-T: CLIP image–text cosine with the prompt.
+ */
+clip_t: number, };
+
+/**
+ * The page's request for the scores of a result: the generated image, the subject photos it
+ * was made from (compared as they are, masks unused) and its prompt.
+ */
+export type ScoreRequest = { 
+/**
+ * The generated image.
+ */
+image: RgbaImage, 
+/**
+ * The subject photos (1–4).
+ */
+subjects: Array<SubjectImage>, 
+/**
+ * The prompt the image was generated from.
+ */
+prompt: string, };
+
 /** The official sampling defaults (configs/infer_config.yaml). */
 export const DEFAULT_OPTIONS: SamplingOptions = {"seed":3154,"steps":50,"guidance":7.5,"editGuidance":2.0,"splitRatio":0.4,"simThreshold":0.99,"iterations":null};
 
@@ -654,6 +689,9 @@ export const MAX_SUBJECTS: number = 4;
 
 /** Model components in load order. */
 export const COMPONENTS: readonly Component[] = ["tokenizer","text_encoder","unet","adapters","vae_encoder","vae_decoder","clip_vision"];
+
+/** The metric models' components, loaded only when scores are asked for. */
+export const METRIC_COMPONENTS: readonly Component[] = ["clip_text","dino"];
 
 /** Every failure kind. */
 export const FAILURE_KINDS: readonly FailureKind[] = ["no-webgpu","no-adapter","adapter-too-small","device-lost","out-of-memory","corrupt-shard","quota-exceeded","network","no-model","bad-input","cancelled","internal"];
