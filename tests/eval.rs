@@ -164,3 +164,44 @@ fn scores_match_the_reference() {
     eprintln!("PARITY score clip-t end to end: {t:.9} vs {:.9}", io.f32("score.clip_t")[0]);
     assert!((t - f64::from(io.f32("score.clip_t")[0])).abs() < 1e-4);
 }
+
+/// The metric models converted into shards (`ezigen convert --tiny --tiny-metrics`, f32) and
+/// loaded as the page loads them (`MetricsBuilder`, shard by shard) give the reference
+/// embeddings; a model converted without them says how to get them.
+#[test]
+fn converted_metric_models_match_transformers() {
+    use ezigen::eval::MetricsBuilder;
+    use ezigen::weights::components::Component;
+    use ezigen::weights::manifest::Manifest;
+    let dir = std::env::temp_dir().join(format!("ezigen-eval-convert-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(ezigen_tests::cli_binary()).args(args).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    };
+    let with = dir.join("with");
+    run(&["convert", "--tiny", "--tiny-metrics", "--dtype", "f32", "--shard-mb", "1", "--out", with.to_str().unwrap()]);
+    let manifest = Manifest::from_json(&std::fs::read_to_string(with.join("manifest.json")).unwrap()).unwrap();
+    assert!(manifest.has_metrics());
+    let io = io();
+    let device = ezigen_tests::cpu();
+    let mut builder = MetricsBuilder::new(&manifest.config, &device, DType::F32).unwrap();
+    for c in Component::EVAL {
+        for shard in &manifest.components[c.as_str()].shards {
+            builder.load_shard(c, &std::fs::read(with.join(shard)).unwrap(), shard).unwrap();
+        }
+        builder.finish_component(c).unwrap();
+    }
+    let metrics = builder.into_metrics().unwrap();
+    let tokenizer = ezigen::tokenizer::ClipTokenizer::builtin();
+    let text = pollster::block_on(metrics.embed_text(&tokenizer, "a photo of a dog")).unwrap();
+    assert_close("converted clip text_embeds", &text, &io.f32("text.text_embeds")[..16], 1e-5);
+
+    let without = dir.join("without");
+    run(&["convert", "--tiny", "--shard-mb", "1", "--out", without.to_str().unwrap()]);
+    let manifest = Manifest::from_json(&std::fs::read_to_string(without.join("manifest.json")).unwrap()).unwrap();
+    assert!(!manifest.has_metrics());
+    let err = MetricsBuilder::new(&manifest.config, &device, DType::F32).err().unwrap().to_string();
+    assert!(err.contains("--dino"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -72,6 +72,27 @@ impl ClipConfig {
         let value: serde_json::Value =
             serde_json::from_str(json).map_err(|e| Error::Config(format!("CLIP config.json: {e}")))?;
         let mut inner = value.get(section).cloned().unwrap_or_else(|| value.clone());
+        // A full CLIPModel config saved by transformers leaves out what equals the section's
+        // defaults (CLIPTextConfig / CLIPVisionConfig: ViT-B/32's towers).
+        if value.get(section).is_some() || value.get("model_type").and_then(|m| m.as_str()) == Some("clip") {
+            let defaults = match section {
+                "text_config" => serde_json::json!({"hidden_size": 512, "intermediate_size": 2048, "num_attention_heads": 8,
+                    "num_hidden_layers": 12, "max_position_embeddings": 77, "vocab_size": 49408}),
+                _ => serde_json::json!({"hidden_size": 768, "intermediate_size": 3072, "num_attention_heads": 12,
+                    "num_hidden_layers": 12, "image_size": 224, "patch_size": 32}),
+            };
+            if !inner.is_object() {
+                inner = serde_json::json!({});
+            }
+            if let (Some(obj), Some(d)) = (inner.as_object_mut(), defaults.as_object()) {
+                for (k, v) in d {
+                    obj.entry(k.clone()).or_insert(v.clone());
+                }
+                if value.get("projection_dim").is_none() {
+                    obj.entry("projection_dim").or_insert(512.into());
+                }
+            }
+        }
         if let (Some(obj), Some(p)) = (inner.as_object_mut(), value.get("projection_dim")) {
             obj.entry("projection_dim").or_insert(p.clone());
         }

@@ -10,16 +10,21 @@ use crate::kernels::flash_attention;
 use crate::nn::{Conv2d, LayerNorm, Linear, Vars};
 use crate::{Error, Result};
 
-/// The fields of transformers' `ViTConfig` the port uses.
+/// The fields of transformers' `ViTConfig` the port uses; absent fields take transformers'
+/// defaults (`save_pretrained` leaves out values equal to them).
 #[derive(Clone, Debug, Deserialize)]
 pub struct VitConfig {
     /// Width of the residual stream (384 for ViT-S).
+    #[serde(default = "default_hidden")]
     pub hidden_size: usize,
     /// Encoder layers.
+    #[serde(default = "default_layers")]
     pub num_hidden_layers: usize,
     /// Attention heads.
+    #[serde(default = "default_layers")]
     pub num_attention_heads: usize,
     /// MLP width.
+    #[serde(default = "default_intermediate")]
     pub intermediate_size: usize,
     /// Input resolution.
     #[serde(default = "default_image_size")]
@@ -41,6 +46,15 @@ pub struct VitConfig {
     pub hidden_act: String,
 }
 
+fn default_hidden() -> usize {
+    768
+}
+fn default_layers() -> usize {
+    12
+}
+fn default_intermediate() -> usize {
+    3072
+}
 fn default_image_size() -> usize {
     224
 }
