@@ -157,11 +157,11 @@ pub async fn run(pipe: &Pipeline, cfg: &BenchConfig, now: &dyn Fn() -> f64, emit
 
     if cfg.wants("vae_encode") {
         let image = rand4([1, 3, size, size]);
-        let enc = timed(cfg, now, || m.vae_encoder.forward(image.clone()).mean).await?;
+        let enc = timed(cfg, now, || m.vae_encoder.forward_limited(image.clone(), pipe.max_binding()).mean).await?;
         record("vae_encode", with(enc, json!({"pixels": size})), &mut peak_reserved);
     }
     if cfg.wants("vae_decode") {
-        let dec = timed(cfg, now, || m.vae_decoder.forward(sample1.clone())).await?;
+        let dec = timed(cfg, now, || m.vae_decoder.forward_limited(sample1.clone(), pipe.max_binding())).await?;
         record("vae_decode", with(dec, json!({"latent": l, "pixels": size})), &mut peak_reserved);
     }
     drop(sample1);

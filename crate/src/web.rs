@@ -304,7 +304,8 @@ impl Session {
         finished.insert(c);
         if Component::ALL.iter().all(|c| finished.contains(c)) {
             let b = self.builder.borrow_mut().take().expect("present above");
-            *self.pipeline.borrow_mut() = Some(Rc::new(b.into_pipeline().map_err(js_err)?));
+            let pipe = b.into_pipeline().map_err(js_err)?.with_max_binding(Some(self.report.max_storage_buffer_binding_size));
+            *self.pipeline.borrow_mut() = Some(Rc::new(pipe));
         }
         Ok(())
     }

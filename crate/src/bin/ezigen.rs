@@ -285,7 +285,7 @@ fn dreambench(a: DreambenchArgs) -> ezigen::Result<()> {
             e.insert(read_image(&first)?);
         }
     }
-    let common_device = pick_device(a.backend)?;
+    let (common_device, max_binding) = pick_device(a.backend)?;
     let dt = dtype(a.dtype, &common_device)?;
     let pipe = match &a.weights {
         Some(dir) => ezigen::native::load_converted(dir, &common_device, dt)?,
@@ -294,6 +294,7 @@ fn dreambench(a: DreambenchArgs) -> ezigen::Result<()> {
             ezigen::native::DiffusersFolders::builtin_tiny().load(&common_device, dt)?
         }
     };
+    let pipe = pipe.with_max_binding(max_binding);
     let t0 = Instant::now();
     for (n, w) in todo.iter().enumerate() {
         let subject = &bench.subjects[w.subject];
@@ -310,22 +311,13 @@ fn dreambench(a: DreambenchArgs) -> ezigen::Result<()> {
         };
         req.validate()?;
         let mut noise = SeededNoise::new(w.seed);
-        let out = pollster::block_on(pipe.generate(&req, &mut noise, &mut NoProgress))?;
+        let out = pollster::block_on(pipe.generate(&req, &mut noise, &mut ezigen::pipeline::NoProgress))?;
         let path = a.out.join(bench.file_name(w));
         write_png_atomically(&path, &out)?;
         let per = t0.elapsed().as_secs_f64() / (n + 1) as f64;
         eprintln!("[{}/{}] {} \"{prompt}\" seed {} ({:.1} s/image, {:.0} s left)", n + 1, todo.len(), path.display(), w.seed, per, per * (todo.len() - n - 1) as f64);
     }
     Ok(())
-}
-
-/// No progress reports (one line per image is printed instead).
-struct NoProgress;
-
-impl ProgressSink for NoProgress {
-    fn event(&mut self, _: Event) -> ControlFlow<()> {
-        ControlFlow::Continue(())
-    }
 }
 
 /// Writes the PNG next to its final name and renames it, so an interrupted run never leaves a
@@ -344,7 +336,7 @@ fn write_png_atomically(path: &Path, out: &Output) -> ezigen::Result<()> {
 
 fn eval(a: EvalArgs) -> ezigen::Result<()> {
     use ezigen::eval::native::{MetricFolders, MetricModels, evaluate};
-    let device = pick_device(a.backend)?;
+    let (device, _) = pick_device(a.backend)?;
     let folders = MetricFolders { clip: a.clip.clone(), clip_text: a.clip_text.clone(), dino: a.dino.clone() };
     let models = MetricModels::load(&folders, &device, DType::F32)?;
     let t0 = Instant::now();
@@ -415,19 +407,19 @@ struct BenchArgs {
 fn bench(a: BenchArgs) -> ezigen::Result<()> {
     let kernels = ezigen::kernels::Kernels::parse(&a.kernels)
         .ok_or_else(|| Error::Input(format!("--kernels must be wgsl, wgsl-gemm or reference, not `{}`", a.kernels)))?;
-    let (device, adapter) = match (a.backend, a.max_binding_mib, a.max_buffer_mib) {
-        (Backend::Cpu, None, None) => (device::cpu(), "cpu (flex)".to_string()),
+    let (device, adapter, max_binding) = match (a.backend, a.max_binding_mib, a.max_buffer_mib) {
+        (Backend::Cpu, None, None) => (device::cpu(), "cpu (flex)".to_string(), None),
         (Backend::Cpu, _, _) => return Err(Error::Input("--max-*-mib apply to --backend wgpu".into())),
         (Backend::Wgpu, None, None) => {
             let (d, r) = device::init_wgpu()?;
-            (d, r.name)
+            (d, r.name, Some(r.max_storage_buffer_binding_size))
         }
         (Backend::Wgpu, binding, buffer) => {
             let binding = binding.unwrap_or(u64::MAX >> 20) << 20;
             let buffer = buffer.unwrap_or(u64::MAX >> 20) << 20;
             let (d, r) = device::init_wgpu_limited(binding, buffer)?;
             eprintln!("limits forced: maxStorageBufferBindingSize {} MiB, maxBufferSize {} MiB", r.max_storage_buffer_binding_size >> 20, r.max_buffer_size >> 20);
-            (d, r.name)
+            (d, r.name, Some(r.max_storage_buffer_binding_size))
         }
     };
     let dt = dtype(a.dtype, &device)?;
@@ -440,6 +432,7 @@ fn bench(a: BenchArgs) -> ezigen::Result<()> {
         ),
         (None, false) => (ezigen::native::DiffusersFolders::builtin_tiny().load_with(&device, dt, kernels)?, "tiny".to_string()),
     };
+    let pipe = pipe.with_max_binding(max_binding);
     let load_s = t0.elapsed().as_secs_f64();
     let mut labels = serde_json::Map::new();
     labels.insert("model".into(), model.into());
@@ -474,12 +467,13 @@ fn bench(a: BenchArgs) -> ezigen::Result<()> {
     }))
 }
 
-fn pick_device(backend: Backend) -> ezigen::Result<Device> {
+/// The device, and on wgpu its largest storage binding (the VAE stays within it).
+fn pick_device(backend: Backend) -> ezigen::Result<(Device, Option<u64>)> {
     match backend {
-        Backend::Cpu => Ok(device::cpu()),
+        Backend::Cpu => Ok((device::cpu(), None)),
         Backend::Wgpu => device::init_wgpu().map(|(device, report)| {
             eprintln!("wgpu adapter: {} ({}, {}), shader-f16: {}", report.name, report.backend, report.device_type, report.shader_f16);
-            device
+            (device, Some(report.max_storage_buffer_binding_size))
         }),
     }
 }
@@ -505,7 +499,7 @@ fn read_mask(path: &Path) -> ezigen::Result<Mask> {
 }
 
 fn load_pipeline(c: &Common) -> ezigen::Result<(Pipeline, Device)> {
-    let device = pick_device(c.backend)?;
+    let (device, max_binding) = pick_device(c.backend)?;
     let dtype = dtype(c.dtype, &device)?;
     let t0 = Instant::now();
     let pipe = match &c.weights {
@@ -519,7 +513,7 @@ fn load_pipeline(c: &Common) -> ezigen::Result<(Pipeline, Device)> {
         }
     };
     eprintln!("models loaded in {:.1} s ({:?})", t0.elapsed().as_secs_f64(), dtype);
-    Ok((pipe, device))
+    Ok((pipe.with_max_binding(max_binding), device))
 }
 
 fn options(c: &Common) -> SamplingOptions {
@@ -750,7 +744,7 @@ fn run(cli: Cli) -> ezigen::Result<()> {
             }
         }
         Command::Smoke { backend, dtype: d } => {
-            let device = pick_device(backend)?;
+            let (device, _) = pick_device(backend)?;
             let dt = dtype(d, &device)?;
             let out = pollster::block_on(smoke::run(&device, dt))?;
             println!("{}", serde_json::to_string(&out).expect("output serialises"));

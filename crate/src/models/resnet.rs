@@ -6,7 +6,7 @@ use burn::tensor::activation::silu;
 use burn::tensor::module::interpolate;
 use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
 
-use crate::nn::{Conv2d, GroupNorm, Linear, Vars};
+use crate::nn::{Blocks, Conv2d, GroupNorm, Linear, Vars, channel_blocks, reblock};
 
 /// `ResnetBlock2D` with the "default" time-embedding mode (added after `conv1`); without a
 /// time embedding in the VAE.
@@ -50,6 +50,23 @@ impl ResnetBlock2D {
         };
         x + h
     }
+
+    /// [`Self::forward`] without time embedding on a channel-blocked map ([`Blocks`]), every
+    /// tensor within `limit` bytes.
+    pub fn forward_blocks(&self, x: Blocks, limit: Option<u64>) -> Blocks {
+        let [b, _, h, w] = x[0].dims();
+        let elem = x[0].dtype().size();
+        let n_out = channel_blocks([b, self.conv1.out_channels(), h, w], elem, self.norm2.group_size(), limit);
+        let hb = self.norm1.forward_blocks(x.clone(), true);
+        let hb = self.conv1.forward_blocks(&hb, n_out);
+        let hb = self.norm2.forward_blocks(hb, true);
+        let hb = self.conv2.forward_blocks(&hb, n_out);
+        let xb = match &self.conv_shortcut {
+            Some(conv) => conv.forward_blocks(&x, n_out),
+            None => reblock(x, n_out),
+        };
+        xb.into_iter().zip(hb).map(|(x, h)| x + h).collect()
+    }
 }
 
 /// `Downsample2D` with a convolution: stride 2, with padding `padding` (UNet: 1), or, with
@@ -70,6 +87,22 @@ impl Downsample2D {
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let x = if self.pad_bottom_right { x.pad((0, 1, 0, 1), burn::tensor::ops::PadMode::Constant(0.0)) } else { x };
         self.conv.forward(x)
+    }
+
+    /// [`Self::forward`] on a channel-blocked map, every tensor (the padded input too) within
+    /// `limit` bytes; output blocks hold whole groups of `groups`.
+    pub fn forward_blocks(&self, x: Blocks, limit: Option<u64>, groups: usize) -> Blocks {
+        let [b, c, h, w] = [x[0].dims()[0], x.iter().map(|t| t.dims()[1]).sum(), x[0].dims()[2], x[0].dims()[3]];
+        let elem = x[0].dtype().size();
+        let pad = usize::from(self.pad_bottom_right);
+        let x = reblock(x, channel_blocks([b, c, h + pad, w + pad], elem, 1, limit));
+        let x: Blocks = if self.pad_bottom_right {
+            x.into_iter().map(|t| t.pad((0, 1, 0, 1), burn::tensor::ops::PadMode::Constant(0.0))).collect()
+        } else {
+            x
+        };
+        let n_out = channel_blocks([b, c, h.div_ceil(2), w.div_ceil(2)], elem, c / groups.max(1), limit);
+        self.conv.forward_blocks(&x, n_out)
     }
 }
 
@@ -92,5 +125,19 @@ impl Upsample2D {
         let size = size.unwrap_or([h * 2, w * 2]);
         let x = interpolate(x, InterpolateOptions::new(InterpolateMode::Nearest).with_output_size(size));
         self.conv.forward(x)
+    }
+
+    /// ×2 on a channel-blocked map, every tensor within `limit` bytes; output blocks hold whole
+    /// groups of `groups`.
+    pub fn forward_blocks(&self, x: Blocks, limit: Option<u64>, groups: usize) -> Blocks {
+        let [b, c, h, w] = [x[0].dims()[0], x.iter().map(|t| t.dims()[1]).sum(), x[0].dims()[2], x[0].dims()[3]];
+        let elem = x[0].dtype().size();
+        let size = [h * 2, w * 2];
+        let x: Blocks = reblock(x, channel_blocks([b, c, size[0], size[1]], elem, 1, limit))
+            .into_iter()
+            .map(|t| interpolate(t, InterpolateOptions::new(InterpolateMode::Nearest).with_output_size(size)))
+            .collect();
+        let n_out = channel_blocks([b, c, size[0], size[1]], elem, c / groups.max(1), limit);
+        self.conv.forward_blocks(&x, n_out)
     }
 }

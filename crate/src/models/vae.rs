@@ -6,7 +6,7 @@ use burn::tensor::Tensor;
 use serde::Deserialize;
 
 use crate::models::resnet::{Downsample2D, ResnetBlock2D, Upsample2D};
-use crate::nn::{Conv2d, GroupNorm, Linear, Vars};
+use crate::nn::{Blocks, Conv2d, GroupNorm, Linear, Vars, channel_blocks, join_blocks};
 use crate::ops;
 use crate::{Error, Result};
 
@@ -138,6 +138,7 @@ pub struct VaeEncoder {
     conv_out: Conv2d,
     quant_conv: Conv2d,
     latent_channels: usize,
+    groups: usize,
 }
 
 /// The diagonal Gaussian posterior of an encode (`DiagonalGaussianDistribution`).
@@ -187,21 +188,32 @@ impl VaeEncoder {
             conv_out: Conv2d::load(&evb.pp("conv_out"), last, l2, 3, 1, 1),
             quant_conv: Conv2d::load(&vb.pp("quant_conv"), l2, l2, 1, 1, 0),
             latent_channels: c.latent_channels,
+            groups: g,
         }
     }
 
     /// Encodes an image in [-1, 1] to the posterior (unscaled latents).
     pub fn forward(&self, image: Tensor<4>) -> Posterior {
-        let mut x = self.conv_in.forward(image);
+        self.forward_limited(image, None)
+    }
+
+    /// [`Self::forward`] with no tensor larger than `limit` bytes (the device's largest storage
+    /// binding): the full-resolution blocks run on channel blocks ([`crate::nn::Blocks`]).
+    /// Without a limit, or when everything fits, it is exactly the unsplit computation.
+    pub fn forward_limited(&self, image: Tensor<4>, limit: Option<u64>) -> Posterior {
+        let [b, _, h, w] = image.dims();
+        let c0 = self.conv_in.out_channels();
+        let n = channel_blocks([b, c0, h, w], image.dtype().size(), c0 / self.groups, limit);
+        let mut x = self.conv_in.forward_blocks(&[image], n);
         for (resnets, down) in &self.down_blocks {
             for r in resnets {
-                x = r.forward(x, None);
+                x = r.forward_blocks(x, limit);
             }
             if let Some(d) = down {
-                x = d.forward(x);
+                x = d.forward_blocks(x, limit, self.groups);
             }
         }
-        let x = self.mid_block.forward(x);
+        let x = self.mid_block.forward(join_blocks(x));
         let moments = self.quant_conv.forward(self.conv_out.forward(self.conv_norm_out.forward_silu(x)));
         let l = self.latent_channels;
         let mean = moments.clone().narrow(1, 0, l);
@@ -219,6 +231,7 @@ pub struct VaeDecoder {
     up_blocks: Vec<(Vec<ResnetBlock2D>, Option<Upsample2D>)>,
     conv_norm_out: GroupNorm,
     conv_out: Conv2d,
+    groups: usize,
 }
 
 impl VaeDecoder {
@@ -249,21 +262,29 @@ impl VaeDecoder {
             up_blocks,
             conv_norm_out: GroupNorm::load(&dvb.pp("conv_norm_out"), g, boc[0], 1e-6),
             conv_out: Conv2d::load(&dvb.pp("conv_out"), boc[0], c.out_channels, 3, 1, 1),
+            groups: g,
         }
     }
 
     /// Decodes unscaled latents `[B, 4, h, w]` → image `[B, 3, 8h, 8w]`.
     pub fn forward(&self, z: Tensor<4>) -> Tensor<4> {
+        self.forward_limited(z, None)
+    }
+
+    /// [`Self::forward`] with no tensor larger than `limit` bytes (see
+    /// [`VaeEncoder::forward_limited`]).
+    pub fn forward_limited(&self, z: Tensor<4>, limit: Option<u64>) -> Tensor<4> {
         let x = self.conv_in.forward(self.post_quant_conv.forward(z));
-        let mut x = self.mid_block.forward(x);
+        let mut x: Blocks = vec![self.mid_block.forward(x)];
         for (resnets, up) in &self.up_blocks {
             for r in resnets {
-                x = r.forward(x, None);
+                x = r.forward_blocks(x, limit);
             }
             if let Some(u) = up {
-                x = u.forward(x, None);
+                x = u.forward_blocks(x, limit, self.groups);
             }
         }
-        self.conv_out.forward(self.conv_norm_out.forward_silu(x))
+        let x = self.conv_norm_out.forward_blocks(x, true);
+        join_blocks(self.conv_out.forward_blocks(&x, 1))
     }
 }

@@ -281,6 +281,7 @@ pub struct Pipeline {
     pub subject_cache: SubjectCache,
     device: Device,
     dtype: DType,
+    max_binding: Option<u64>,
 }
 
 /// Per-job state shared by both tasks.
@@ -299,7 +300,20 @@ impl Pipeline {
         if !models.unet.has_adapters() {
             return Err(Error::Config("the UNet has no EZIGen adapters (load the adapter weights)".into()));
         }
-        Ok(Self { models, subject_cache: SubjectCache::default(), device: device.clone(), dtype })
+        Ok(Self { models, subject_cache: SubjectCache::default(), device: device.clone(), dtype, max_binding: None })
+    }
+
+    /// Keeps every VAE tensor within `limit` bytes (the device's largest storage binding,
+    /// `maxStorageBufferBindingSize`): the VAE then runs its full-resolution blocks on channel
+    /// blocks ([`crate::nn::Blocks`]); nothing changes where everything fits.
+    pub fn with_max_binding(mut self, limit: Option<u64>) -> Self {
+        self.max_binding = limit;
+        self
+    }
+
+    /// The largest tensor the VAE may make, in bytes (`None`: no limit).
+    pub fn max_binding(&self) -> Option<u64> {
+        self.max_binding
     }
 
     /// Device.
@@ -431,7 +445,7 @@ impl<'a> Job<'a> {
     /// VAE-encodes an image tensor in [-1, 1] and samples the posterior with the draw `key`,
     /// scaled by the VAE factor.
     pub(crate) fn encode_image(&mut self, image: Tensor<4>, key: &str) -> Result<Tensor<4>> {
-        let post = self.m().vae_encoder.forward(image);
+        let post = self.m().vae_encoder.forward_limited(image, self.pipe.max_binding);
         let shape = post.mean.dims();
         let noise = self.noise(key, shape)?;
         Ok(post.sample(noise) * self.m().vae_scaling)
@@ -439,7 +453,7 @@ impl<'a> Job<'a> {
 
     /// Decodes scaled latents to an 8-bit RGB image.
     pub(crate) async fn decode(&self, latents: Tensor<4>) -> Result<Image8> {
-        let img = self.m().vae_decoder.forward(latents / self.m().vae_scaling);
+        let img = self.m().vae_decoder.forward_limited(latents / self.m().vae_scaling, self.pipe.max_binding);
         let [_, _, h, w] = img.dims();
         let values = read_f32(img).await?;
         Ok(image::from_planar(&values, w, h))

@@ -176,7 +176,7 @@ impl Job<'_> {
                     None => rgb,
                 };
                 let rgb = rgb.resize(size, size, crate::imageops::Filter::Bilinear);
-                self.m().vae_encoder.forward(image::to_tensor(&rgb, self.device(), self.dtype()))
+                self.m().vae_encoder.forward_limited(image::to_tensor(&rgb, self.device(), self.dtype()), self.pipe.max_binding())
             })
             .collect();
         // One posterior draw for the batch of photos and one T_sub noise shared by all of them,
