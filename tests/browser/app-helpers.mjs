@@ -2,6 +2,9 @@
 // logs every request and can break some on purpose, test images written on the fly (PNG via zlib),
 // and page actions (uploads, drag-and-drop, painting with real mouse events).
 
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { serve } from '../../www/serve.mjs';
 import { ROOT, contract } from './helpers.mjs';
@@ -54,6 +57,29 @@ export async function serveApp({ dir = DIST, intercept = null, config = undefine
   };
 }
 
+/**
+ * The built app with a tiny model of its own: a temporary folder whose entries link to DIST's,
+ * except `models/`, which the native CLI converts now (`ezigen convert --tiny --shard-mb 1`, as
+ * build.sh does for dist/models), with the tiny metric models when `metrics` (`--tiny-metrics`).
+ * Serve it with serveApp({ dir }); returns { dir, manifest, remove }.
+ */
+export function appWithTinyModel({ metrics = false } = {}) {
+  const dir = mkdtempSync(join(tmpdir(), 'ezigen-app-'));
+  for (const entry of readdirSync(DIST)) if (entry !== 'models') symlinkSync(join(DIST, entry), join(dir, entry));
+  const models = join(dir, 'models');
+  const args = ['convert', '--tiny', ...(metrics ? ['--tiny-metrics'] : []), '--shard-mb', '1', '--out', models];
+  const out = spawnSync(join(ROOT, 'target/release/ezigen'), args, { encoding: 'utf8' });
+  if (out.status !== 0) {
+    rmSync(dir, { recursive: true, force: true });
+    throw new Error(`ezigen ${args.join(' ')} failed: ${out.stderr}`);
+  }
+  return {
+    dir,
+    manifest: JSON.parse(readFileSync(join(models, 'manifest.json'), 'utf8')),
+    remove: () => rmSync(dir, { recursive: true, force: true }),
+  };
+}
+
 // --- test images ---------------------------------------------------------------------------------
 
 /** An RGBA PNG whose pixels come from `pixel(x, y) → [r, g, b, a]`. */
@@ -99,10 +125,11 @@ export function readPng(buf) {
   return { width, height, text };
 }
 
-/** Shard file names of a manifest in the order the app loads them. */
+/** Shard file names of a manifest in the order the app loads the model (the metric models are not part of it). */
 export function shardLoadOrder(manifest) {
   const order = contract.COMPONENTS;
-  const comps = [...order.filter((c) => c in manifest.components), ...Object.keys(manifest.components).filter((c) => !order.includes(c))];
+  const extra = (c) => !order.includes(c) && !contract.METRIC_COMPONENTS.includes(c);
+  const comps = [...order.filter((c) => c in manifest.components), ...Object.keys(manifest.components).filter(extra)];
   return comps.flatMap((c) => manifest.components[c].shards);
 }
 

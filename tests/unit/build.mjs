@@ -19,6 +19,7 @@ const ENTRIES = {
   'saved-form': 'www/src/ui/saved-form.ts',
   'selftest-memory': 'www/src/ui/selftest-memory.ts',
   'run-progress': 'www/src/ui/run-progress.ts',
+  'score-line': 'www/src/ui/score-line.ts',
   contract: 'www/src/generated/contract.ts',
 };
 

@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { load } from './helpers.mjs';
 
-const { FilesSource, WeightsError, componentOrder, formatBytes, parseManifest, planModel } = await load('weights');
+const { FilesSource, NO_METRICS_MESSAGE, WeightsError, componentOrder, formatBytes, parseManifest, planMetrics, planModel } = await load('weights');
 
 const SHA_A = 'a'.repeat(64);
 const SHA_B = 'B'.repeat(64);
@@ -170,6 +170,63 @@ test('planModel: shards in load order, sizes per component, nothing cached from 
   assert.equal(plan.info.totalBytes, 300);
   assert.equal(plan.info.toDownloadBytes, 0);
   assert.equal(plan.info.cachedShards, 0);
+});
+
+/** The manifest with the metric models (clip_text in two shards, dino in one) next to the model. */
+const withMetrics = () =>
+  manifest((m) => {
+    m.components.dino = { bytes: 40, shards: ['dino-0.safetensors'] };
+    m.components.clip_text = { bytes: 70, shards: ['clip_text-0.safetensors', 'clip_text-1.safetensors'] };
+    m.shards['dino-0.safetensors'] = { component: 'dino', bytes: 40, sha256: 'c'.repeat(64) };
+    m.shards['clip_text-0.safetensors'] = { component: 'clip_text', bytes: 50, sha256: 'd'.repeat(64) };
+    m.shards['clip_text-1.safetensors'] = { component: 'clip_text', bytes: 20, sha256: 'e'.repeat(64) };
+    m.total_bytes = 410;
+  });
+
+const folder = (text) => ({
+  kind: 'files',
+  describe: (f) => `${f} in the chosen folder`,
+  manifest: async () => ({ text, offline: false }),
+});
+
+test('componentOrder: the metric models are a part of their own, never in the model part', () => {
+  const m = parseManifest(withMetrics(), 'x');
+  assert.deepEqual(componentOrder(m), ['tokenizer', 'unet']);
+  assert.deepEqual(componentOrder(m, 'model'), ['tokenizer', 'unet']);
+  assert.deepEqual(componentOrder(m, 'metrics'), ['clip_text', 'dino']);
+  assert.deepEqual(componentOrder(parseManifest(manifest(), 'x'), 'metrics'), []);
+});
+
+test('planModel leaves the metric models out: no shard, no byte of them', async () => {
+  const plan = await planModel(folder(withMetrics()), null, new AbortController().signal);
+  assert.deepEqual(plan.shards.map((s) => s.file), ['tokenizer.safetensors', 'unet-0.safetensors']);
+  assert.deepEqual(plan.info.components.map((c) => c.component), ['tokenizer', 'unet']);
+  assert.equal(plan.info.totalBytes, 300);
+});
+
+test('planMetrics: only the metric shards, with their sizes summed', async () => {
+  const plan = await planMetrics(withMetrics(), folder(''), null);
+  assert.deepEqual(plan.shards.map((s) => s.file), ['clip_text-0.safetensors', 'clip_text-1.safetensors', 'dino-0.safetensors']);
+  assert.deepEqual(plan.info.components, [
+    { component: 'clip_text', bytes: 70, shards: 2 },
+    { component: 'dino', bytes: 40, shards: 1 },
+  ]);
+  assert.equal(plan.info.totalBytes, 110);
+  assert.equal(plan.info.shardCount, 3);
+  assert.equal(plan.info.toDownloadBytes, 0, 'a folder downloads nothing');
+});
+
+test('planMetrics refuses a model converted without them as no-model, saying how to convert it', async () => {
+  for (const text of [manifest(), manifest((m) => (m.components.dino = { bytes: 0, shards: [] }))]) {
+    await assert.rejects(planMetrics(text, folder(''), null), (e) => {
+      assert.ok(e instanceof WeightsError);
+      assert.equal(e.kind, 'no-model');
+      assert.equal(e.message, NO_METRICS_MESSAGE);
+      return true;
+    });
+  }
+  assert.match(NO_METRICS_MESSAGE, /converted without the metric models/);
+  assert.match(NO_METRICS_MESSAGE, /`ezigen convert … --dino DIR`/);
 });
 
 // --- formatBytes ---------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ import { createResultGrid } from './ui/result-grid.js';
 import { createResults } from './ui/results.js';
 import { createRunPanel } from './ui/run-panel.js';
 import { createFormMemory } from './ui/saved-form.js';
+import { createScoresPanel } from './ui/scores.js';
 import { state } from './ui/state.js';
 import { createStoragePanel } from './ui/storage-panel.js';
 import { WorkerClient } from './worker-client.js';
@@ -53,6 +54,7 @@ function restartWorker(reloadModel: boolean): void {
   client.stop();
   run.finish();
   model.setStatus('idle', 'Restarting…');
+  scores.onModelLoading();
   gpu.setStarting();
   state.autoLoadAfterReady = reloadModel;
   client.start();
@@ -95,6 +97,7 @@ function onReply(msg: Reply): void {
       break;
     case 'model-info':
       model.onInfo(msg.info, msg.needsConfirmation, msg.storage);
+      scores.onModelLoading();
       break;
     case 'model-progress':
       model.onProgress(msg);
@@ -106,6 +109,7 @@ function onReply(msg: Reply): void {
       model.onReady(msg);
       tokens.refresh();
       perf.onModelReady(msg.ms);
+      scores.onModelReady();
       break;
     case 'storage-info':
       storage.show(msg.storage);
@@ -130,9 +134,22 @@ function onReply(msg: Reply): void {
     case 'bench-done':
       perf.onDone(msg.ms, msg.error);
       break;
+    case 'metrics-info':
+      scores.onInfo(msg.info, msg.needsConfirmation, msg.storage);
+      break;
+    case 'metrics-progress':
+      scores.onProgress(msg);
+      break;
+    case 'metrics-ready':
+      scores.onReady(msg);
+      break;
+    case 'scores':
+      results.onScores(msg);
+      break;
     case 'failed':
       if (msg.scope === 'run') run.onFailed(msg.id, msg.kind, msg.message);
       else if (msg.scope === 'model') model.onFailed(msg.kind, msg.message);
+      else if (msg.scope === 'metrics') scores.onFailed(msg.kind, msg.message);
       else storage.note(`Browser storage could not be read or changed: ${msg.message}`);
       break;
   }
@@ -185,6 +202,8 @@ const results = createResults({
     form.save();
   },
 });
+// Off by default; remembered. Loads the metric models only when turned on.
+const scores = createScoresPanel({ client, showScores: () => results.showScores() });
 // The form and the history survive reloads (saved-form.ts, history-store.ts).
 const form = createFormMemory({ setMode, params });
 

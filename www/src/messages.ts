@@ -99,6 +99,26 @@ export function explain(kind: FailureKind, message: string): Explanation {
   }
 }
 
+/**
+ * A failure of the metric models (the scores): no recovery actions, since the generation is not
+ * affected and turning the scores on again retries (stored parts are kept).
+ */
+export function explainMetrics(kind: FailureKind, message: string): { title: string; body: string } {
+  const again = 'Generating and editing work as before. Turn the scores on again to retry: parts downloaded so far are kept.';
+  switch (kind) {
+    case 'no-model':
+      return { title: 'No scores for this model', body: message };
+    case 'quota-exceeded':
+      return { title: 'Not enough storage space for the score models', body: `${message} Free some disk space or delete old cached weights. ${again}` };
+    case 'bad-input':
+      return { title: 'The scores are not available yet', body: message };
+    default: {
+      const ex = explain(kind, message);
+      return { title: `The score models could not be loaded: ${ex.title.charAt(0).toLowerCase()}${ex.title.slice(1)}`, body: `${message} ${again}` };
+    }
+  }
+}
+
 export const STAGE_LABELS: Record<Stage, string> = {
   'encode-text': 'Encoding the prompt',
   reference: "Reading the subject's features",

@@ -18,6 +18,7 @@ import {
   type KernelCheck,
   type Mask,
   type PromptTokens,
+  type Scores,
   type SmokeOutput,
   type SourceRoot,
   type Stage,
@@ -33,6 +34,7 @@ export {
   MAX_ASPECT_RATIO,
   MAX_IMAGE_SIDE,
   MAX_SUBJECTS,
+  METRIC_COMPONENTS,
 } from './generated/contract.js';
 export type {
   AdapterReport,
@@ -48,6 +50,7 @@ export type {
   KernelCheck,
   PromptTokens,
   SamplingOptions,
+  Scores,
   SmokeOutput,
   Stage,
 } from './generated/contract.js';
@@ -165,8 +168,20 @@ export interface LoadProgress {
   cachedShards: number;
 }
 
-/** Which part of the app a failure belongs to (decides where the page shows it). */
-export type FailureScope = 'model' | 'run' | 'storage';
+/**
+ * Which part of the app a failure belongs to (decides where the page shows it); 'metrics': the
+ * metric models of the scores (the generation keeps working).
+ */
+export type FailureScope = 'model' | 'run' | 'storage' | 'metrics';
+
+/**
+ * Where the scores of one result stand: being computed (after its run finished), computed
+ * (cosine similarities from the core, shown as they are), or failed (the message says why).
+ */
+export type ScoreState =
+  | { state: 'computing' }
+  | { state: 'done'; scores: Scores }
+  | { state: 'failed'; message: string };
 
 /** One benchmark record (one stage): `bench` names it; times in ms, memory in bytes. */
 export interface BenchRecord {
@@ -206,7 +221,14 @@ export type Request =
     }
   | { type: 'cancel'; id: number }
   | { type: 'bench'; options: BenchOptions }
-  | { type: 'prompt-tokens'; text: string };
+  | { type: 'prompt-tokens'; text: string }
+  // The scores are turned on: load the metric models of the loaded model (from the same source
+  // and weights cache), after a 'metrics-info' that asks for confirmation when something has to
+  // be downloaded and `confirmed` is false; once they are ready, the results of the latest run
+  // and of every later run are scored after their run.
+  | { type: 'load-metrics'; confirmed: boolean }
+  // The scores are turned off: stops loading the metric models and scoring (loaded ones stay).
+  | { type: 'scores-off' };
 
 /** Worker → page. */
 export type Reply =
@@ -253,4 +275,11 @@ export type Reply =
   | { type: 'bench-record'; record: BenchRecord }
   // null: no model is loaded yet (the tokenizer comes with it)
   | { type: 'prompt-tokens'; text: string; tokens: PromptTokens | null }
-  | { type: 'bench-done'; ms: number; error: string | null };
+  | { type: 'bench-done'; ms: number; error: string | null }
+  // The metric models' part of the manifest (sizes, what is stored already); as 'model-info'.
+  | { type: 'metrics-info'; info: ModelInfo; needsConfirmation: boolean; storage: StorageInfo | null }
+  | ({ type: 'metrics-progress' } & LoadProgress)
+  // The metric models are loaded (all zero when they were loaded before).
+  | { type: 'metrics-ready'; ms: number; cachedShards: number; downloadedShards: number; warning: string | null }
+  // The scores of variation `variation` of run `id`.
+  | { type: 'scores'; id: number; variation: number; result: ScoreState };

@@ -21,6 +21,7 @@
 import { MANIFEST_FORMAT, MANIFEST_VERSION, type Manifest } from './generated/contract.js';
 import {
   COMPONENTS,
+  METRIC_COMPONENTS,
   type ComponentProgress,
   type LoadProgress,
   type FailureKind,
@@ -102,12 +103,31 @@ export function parseManifest(text: string, where: string): Manifest {
   return m;
 }
 
-/** The manifest's components in load order (known ones first, in COMPONENTS order). */
-export function componentOrder(m: Manifest): string[] {
+/**
+ * The two parts of a converted model, loaded separately: the generation model, and the optional
+ * metric models (METRIC_COMPONENTS: CLIP's text tower and DINO) that only the scores need, loaded
+ * when the user turns the scores on.
+ */
+export type ModelPart = 'model' | 'metrics';
+
+const isMetric = (c: string) => (METRIC_COMPONENTS as readonly string[]).includes(c);
+
+/**
+ * The manifest's components of `part` in load order: for the model the known ones first (in
+ * COMPONENTS order), then unknown ones (refused by the core); the metric components never.
+ * For the metrics the metric components it has, in METRIC_COMPONENTS order.
+ */
+export function componentOrder(m: Manifest, part: ModelPart = 'model'): string[] {
+  if (part === 'metrics') return METRIC_COMPONENTS.filter((c) => c in m.components);
   const known = COMPONENTS.filter((c) => c in m.components) as string[];
-  const extra = Object.keys(m.components).filter((c) => !known.includes(c));
+  const extra = Object.keys(m.components).filter((c) => !known.includes(c) && !isMetric(c));
   return [...known, ...extra];
 }
+
+/** Said when the scores are turned on for a model converted without the metric models. */
+export const NO_METRICS_MESSAGE =
+  'This model was converted without the metric models, so its results cannot be scored. ' +
+  'Convert it with `ezigen convert … --dino DIR` (DINO ViT-S/16; CLIP\'s text tower comes from `--clip`) to see scores.';
 
 /** Hex SHA-256 of `bytes` (crypto.subtle). */
 export async function sha256Hex(bytes: Uint8Array): Promise<string> {
@@ -460,12 +480,35 @@ export interface ModelPlan {
   info: ModelInfo;
 }
 
-/** Reads the manifest and checks which shards are cached already. */
+/** Reads the manifest and checks which shards of the model (without the metric models) are cached already. */
 export async function planModel(source: ShardSource, store: WeightStore | null, signal: AbortSignal): Promise<ModelPlan> {
   const { text, offline } = await source.manifest(store, signal);
-  const manifest = parseManifest(text, source.describe('manifest.json'));
+  return planPart(parseManifest(text, source.describe('manifest.json')), text, offline, source, store, 'model');
+}
+
+/**
+ * The plan of the metric models of the loaded model, from the manifest text it was loaded with
+ * (so both parts come from the same conversion) and the same source and cache. Throws a
+ * WeightsError('no-model') with NO_METRICS_MESSAGE when the manifest lacks one of them.
+ */
+export async function planMetrics(manifestText: string, source: ShardSource, store: WeightStore | null): Promise<ModelPlan> {
+  const manifest = parseManifest(manifestText, source.describe('manifest.json'));
+  if (!METRIC_COMPONENTS.every((c) => c in manifest.components)) throw new WeightsError('no-model', NO_METRICS_MESSAGE);
+  return planPart(manifest, manifestText, false, source, store, 'metrics');
+}
+
+/** The plan of one part of a parsed manifest: its shards in load order, and which are cached. */
+async function planPart(
+  manifest: Manifest,
+  text: string,
+  offline: boolean,
+  source: ShardSource,
+  store: WeightStore | null,
+  part: ModelPart,
+): Promise<ModelPlan> {
+  const order = componentOrder(manifest, part);
   const shards: ShardPlan[] = [];
-  for (const component of componentOrder(manifest)) {
+  for (const component of order) {
     for (const file of manifest.components[component].shards) {
       const s = manifest.shards[file];
       const cached = source.kind !== 'files' && store ? await store.has(file, s.sha256) : false;
@@ -484,7 +527,7 @@ export async function planModel(source: ShardSource, store: WeightStore | null, 
     toDownloadBytes: source.kind === 'url' ? totalBytes - cachedBytes : 0,
     shardCount: shards.length,
     cachedShards: shards.filter((s) => s.cached).length,
-    components: componentOrder(manifest).map((component) => ({
+    components: order.map((component) => ({
       component,
       bytes: manifest.components[component].shards.reduce((a, f) => a + manifest.shards[f].bytes, 0),
       shards: manifest.components[component].shards.length,

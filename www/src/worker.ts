@@ -21,6 +21,7 @@ import {
   type Reply,
   type Request,
   type RgbaImage,
+  type StorageInfo,
   type SubjectPhoto,
 } from './protocol.js';
 import {
@@ -29,9 +30,11 @@ import {
   deleteAllWeights,
   formatBytes,
   loadPlan,
+  planMetrics,
   planModel,
   sourceFor,
   storageInfo,
+  type ShardSource,
 } from './weights.js';
 
 const scope = self as unknown as Worker;
@@ -42,6 +45,30 @@ let adapter: AdapterReport | undefined;
 let modelReady = false;
 let loadAbort: AbortController | null = null;
 let running: { id: number; cancelled: boolean } | null = null;
+
+/**
+ * The loaded model: its manifest text, where it came from and how it was loaded. The metric
+ * models load from the same manifest and source, through the same weights cache.
+ */
+let loaded: { manifestText: string; source: ShardSource; f16: boolean; save: boolean } | null = null;
+/** The scores are turned on (the page sent 'load-metrics', and no 'scores-off' since). */
+let scoresOn = false;
+/** The metric models of the loaded model are ready (Session.metricsReady). */
+let metricsReady = false;
+let metricsAbort: AbortController | null = null;
+
+/** A page image as the core's `SubjectImage` (the same bytes). */
+type CoreSubject = { image: ReturnType<typeof rgba>; mask: SubjectPhoto['mask'] };
+
+/**
+ * The latest run's inputs and finished images, kept for their scores (a copy of each result,
+ * the subject photos it already had): scored after the run, or when the scores are turned on
+ * later. The next run replaces it.
+ */
+let lastRun: { id: number; prompt: string; subjects: CoreSubject[]; images: Map<number, RgbaImage>; scored: Set<number> } | null = null;
+/** The scoring in progress (one image after the other), and the request to stop it after the current image. */
+let scoring: Promise<void> | null = null;
+let stopScoring = false;
 
 const KINDS: ReadonlySet<string> = new Set<string>(FAILURE_KINDS);
 
@@ -115,12 +142,29 @@ async function start(): Promise<void> {
   post({ type: 'ready', adapter });
 }
 
+/** Refuses, before any download, `bytes` to be stored that the origin's storage cannot take. */
+function refuseWithoutSpace(what: string, bytes: number, save: boolean, storage: StorageInfo): void {
+  if (bytes <= 0 || !save || storage.quota === null || storage.usage === null) return;
+  const free = storage.quota - storage.usage;
+  if (bytes > free) {
+    throw new WeightsError(
+      'quota-exceeded',
+      `${what} needs ${formatBytes(bytes)} more browser storage, but this site may only use ` +
+        `${formatBytes(Math.max(0, free))} more (${formatBytes(storage.usage)} of ${formatBytes(storage.quota)} used).`,
+    );
+  }
+}
+
 async function loadModel(req: Extract<Request, { type: 'load-model' }>): Promise<void> {
   if (running) throw new WeightsError('bad-input', 'Wait for the current run to finish (or cancel it) before loading a model.');
   loadAbort?.abort();
   const ctrl = new AbortController();
   loadAbort = ctrl;
   modelReady = false;
+  // The metric models belong to the model: a new one needs its own (loaded when scores are on).
+  loaded = null;
+  metricsAbort?.abort();
+  metricsReady = false;
   const t0 = performance.now();
   try {
     const store = await WeightStore.open();
@@ -156,16 +200,7 @@ async function loadModel(req: Extract<Request, { type: 'load-model' }>): Promise
         );
       }
     }
-    if (info.toDownloadBytes > 0 && req.options.saveToStorage && store && storage.quota !== null && storage.usage !== null) {
-      const free = storage.quota - storage.usage;
-      if (info.toDownloadBytes > free) {
-        throw new WeightsError(
-          'quota-exceeded',
-          `The model needs ${formatBytes(info.toDownloadBytes)} more browser storage, but this site may only use ` +
-            `${formatBytes(Math.max(0, free))} more (${formatBytes(storage.usage)} of ${formatBytes(storage.quota)} used).`,
-        );
-      }
-    }
+    refuseWithoutSpace('The model', info.toDownloadBytes, req.options.saveToStorage && store !== null, storage);
 
     const needsConfirmation =
       info.source === 'url' && info.toDownloadBytes > LARGE_DOWNLOAD_BYTES && !req.options.confirmedLargeDownload;
@@ -184,6 +219,7 @@ async function loadModel(req: Extract<Request, { type: 'load-model' }>): Promise
       finish: (component) => core.finishComponent(component as Component),
     });
     modelReady = true;
+    loaded = { manifestText: plan.manifestText, source, f16, save: req.options.saveToStorage };
     post({
       type: 'model-ready',
       name: info.name,
@@ -200,8 +236,96 @@ async function loadModel(req: Extract<Request, { type: 'load-model' }>): Promise
   }
 }
 
+/**
+ * Loads the metric models of the loaded model (the scores were turned on): their shards from the
+ * model's own source through the weights cache, one at a time, verified, into the GPU. Asks
+ * first ('metrics-info' with needsConfirmation) when something has to be downloaded.
+ */
+async function loadMetrics(req: Extract<Request, { type: 'load-metrics' }>): Promise<void> {
+  scoresOn = true;
+  const model = loaded;
+  if (!modelReady || !model) throw new WeightsError('bad-input', 'Load a model first: the scores also use its CLIP image model.');
+  if (metricsReady) {
+    post({ type: 'metrics-ready', ms: 0, cachedShards: 0, downloadedShards: 0, warning: null });
+    scoreLastRun();
+    return;
+  }
+  metricsAbort?.abort();
+  const ctrl = new AbortController();
+  metricsAbort = ctrl;
+  const t0 = performance.now();
+  try {
+    const store = await WeightStore.open();
+    const plan = await planMetrics(model.manifestText, model.source, store);
+    const storage = await storageInfo(store);
+    if (ctrl.signal.aborted) throw new WeightsError('cancelled', 'Loading the score models was cancelled.');
+    refuseWithoutSpace('The score models', plan.info.toDownloadBytes, model.save && store !== null, storage);
+    const needsConfirmation = plan.info.toDownloadBytes > 0 && !req.confirmed;
+    post({ type: 'metrics-info', info: plan.info, needsConfirmation, storage });
+    if (needsConfirmation) return;
+    const core = requireSession();
+    core.beginMetrics(model.manifestText, model.f16);
+    const result = await loadPlan(plan, model.source, store, {
+      save: model.save,
+      signal: ctrl.signal,
+      onProgress: (p) => post({ type: 'metrics-progress', ...p }),
+      upload: (component, bytes) => core.loadShard(component as Component, bytes),
+      finish: (component) => core.finishComponent(component as Component),
+    });
+    if (loaded !== model) throw new WeightsError('cancelled', 'Another model was loaded meanwhile.');
+    if (!core.metricsReady()) throw new WeightsError('internal', 'The score models were loaded but the core does not report them ready.');
+    metricsReady = true;
+    post({
+      type: 'metrics-ready',
+      ms: performance.now() - t0,
+      cachedShards: result.cachedShards,
+      downloadedShards: result.downloadedShards,
+      warning: result.warning,
+    });
+    scoreLastRun();
+  } catch (e) {
+    // Replaced by a newer request (turned off and on again): that one reports.
+    if (ctrl.signal.aborted && metricsAbort !== ctrl) return;
+    throw e;
+  } finally {
+    if (metricsAbort === ctrl) metricsAbort = null;
+  }
+}
+
+/**
+ * Scores the latest run's images that have no scores yet, one after the other, when the scores
+ * are on, the metric models are ready and no run is in progress (never during a generation).
+ * Posts 'scores' for each: computing, then the scores or why they failed.
+ */
+function scoreLastRun(): void {
+  const run = lastRun;
+  if (scoring || !run || running || !scoresOn || !metricsReady) return;
+  const core = requireSession();
+  scoring = (async () => {
+    for (const [variation, image] of run.images) {
+      if (stopScoring || running || !scoresOn || !metricsReady || lastRun !== run) break;
+      if (run.scored.has(variation)) continue;
+      run.scored.add(variation);
+      post({ type: 'scores', id: run.id, variation, result: { state: 'computing' } });
+      try {
+        const scores = await core.scores({ image: rgba(image), subjects: run.subjects, prompt: run.prompt });
+        post({ type: 'scores', id: run.id, variation, result: { state: 'done', scores } });
+      } catch (e) {
+        const { kind, message } = classify(e);
+        if (kind === 'device-lost') modelReady = false;
+        post({ type: 'scores', id: run.id, variation, result: { state: 'failed', message } });
+      }
+    }
+  })().finally(() => {
+    scoring = null;
+    stopScoring = false;
+    // Turned on again (or a result came) while the last image was being scored.
+    if (run.images.size > run.scored.size) scoreLastRun();
+  });
+}
+
 /** A page photo of the subject as the core's `SubjectImage`. */
-const subjectImage = (s: SubjectPhoto) => ({ image: rgba(s.image), mask: s.mask ?? null });
+const subjectImage = (s: SubjectPhoto): CoreSubject => ({ image: rgba(s.image), mask: s.mask ?? null });
 
 /**
  * Runs a generate or edit request: its `count` variations one after the other (seeds seed,
@@ -221,7 +345,15 @@ async function runPipeline(req: Extract<Request, { type: 'generate' | 'edit' }>)
   // The same images for every variation: the core copies them in on each call.
   const subjects = req.subjects.map(subjectImage);
   const source = req.type === 'edit' ? rgba(req.source) : null;
+  // Kept for the scores of this run's images (computed after the run).
+  const kept = { id: req.id, prompt: req.params.prompt, subjects, images: new Map<number, RgbaImage>(), scored: new Set<number>() };
   try {
+    // Scores of the last run still being computed: the image in flight is finished first.
+    if (scoring) {
+      stopScoring = true;
+      await scoring;
+    }
+    lastRun = kept;
     for (let variation = 0; variation < req.count; variation++) {
       if (run.cancelled) throw new WeightsError('cancelled', 'Cancelled.');
       const seed = req.params.seed + variation;
@@ -262,6 +394,8 @@ async function runPipeline(req: Extract<Request, { type: 'generate' | 'edit' }>)
       }
       const image = final ?? last;
       if (!image) throw new WeightsError('internal', 'The run finished without an image.');
+      // A copy for the scores: the image itself is transferred to the page.
+      kept.images.set(variation, { width: image.width, height: image.height, data: image.data.slice() });
       post(
         {
           type: 'result',
@@ -282,6 +416,8 @@ async function runPipeline(req: Extract<Request, { type: 'generate' | 'edit' }>)
     throw e;
   } finally {
     if (running === run) running = null;
+    // After the generation (also a cancelled or failed one), the finished images get their scores.
+    scoreLastRun();
   }
 }
 
@@ -322,6 +458,7 @@ self.onmessage = async (ev: MessageEvent<Request>) => {
         let deleted = false;
         if (req.type === 'delete-cache') {
           loadAbort?.abort();
+          metricsAbort?.abort();
           deleted = await deleteAllWeights();
         }
         post({ type: 'storage-info', storage: await storageInfo(await WeightStore.open()), deleted });
@@ -339,6 +476,17 @@ self.onmessage = async (ev: MessageEvent<Request>) => {
       break;
     case 'cancel':
       if (running && running.id === req.id) running.cancelled = true;
+      break;
+    case 'load-metrics':
+      try {
+        await loadMetrics(req);
+      } catch (e) {
+        fail(null, 'metrics', e);
+      }
+      break;
+    case 'scores-off':
+      scoresOn = false;
+      metricsAbort?.abort();
       break;
     case 'prompt-tokens': {
       let tokens = null;

@@ -6,7 +6,7 @@
 import { $, show } from '../dom.js';
 import { bitmapToRgba } from '../image.js';
 import { createHistoryStore, HISTORY_LIMIT, type SavedResult, type StoredResult } from '../history-store.js';
-import type { EditParams, RgbaImage } from '../protocol.js';
+import type { EditParams, RgbaImage, ScoreState } from '../protocol.js';
 import type { Mode } from './state.js';
 
 /** A result in the history: what is stored of it, plus what only lives on the page. */
@@ -22,6 +22,11 @@ export interface ResultItem
   url: string;
   /** How many subject photos it was made from (null: not recorded, an older stored entry). */
   subjects: number | null;
+  /**
+   * Its scores (ui/scores.ts), or null when none were computed: this visit only, not stored (an
+   * entry from an earlier visit has no subject photos to compare with).
+   */
+  scores: ScoreState | null;
 }
 
 /** What the history needs from the results. */
@@ -150,6 +155,7 @@ export function createHistory(deps: HistoryDeps): HistoryList {
         model: r.model,
         tiny: r.tiny === true,
         subjects: typeof r.subjects === 'number' && Number.isInteger(r.subjects) && r.subjects > 0 ? r.subjects : null,
+        scores: null,
       };
     } catch {
       return null; // an undecodable image: skip the entry

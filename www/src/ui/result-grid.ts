@@ -1,11 +1,13 @@
 // The variations of a run (#variations-section): one tile per variation, waiting, being made,
-// done (its image and seed; a click shows it large, a link downloads its PNG) or not made
-// (the run was cancelled or failed). Shown for runs of more than one variation; it stays until
-// the next run starts.
+// done (its image and seed, and its scores when they are on; a click shows it large, a link
+// downloads its PNG) or not made (the run was cancelled or failed). Shown for runs of more than
+// one variation; it stays until the next run starts.
 
 import { $, show } from '../dom.js';
 import { drawRgba } from '../image.js';
 import type { ResultItem } from './history.js';
+import { scoreLine } from './score-line.js';
+import { state } from './state.js';
 
 /** What the grid needs from the results. */
 export interface ResultGridDeps {
@@ -28,6 +30,8 @@ export interface ResultGrid {
   stopped(why: string): void;
   /** Marks the tile of `item` as the one shown (none when it is not in the grid). */
   markShown(item: ResultItem | null): void;
+  /** Shows the scores of the done tiles as they stand now (some arrived, or the scores were turned on or off). */
+  showScores(): void;
 }
 
 /** What a tile says while it has no image, by state. */
@@ -39,8 +43,20 @@ export function createResultGrid(deps: ResultGridDeps): ResultGrid {
   /** Object URLs of the tiles' download links (revoked when the next run replaces the grid). */
   let urls: string[] = [];
   let tiles: HTMLLIElement[] = [];
+  /** The results of the done tiles, by tile. */
+  let items: (ResultItem | null)[] = [];
   /** The run whose tiles are shown. */
   let shownRun = 0;
+
+  /** The scores line of tile `index` (hidden while the scores are off or there are none). */
+  function scoresOf(index: number): void {
+    const item = items[index];
+    const line = tiles[index]?.querySelector<HTMLElement>('.variation-scores');
+    if (!item || !line) return;
+    line.textContent = item.scores ? scoreLine(item.scores) : '';
+    line.dataset.state = item.scores?.state ?? '';
+    show(line, state.scores && item.scores !== null);
+  }
 
   function placeholder(li: HTMLLIElement, text: string): void {
     const box = li.querySelector('.variation-wait');
@@ -51,6 +67,7 @@ export function createResultGrid(deps: ResultGridDeps): ResultGrid {
     shownRun = runId;
     for (const u of urls) URL.revokeObjectURL(u);
     urls = [];
+    items = Array.from({ length: count }, () => null);
     tiles = Array.from({ length: count }, (_, i) => {
       const li = document.createElement('li');
       li.className = 'variation';
@@ -109,7 +126,12 @@ export function createResultGrid(deps: ResultGridDeps): ResultGrid {
     const foot = document.createElement('div');
     foot.className = 'variation-foot';
     foot.append(cap, link);
-    li.replaceChildren(pick, foot);
+    const scores = document.createElement('p');
+    scores.className = 'variation-scores hint';
+    scores.hidden = true;
+    li.replaceChildren(pick, foot, scores);
+    items[index] = item;
+    scoresOf(index);
   }
 
   function stopped(why: string): void {
@@ -124,5 +146,5 @@ export function createResultGrid(deps: ResultGridDeps): ResultGrid {
     for (const li of tiles) li.setAttribute('aria-current', String(item !== null && li.dataset.key === item.key));
   }
 
-  return { start, running, fill, stopped, markShown };
+  return { start, running, fill, stopped, markShown, showScores: () => tiles.forEach((_, i) => scoresOf(i)) };
 }

@@ -1,13 +1,15 @@
-// Results: the shown image with its caption, the before/after toggle (edit), the PNG download
-// with the parameters in a tEXt chunk, the tiles of a run's variations (result-grid.ts) and the
-// history (history.ts); selecting a tile or an entry shows it and restores its settings.
+// Results: the shown image with its caption and its scores (when they are on, ui/scores.ts), the
+// before/after toggle (edit), the PNG download with the parameters in a tEXt chunk, the tiles of
+// a run's variations (result-grid.ts) and the history (history.ts); selecting a tile or an entry
+// shows it and restores its settings.
 
 import { $, show } from '../dom.js';
 import { drawRgba, rgbaToPngBlob } from '../image.js';
 import { asciiJson, insertTextChunk } from '../png.js';
-import type { EditParams, Reply } from '../protocol.js';
+import type { EditParams, Reply, ScoreState } from '../protocol.js';
 import { createHistory, type ResultItem } from './history.js';
 import type { ResultGrid } from './result-grid.js';
+import { scoreLine } from './score-line.js';
 import { elapsed, type RunPanel } from './run-panel.js';
 import { state, type Mode } from './state.js';
 
@@ -30,7 +32,14 @@ export interface Results {
   restoreHistory(): Promise<void>;
   /** Some history entry (or the shown result) still shows `bitmap` (as its before image). */
   shows(bitmap: ImageBitmap): boolean;
+  /** The worker's scores of a result (computing, computed or failed). */
+  onScores(r: Extract<Reply, { type: 'scores' }>): void;
+  /** Shows or hides the results' score lines (the scores were turned on or off). */
+  showScores(): void;
 }
+
+/** The key of variation `variation` of run `id` (this visit). */
+const runKey = (id: number, variation: number) => `run-${id}-${variation}`;
 
 function slug(text: string): string {
   const s = text
@@ -62,6 +71,10 @@ export function createResults(deps: ResultsDeps): Results {
   /** The run during which the user selected a result: its later variations are not shown over it. */
   let pickedDuring: number | null = null;
   const history = createHistory({ select: (item) => select(item), shown: () => shown });
+  /** This visit's results by key (their scores arrive after their run). */
+  const byKey = new Map<string, ResultItem>();
+  /** Scores that arrived while their result was still being prepared (its PNG). */
+  const early = new Map<string, ScoreState>();
 
   function select(item: ResultItem): void {
     pickedDuring = deps.run.current()?.id ?? null;
@@ -93,8 +106,9 @@ export function createResults(deps: ResultsDeps): Results {
     };
     const png = new Uint8Array(await (await rgbaToPngBlob(image)).arrayBuffer());
     const blob = new Blob([insertTextChunk(png, 'parameters', asciiJson(meta)) as Uint8Array<ArrayBuffer>], { type: 'image/png' });
+    const key = runKey(id, variation);
     const item: ResultItem = {
-      key: `run-${id}-${variation}`,
+      key,
       mode: run.mode,
       params,
       image,
@@ -108,7 +122,10 @@ export function createResults(deps: ResultsDeps): Results {
       model: state.model.name,
       tiny: state.model.tiny,
       subjects: run.subjects,
+      scores: early.get(key) ?? null,
     };
+    early.delete(key);
+    byKey.set(key, item);
     history.add(item);
     deps.grid.fill(id, variation, item, r.subjectReused);
     if (pickedDuring !== id) showResult(item);
@@ -142,6 +159,7 @@ export function createResults(deps: ResultsDeps): Results {
     $('result-caption').textContent =
       `${item.image.width} × ${item.image.height} · seed ${p.seed} · split ${p.splitRatio} · ${item.iterations} iteration${item.iterations === 1 ? '' : 's'}${sim}${subjects} · ${elapsed(item.ms)}` +
       (item.tiny ? ' · tiny test model (noise)' : '');
+    renderScores();
     const fig = $('result');
     fig.dataset.width = String(item.image.width);
     fig.dataset.height = String(item.image.height);
@@ -149,6 +167,27 @@ export function createResults(deps: ResultsDeps): Results {
     show($('result-empty'), false);
     history.markShown(item);
     deps.grid.markShown(item);
+  }
+
+  /** The shown result's score line (hidden while the scores are off or it has none). */
+  function renderScores(): void {
+    const el = $('result-scores');
+    const s = shown?.scores ?? null;
+    el.textContent = s ? scoreLine(s) : '';
+    el.dataset.state = s?.state ?? '';
+    show(el, state.scores && s !== null);
+  }
+
+  function onScores(r: Extract<Reply, { type: 'scores' }>): void {
+    const key = runKey(r.id, r.variation);
+    const item = byKey.get(key);
+    if (!item) {
+      early.set(key, r.result);
+      return;
+    }
+    item.scores = r.result;
+    deps.grid.showScores();
+    if (shown === item) renderScores();
   }
 
   $('before-after').addEventListener('click', () => setBefore($('before-after').getAttribute('aria-pressed') !== 'true'));
@@ -167,5 +206,10 @@ export function createResults(deps: ResultsDeps): Results {
     select,
     restoreHistory: history.restore,
     shows: (bitmap) => shown?.source === bitmap || history.shows(bitmap),
+    onScores,
+    showScores: () => {
+      renderScores();
+      deps.grid.showScores();
+    },
   };
 }

@@ -26,6 +26,8 @@ export const state = {
     progress: 0,
     info: null as ModelInfo | null,
   },
+  /** scores.ts: the scores are turned on (their lines are shown under the results). */
+  scores: false,
   /** Load the model once the GPU self-test is done (main.ts: at start and on restarts). */
   autoLoadAfterReady: true,
 };
