@@ -137,7 +137,7 @@ fn wrong_inputs_are_refused() {
     let root = scratch("wrong");
     let sd = root.join("sd");
     copy_dir(&builtin_tiny_dir(), &sd);
-    let folders = |sd: &Path, ez: &Path| DiffusersFolders { sd: sd.to_path_buf(), ezigen: ez.to_path_buf(), clip: sd.join("clip") };
+    let folders = |sd: &Path, ez: &Path| DiffusersFolders { sd: sd.to_path_buf(), ezigen: ez.to_path_buf(), clip: sd.join("clip"), clip_text: None, dino: None };
     let fail = |f: DiffusersFolders, needle: &str| {
         let mut o = options(f, &root.join("out"), StoredDType::F16, 64);
         o.tiny = true;
