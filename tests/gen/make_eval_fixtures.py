@@ -16,7 +16,6 @@ computed from the weights as stored (written, then reloaded through from_pretrai
 
 Run from the repository root:  OMP_NUM_THREADS=1 python tests/gen/make_eval_fixtures.py
 """
-import json
 import os
 import shutil
 import sys
@@ -123,36 +122,10 @@ def dino_preprocess():
     ])
 
 
-def write_clip_b32_tokenizer_folder(folder, vocab, merges):
-    """The tokenizer files of openai/clip-vit-base-patch32: as SD2.1-base's, but the pad
-    token is "<|endoftext|>" (so "!" is an ordinary token and padding is 49407)."""
-    make_tokenizer.write_sd21_tokenizer_folder(folder, vocab, merges)  # vocab.json, merges.txt
-    added = {"lstrip": False, "normalized": True, "rstrip": False, "single_word": False}
-    bos = dict(added, content="<|startoftext|>")
-    eos = dict(added, content="<|endoftext|>")
-    with open(os.path.join(folder, "special_tokens_map.json"), "w") as f:
-        json.dump({"bos_token": bos, "eos_token": eos, "pad_token": "<|endoftext|>", "unk_token": eos}, f)
-    cfg = {
-        "add_prefix_space": False,
-        "bos_token": dict(bos, __type="AddedToken"),
-        "do_lower_case": True,
-        "eos_token": dict(eos, __type="AddedToken"),
-        "errors": "replace",
-        "model_max_length": 77,
-        "name_or_path": "openai/clip-vit-base-patch32",
-        "pad_token": "<|endoftext|>",
-        "special_tokens_map_file": "./special_tokens_map.json",
-        "tokenizer_class": "CLIPTokenizer",
-        "unk_token": dict(eos, __type="AddedToken"),
-    }
-    with open(os.path.join(folder, "tokenizer_config.json"), "w") as f:
-        json.dump(cfg, f)
-
-
 def tokenizer_clip_b32():
     vocab, merges = make_tokenizer.derive_vocab_and_merges()
     with tempfile.TemporaryDirectory() as folder:
-        write_clip_b32_tokenizer_folder(folder, vocab, merges)
+        make_tokenizer.write_sd21_tokenizer_folder(folder, vocab, merges, pad="<|endoftext|>", name_or_path="openai/clip-vit-base-patch32")
         tok = CLIPTokenizer.from_pretrained(folder)
     assert tok.fix_text is not None
     assert tok.pad_token == "<|endoftext|>" and tok.pad_token_id == EOS

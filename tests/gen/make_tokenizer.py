@@ -80,8 +80,10 @@ def derive_vocab_and_merges():
     return vocab, merges
 
 
-def write_sd21_tokenizer_folder(folder, vocab, merges):
-    """The files of SD2.1-base's tokenizer/ folder (vocab, merges, and the two configs)."""
+def write_sd21_tokenizer_folder(folder, vocab, merges, pad="!", name_or_path="stabilityai/stable-diffusion-2"):
+    """The files of SD2.1-base's tokenizer/ folder (vocab, merges, and the two configs). With
+    pad="<|endoftext|>" and name_or_path="openai/clip-vit-base-patch32" they are those of CLIP
+    ViT-B/32's tokenizer ("!" then is an ordinary token and padding is 49407)."""
     with open(os.path.join(folder, "vocab.json"), "w", encoding="utf-8") as f:
         json.dump(vocab, f, ensure_ascii=False)
     with open(os.path.join(folder, "merges.txt"), "w", encoding="utf-8") as f:
@@ -93,7 +95,7 @@ def write_sd21_tokenizer_folder(folder, vocab, merges):
     eos = dict(added, content="<|endoftext|>")
     # special_tokens_map.json of SD2.x: pad is "!" (this is what wins in from_pretrained)
     with open(os.path.join(folder, "special_tokens_map.json"), "w") as f:
-        json.dump({"bos_token": bos, "eos_token": eos, "pad_token": "!", "unk_token": eos}, f)
+        json.dump({"bos_token": bos, "eos_token": eos, "pad_token": pad, "unk_token": eos}, f)
     # tokenizer_config.json of SD2.x (its pad_token is overridden by the map above)
     cfg = {
         "add_prefix_space": False,
@@ -102,7 +104,7 @@ def write_sd21_tokenizer_folder(folder, vocab, merges):
         "eos_token": dict(eos, __type="AddedToken"),
         "errors": "replace",
         "model_max_length": 77,
-        "name_or_path": "stabilityai/stable-diffusion-2",
+        "name_or_path": name_or_path,
         "pad_token": "<|endoftext|>",
         "special_tokens_map_file": "./special_tokens_map.json",
         "tokenizer_class": "CLIPTokenizer",
