@@ -42,6 +42,40 @@ enum Dtype {
     F16,
 }
 
+/// Sampling options of generate, edit and dreambench.
+#[derive(Args)]
+struct Sampling {
+    #[arg(long, default_value_t = SamplingOptions::default().steps)]
+    steps: usize,
+    /// Classifier-free guidance (generation).
+    #[arg(long, default_value_t = SamplingOptions::default().guidance)]
+    guidance: f64,
+    /// Share of the steps used for appearance transfer (more = more subject appearance).
+    #[arg(long, default_value_t = SamplingOptions::default().split_ratio)]
+    split_ratio: f64,
+    /// Auto-stop when consecutive images reach this CLIP similarity.
+    #[arg(long, default_value_t = SamplingOptions::default().sim_threshold)]
+    sim_threshold: f64,
+    /// Run exactly this many refinement iterations (default: auto-stop, 3 to 9).
+    #[arg(long)]
+    iterations: Option<usize>,
+}
+
+impl Sampling {
+    /// The core's options with this seed (and the default edit guidance).
+    fn options(&self, seed: u64) -> SamplingOptions {
+        SamplingOptions {
+            seed,
+            steps: self.steps,
+            guidance: self.guidance,
+            split_ratio: self.split_ratio,
+            sim_threshold: self.sim_threshold,
+            iterations: self.iterations,
+            ..SamplingOptions::default()
+        }
+    }
+}
+
 /// Options shared by generate and edit.
 #[derive(Args)]
 struct Common {
@@ -71,23 +105,11 @@ struct Common {
     weights: Option<PathBuf>,
     #[arg(long, default_value_t = SamplingOptions::default().seed)]
     seed: u64,
-    #[arg(long, default_value_t = SamplingOptions::default().steps)]
-    steps: usize,
-    /// Classifier-free guidance (generation).
-    #[arg(long, default_value_t = SamplingOptions::default().guidance)]
-    guidance: f64,
     /// Guidance of the edit loops (official: 2).
     #[arg(long, default_value_t = SamplingOptions::default().edit_guidance)]
     edit_guidance: f64,
-    /// Share of the steps used for appearance transfer (more = more subject appearance).
-    #[arg(long, default_value_t = SamplingOptions::default().split_ratio)]
-    split_ratio: f64,
-    /// Auto-stop when consecutive images reach this CLIP similarity.
-    #[arg(long, default_value_t = SamplingOptions::default().sim_threshold)]
-    sim_threshold: f64,
-    /// Run exactly this many refinement iterations (default: auto-stop, 3 to 9).
-    #[arg(long)]
-    iterations: Option<usize>,
+    #[command(flatten)]
+    sampling: Sampling,
     #[arg(long, value_enum, default_value = "wgpu")]
     backend: Backend,
     #[arg(long, value_enum, default_value = "f32")]
@@ -203,17 +225,8 @@ struct DreambenchArgs {
     /// Number of shards for `--shard auto` where the scheduler does not say it.
     #[arg(long)]
     shard_count: Option<usize>,
-    #[arg(long, default_value_t = SamplingOptions::default().steps)]
-    steps: usize,
-    #[arg(long, default_value_t = SamplingOptions::default().guidance)]
-    guidance: f64,
-    #[arg(long, default_value_t = SamplingOptions::default().split_ratio)]
-    split_ratio: f64,
-    #[arg(long, default_value_t = SamplingOptions::default().sim_threshold)]
-    sim_threshold: f64,
-    /// Run exactly this many refinement iterations (default: auto-stop).
-    #[arg(long)]
-    iterations: Option<usize>,
+    #[command(flatten)]
+    sampling: Sampling,
     #[arg(long, value_enum, default_value = "wgpu")]
     backend: Backend,
     #[arg(long, value_enum, default_value = "f32")]
@@ -300,15 +313,7 @@ fn dreambench(a: DreambenchArgs) -> ezigen::Result<()> {
         let subject = &bench.subjects[w.subject];
         let prompt = bench.prompt(w);
         let mut req = GenerateRequest::new(photos[&w.subject].clone(), &prompt, &subject_prompt(&subject.class));
-        req.options = SamplingOptions {
-            seed: w.seed,
-            steps: a.steps,
-            guidance: a.guidance,
-            split_ratio: a.split_ratio,
-            sim_threshold: a.sim_threshold,
-            iterations: a.iterations,
-            ..SamplingOptions::default()
-        };
+        req.options = a.sampling.options(w.seed);
         req.validate()?;
         let mut noise = SeededNoise::new(w.seed);
         let out = pollster::block_on(pipe.generate(&req, &mut noise, &mut ezigen::pipeline::NoProgress))?;
@@ -517,15 +522,7 @@ fn load_pipeline(c: &Common) -> ezigen::Result<(Pipeline, Device)> {
 }
 
 fn options(c: &Common) -> SamplingOptions {
-    SamplingOptions {
-        seed: c.seed,
-        steps: c.steps,
-        guidance: c.guidance,
-        edit_guidance: c.edit_guidance,
-        split_ratio: c.split_ratio,
-        sim_threshold: c.sim_threshold,
-        iterations: c.iterations,
-    }
+    SamplingOptions { edit_guidance: c.edit_guidance, ..c.sampling.options(c.seed) }
 }
 
 /// Progress on stderr: on a terminal an indicatif bar for the current stage; elsewhere (a log
