@@ -3,8 +3,9 @@
 //! ViT-S/16 against transformers, DINO's torchvision transform and OpenAI CLIP's transform
 //! on images of three sizes and aspect ratios, and the DINO / CLIP-I / CLIP-T cosine scores.
 //!
-//! Tolerances: models 1e-5 relative on the CPU and on wgpu in f32 (f16: 2e-3, the storage
-//! rounding), preprocessing 1e-5 absolute on normalised values (float rounding of the
+//! Tolerances: models 1e-5 relative on the CPU and on wgpu in f32; f16 as the other towers in
+//! `wgpu_parity.rs` (text 2e-2, vision 3e-2: f16 storage of every activation through the layers;
+//! measured here 1.1e-3 and 1.6e-3 on lavapipe), preprocessing 1e-5 absolute on normalised values (float rounding of the
 //! normalisation; the 8-bit resampling is exact), scores 1e-6.
 
 use burn::tensor::{DType, Tensor, TensorData};
@@ -50,7 +51,7 @@ fn dino_model(device: &burn::tensor::Device, dtype: DType) -> VitModel {
 fn clip_text_embeds_match_transformers() {
     let io = io();
     let ids = rows(&io, "text.input_ids");
-    for (name, device, dtype, tol) in targets(1e-5, 1e-5, 2e-3) {
+    for (name, device, dtype, tol) in targets(1e-5, 1e-5, 2e-2) {
         let model = text_model(&device, dtype);
         let out = model.forward(&ids);
         assert_close(&format!("clip text_embeds {name}"), &host(out), &io.f32("text.text_embeds"), tol);
@@ -80,7 +81,7 @@ fn clip_text_pools_at_the_first_end_token_whatever_the_padding() {
 #[test]
 fn dino_cls_matches_transformers() {
     let io = io();
-    for (name, device, dtype, tol) in targets(1e-5, 1e-5, 2e-3) {
+    for (name, device, dtype, tol) in targets(1e-5, 1e-5, 3e-2) {
         let model = dino_model(&device, dtype);
         let pixels: Vec<f32> = ["a", "b", "c"].iter().flat_map(|k| io.f32(&format!("dino.pre.{k}.pixel_values"))).collect();
         let input = Tensor::<4>::from_data(TensorData::new(pixels, [3, 3, 224, 224]), (&device, dtype));
