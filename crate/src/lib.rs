@@ -25,6 +25,8 @@ pub mod presets;
 pub mod schedulers;
 pub mod smoke;
 pub mod tokenizer;
+#[cfg(feature = "native")]
+pub mod train;
 pub mod weights;
 
 #[cfg(feature = "web")]

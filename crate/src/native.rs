@@ -17,12 +17,12 @@ pub fn builtin_tiny_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/tiny")
 }
 
-fn read(path: &Path) -> Result<Vec<u8>> {
+pub(crate) fn read(path: &Path) -> Result<Vec<u8>> {
     std::fs::read(path).map_err(|e| Error::Weights { file: path.display().to_string(), reason: e.to_string() })
 }
 
 /// The first existing file among `names` in `dir`.
-fn find(dir: &Path, names: &[&str]) -> Result<PathBuf> {
+pub(crate) fn find(dir: &Path, names: &[&str]) -> Result<PathBuf> {
     names
         .iter()
         .map(|n| dir.join(n))

@@ -81,6 +81,16 @@ impl Linear {
     }
 }
 
+impl Linear {
+    /// Visits `weight` and `bias` under `prefix` (training: [`ParamMut`]).
+    pub fn visit_params(&mut self, prefix: &str, f: &mut dyn FnMut(&str, ParamMut<'_>)) {
+        f(&format!("{prefix}.weight"), ParamMut::Matrix(&mut self.weight));
+        if let Some(bias) = &mut self.bias {
+            f(&format!("{prefix}.bias"), ParamMut::Vector(bias));
+        }
+    }
+}
+
 /// `torch.nn.Conv2d` with square kernel, stride and padding.
 #[derive(Clone, Debug)]
 pub struct Conv2d {
@@ -159,6 +169,76 @@ impl LayerNorm {
     /// Normalises over the last axis.
     pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
         kernels::norm::layer_norm(self.kernels, x, &self.gamma, &self.beta, self.eps)
+    }
+}
+
+impl LayerNorm {
+    /// Visits `weight` (γ) and `bias` (β) under `prefix` (training: [`ParamMut`]).
+    pub fn visit_params(&mut self, prefix: &str, f: &mut dyn FnMut(&str, ParamMut<'_>)) {
+        f(&format!("{prefix}.weight"), ParamMut::Vector(&mut self.gamma));
+        f(&format!("{prefix}.bias"), ParamMut::Vector(&mut self.beta));
+    }
+}
+
+/// A mutable view of one parameter tensor, handed out by the models' `visit_*params` visitors
+/// under its checkpoint key (training reads and replaces parameters through it).
+pub enum ParamMut<'a> {
+    /// A vector (`bias`, norm `weight`, `learnable_weights`).
+    Vector(&'a mut Tensor<1>),
+    /// A matrix (Linear `weight`).
+    Matrix(&'a mut Tensor<2>),
+}
+
+impl ParamMut<'_> {
+    /// The shape.
+    pub fn shape(&self) -> Vec<usize> {
+        match self {
+            ParamMut::Vector(t) => t.dims().to_vec(),
+            ParamMut::Matrix(t) => t.dims().to_vec(),
+        }
+    }
+
+    /// The values as one flat vector (a clone of the tensor, same autodiff lineage).
+    pub fn flat(&self) -> Tensor<1> {
+        match self {
+            ParamMut::Vector(t) => (*t).clone(),
+            ParamMut::Matrix(t) => {
+                let n = t.dims().iter().product::<usize>();
+                (*t).clone().reshape([n])
+            }
+        }
+    }
+
+    /// Replaces the values by `flat` (same number of elements), reshaped to the parameter's shape.
+    pub fn set_flat(&mut self, flat: Tensor<1>) {
+        match self {
+            ParamMut::Vector(t) => **t = flat,
+            ParamMut::Matrix(t) => {
+                let dims = t.dims();
+                **t = flat.reshape(dims);
+            }
+        }
+    }
+
+    /// The parameter's gradient in `grads`, flat; `None` when it received none.
+    #[cfg(feature = "native")]
+    pub fn grad_flat(&self, grads: &burn::tensor::Gradients) -> Option<Tensor<1>> {
+        match self {
+            ParamMut::Vector(t) => t.grad(grads),
+            ParamMut::Matrix(t) => {
+                let n = t.dims().iter().product::<usize>();
+                t.grad(grads).map(|g| g.reshape([n]))
+            }
+        }
+    }
+
+    /// Makes the tensor a trainable leaf (autodiff on, gradient retained).
+    #[cfg(feature = "native")]
+    pub fn make_trainable(&mut self) {
+        match self {
+            ParamMut::Vector(t) => **t = (*t).clone().inner().autodiff().require_grad(),
+            ParamMut::Matrix(t) => **t = (*t).clone().inner().autodiff().require_grad(),
+        }
     }
 }
 

@@ -38,6 +38,23 @@ pub fn ezigen_adapter_key(name: &str) -> Option<String> {
     is_adapter_key(name).then(|| name.to_string())
 }
 
+/// Spec §3.5 (`train.py: register_adapter_and_configs`): the adapter key that a stock UNet key
+/// initialises: block k's `attn1.{to_q,to_k,to_v,to_out.0}.*` → `adapter.*` and `norm1.*` →
+/// `adapter_norm.*`, for the `transformer_blocks.0` of every attention (`None` for other keys).
+pub fn adapter_init_key(unet_key: &str) -> Option<String> {
+    let (block, rest) = unet_key.split_once(".transformer_blocks.0.")?;
+    if !block.contains(".attentions.") {
+        return None;
+    }
+    let tail = if let Some(t) = rest.strip_prefix("attn1.") {
+        let proj = ["to_q.", "to_k.", "to_v.", "to_out.0."].iter().any(|p| t.starts_with(p));
+        proj.then(|| format!("adapter.{t}"))?
+    } else {
+        format!("adapter_norm.{}", rest.strip_prefix("norm1.")?)
+    };
+    Some(format!("{block}.transformer_blocks.0.{tail}"))
+}
+
 /// Whether a CLIP key belongs to the vision tower with its projection.
 pub fn is_clip_vision_key(name: &str) -> bool {
     (name.starts_with("vision_model.") || name.starts_with("visual_projection.")) && !name.ends_with("position_ids")
@@ -51,6 +68,17 @@ pub fn is_text_encoder_key(name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn adapter_init_keys_follow_register_adapter_and_configs() {
+        let p = "up_blocks.1.attentions.2.transformer_blocks.0";
+        assert_eq!(adapter_init_key(&format!("{p}.attn1.to_q.weight")), Some(format!("{p}.adapter.to_q.weight")));
+        assert_eq!(adapter_init_key(&format!("{p}.attn1.to_out.0.bias")), Some(format!("{p}.adapter.to_out.0.bias")));
+        assert_eq!(adapter_init_key(&format!("{p}.norm1.weight")), Some(format!("{p}.adapter_norm.weight")));
+        assert_eq!(adapter_init_key(&format!("{p}.attn2.to_q.weight")), None);
+        assert_eq!(adapter_init_key(&format!("{p}.norm2.weight")), None);
+        assert_eq!(adapter_init_key("down_blocks.0.resnets.0.norm1.weight"), None);
+    }
 
     #[test]
     fn renames() {

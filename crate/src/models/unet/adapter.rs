@@ -5,7 +5,7 @@
 use burn::tensor::Tensor;
 
 use super::attention::Attention;
-use crate::nn::LayerNorm;
+use crate::nn::{LayerNorm, ParamMut};
 use crate::nn::Vars;
 
 /// One block's adapter: its own LayerNorm (`adapter_norm`) and an [`Attention`] whose keys and
@@ -33,5 +33,12 @@ impl Adapter {
         let n = self.adapter_norm.forward(h1);
         let kv_in = Tensor::cat(vec![n.clone(), subject.clone()], 1);
         self.adapter.forward(n.clone(), Some(kv_in)) + n
+    }
+
+    /// Visits the adapter's tensors under the block prefix: `adapter_norm.*` and
+    /// `adapter.{to_q,to_k,to_v,to_out.0}.*` (the checkpoint keys of spec §3.4).
+    pub fn visit_params(&mut self, block: &str, f: &mut dyn FnMut(&str, ParamMut<'_>)) {
+        self.adapter.visit_params(&format!("{block}.adapter"), f);
+        self.adapter_norm.visit_params(&format!("{block}.adapter_norm"), f);
     }
 }

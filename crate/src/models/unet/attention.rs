@@ -3,7 +3,7 @@
 
 use burn::tensor::Tensor;
 
-use crate::nn::Linear;
+use crate::nn::{Linear, ParamMut};
 use crate::kernels::{Kernels, flash_attention, geglu};
 use crate::nn::Vars;
 
@@ -42,6 +42,16 @@ impl Attention {
         let v = self.to_v.forward(context);
         let scale = 1.0 / ((dim / self.heads) as f64).sqrt();
         self.to_out.forward(flash_attention::attention(self.kernels, q, k, v, self.heads, scale))
+    }
+}
+
+impl Attention {
+    /// Visits `to_q`, `to_k`, `to_v` and `to_out.0` under `prefix`.
+    pub fn visit_params(&mut self, prefix: &str, f: &mut dyn FnMut(&str, ParamMut<'_>)) {
+        self.to_q.visit_params(&format!("{prefix}.to_q"), f);
+        self.to_k.visit_params(&format!("{prefix}.to_k"), f);
+        self.to_v.visit_params(&format!("{prefix}.to_v"), f);
+        self.to_out.visit_params(&format!("{prefix}.to_out.0"), f);
     }
 }
 

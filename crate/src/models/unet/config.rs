@@ -144,6 +144,15 @@ impl UNet2DConditionConfig {
         self.num_attention_heads.as_ref().unwrap_or(&self.attention_head_dim).get(i)
     }
 
+    /// Number of transformer blocks (16 for SD 2.x): one per layer of every cross-attention down
+    /// block, one in the mid block, one per layer (+1) of every cross-attention up block.
+    pub fn num_transformer_blocks(&self) -> usize {
+        let l = self.layers_per_block;
+        let down = self.down_block_types.iter().filter(|k| k.starts_with("CrossAttn")).count();
+        let up = self.up_block_types.iter().filter(|k| k.starts_with("CrossAttn")).count();
+        down * l + 1 + up * (l + 1)
+    }
+
     fn validate(&self) -> Result<()> {
         let n = self.block_out_channels.len();
         let bad = |m: String| Err(Error::Config(format!("unet: {m}")));

@@ -22,7 +22,7 @@ use embeddings::{TimestepEmbedding, timestep_embedding};
 use transformer::Transformer2DModel;
 
 use crate::models::resnet::{Downsample2D, ResnetBlock2D, Upsample2D};
-use crate::nn::{Conv2d, GroupNorm, Vars};
+use crate::nn::{Conv2d, GroupNorm, ParamMut, Vars};
 
 /// The UNet of Stable Diffusion 2.x, optionally with EZIGen's 16 adapters and
 /// `learnable_weights`.
@@ -164,6 +164,27 @@ impl UNet2DConditionModel {
             })
             .collect();
         SubjectFeatures { per_block }
+    }
+
+    /// Visits EZIGen's trainable tensors (spec §6.1) by their checkpoint keys (§3.4), in the
+    /// order of the official `main_unet.named_parameters()`: every block's
+    /// `adapter.{to_q,to_k,to_v,to_out.0}` and `adapter_norm`, down, mid, up, then
+    /// `learnable_weights`. Nothing without adapters.
+    pub fn visit_trainable(&mut self, f: &mut dyn FnMut(&str, ParamMut<'_>)) {
+        for (i, block) in self.down_blocks.iter_mut().enumerate() {
+            for (j, attn) in block.attentions.iter_mut().enumerate() {
+                attn.visit_adapter_params(&format!("down_blocks.{i}.attentions.{j}"), f);
+            }
+        }
+        self.mid_block.attention.visit_adapter_params("mid_block.attentions.0", f);
+        for (i, block) in self.up_blocks.iter_mut().enumerate() {
+            for (j, attn) in block.attentions.iter_mut().enumerate() {
+                attn.visit_adapter_params(&format!("up_blocks.{i}.attentions.{j}"), f);
+            }
+        }
+        if let Some(w) = &mut self.learnable_weights {
+            f("learnable_weights", ParamMut::Vector(w));
+        }
     }
 
     /// Predicts the noise for `sample` `[B, 4, h, w]` at `timestep` (the same for the whole

@@ -8,7 +8,7 @@ use burn::tensor::Tensor;
 use super::adapter::Adapter;
 use super::attention::{Attention, FeedForward};
 use super::refs::RefCursor;
-use crate::nn::{GroupNorm, LayerNorm, Linear, Vars};
+use crate::nn::{GroupNorm, LayerNorm, Linear, ParamMut, Vars};
 
 /// `BasicTransformerBlock` (self-attention, cross-attention, GEGLU feed-forward; pre-norm)
 /// with an optional EZIGen adapter.
@@ -57,6 +57,13 @@ impl BasicTransformerBlock {
     pub fn has_adapter(&self) -> bool {
         self.adapter.is_some()
     }
+
+    /// Visits the adapter's tensors (none without an adapter) under the block prefix.
+    pub fn visit_adapter_params(&mut self, block: &str, f: &mut dyn FnMut(&str, ParamMut<'_>)) {
+        if let Some(adapter) = &mut self.adapter {
+            adapter.visit_params(block, f);
+        }
+    }
 }
 
 /// `Transformer2DModel` with `use_linear_projection`: GroupNorm (eps 1e-6) → tokens →
@@ -92,5 +99,10 @@ impl Transformer2DModel {
     /// Whether the block has an adapter.
     pub fn has_adapter(&self) -> bool {
         self.block.has_adapter()
+    }
+
+    /// Visits the adapter's tensors under `{prefix}.transformer_blocks.0`.
+    pub fn visit_adapter_params(&mut self, prefix: &str, f: &mut dyn FnMut(&str, ParamMut<'_>)) {
+        self.block.visit_adapter_params(&format!("{prefix}.transformer_blocks.0"), f);
     }
 }

@@ -1,0 +1,169 @@
+//! One training step of spec §6.2 (official `train.py` main loop): subject features from the
+//! reference pass, the drop rule, the noised target, the adapter-on main pass and
+//! `MSE(ε̂, ε)`; then gradient clipping and AdamW over the trainable tensors.
+
+use burn::tensor::{Int, Tensor, TensorData};
+
+use super::{AdamW, AdamWConfig, StepConfig, clip_grad_norm};
+use crate::models::clip::ClipTextModel;
+use crate::models::unet::{FeatureBank, RefMode, UNet2DConditionModel};
+use crate::models::vae::VaeEncoder;
+use crate::schedulers::SchedulerConfig;
+use crate::schedulers::ddpm::DdpmScheduler;
+use crate::tokenizer::ClipTokenizer;
+
+/// The models a training run uses (no decoder, no CLIP vision: those only serve validation).
+pub struct TrainModels {
+    /// CLIP BPE tokenizer.
+    pub tokenizer: ClipTokenizer,
+    /// Frozen text encoder.
+    pub text_encoder: ClipTextModel,
+    /// The UNet with adapters: frozen stock weights, trainable adapters and `learnable_weights`.
+    /// It also serves the reference pass (capture runs the stock blocks only).
+    pub unet: UNet2DConditionModel,
+    /// Frozen VAE encoder.
+    pub vae_encoder: VaeEncoder,
+    /// Scheduler constants (the training noise schedule).
+    pub scheduler: SchedulerConfig,
+    /// VAE scaling factor.
+    pub vae_scaling: f64,
+}
+
+/// One training sample, already preprocessed as the official datasets return it.
+#[derive(Clone, Debug)]
+pub struct TrainSample {
+    /// Target image `[1, 3, S, S]` in [-1, 1].
+    pub target: Tensor<4>,
+    /// Subject images `[num_sub_img, 3, S, S]` in [-1, 1], padded with zeros (mid-grey).
+    pub subjects: Tensor<4>,
+    /// Target caption ids (77).
+    pub input_ids: Vec<u32>,
+    /// Subject prompt ids, one row of 77 per slot (padding slots all 0, i.e. "!").
+    pub subject_input_ids: Vec<Vec<u32>>,
+}
+
+/// The random draws of one step (named as in `tests/gen/make_train_oracle.py`).
+#[derive(Clone, Debug)]
+pub struct StepDraws {
+    /// Target timestep, uniform in [0, 1000).
+    pub timestep: usize,
+    /// Whether the subject features are zeroed this step (the drop rule's outcome).
+    pub drop: bool,
+    /// `subject/posterior`: posterior sample noise of the subject latents `[num_sub_img, 4, s, s]`.
+    pub subject_posterior: Tensor<4>,
+    /// `subject/t1`: the one noise `[1, 4, s, s]` shared by all subject latents at T_sub.
+    pub subject_t1: Tensor<4>,
+    /// `target/posterior`: posterior sample noise of the target latent `[1, 4, s, s]`.
+    pub target_posterior: Tensor<4>,
+    /// `target/noise`: ε `[1, 4, s, s]`, the regression target.
+    pub target_noise: Tensor<4>,
+}
+
+/// The loss of one forward pass and the gradients of every trainable tensor (flat, by key,
+/// in [`UNet2DConditionModel::visit_trainable`] order), before clipping.
+pub struct TrainerGrads {
+    /// `MSE(ε̂, ε)`.
+    pub loss: f32,
+    /// Gradients by key.
+    pub grads: Vec<(String, Tensor<1>)>,
+}
+
+/// The models, the optimiser and the step constants of one run.
+pub struct Trainer {
+    /// The models (the UNet's trainable tensors are autodiff leaves).
+    pub models: TrainModels,
+    /// AdamW with its state.
+    pub optimizer: AdamW,
+    /// Per-step constants.
+    pub config: StepConfig,
+    /// Gradient-norm clipping threshold (1.0).
+    pub max_grad_norm: f64,
+    ddpm: DdpmScheduler,
+}
+
+impl Trainer {
+    /// Makes the UNet's adapter tensors and `learnable_weights` trainable leaves.
+    pub fn new(mut models: TrainModels, optimizer: AdamWConfig, config: StepConfig, max_grad_norm: f64) -> Self {
+        models.unet.visit_trainable(&mut |_, mut p| p.make_trainable());
+        let ddpm = DdpmScheduler::new(&models.scheduler, 1);
+        Self { models, optimizer: AdamW::new(optimizer), config, max_grad_norm, ddpm }
+    }
+
+    /// The trainable tensors' keys and current values (flat, without autodiff).
+    pub fn parameters(&mut self) -> Vec<(String, Tensor<1>)> {
+        let mut out = Vec::new();
+        self.models.unet.visit_trainable(&mut |key, p| out.push((key.to_string(), p.flat().inner())));
+        out
+    }
+
+    /// The forward pass of §6.2 and its backward pass: loss and gradients, before clipping.
+    pub fn gradients(&mut self, sample: &TrainSample, draws: &StepDraws) -> TrainerGrads {
+        let m = &self.models;
+        let device = sample.target.device();
+        let n_sub = sample.subjects.dims()[0];
+        let ids = |rows: &[Vec<u32>]| -> Tensor<2, Int> {
+            let flat: Vec<i64> = rows.iter().flatten().map(|&t| i64::from(t)).collect();
+            Tensor::from_data(TensorData::new(flat, [rows.len(), rows[0].len()]), &device)
+        };
+        // 1–3: subject latents at T_sub with one shared noise, reference pass with the subject
+        // prompts, the captured norm1 features of the n_sub images side by side along tokens.
+        let t_sub = self.config.subject_timestep;
+        let latents = m.vae_encoder.forward(sample.subjects.clone()).sample(draws.subject_posterior.clone()) * m.vae_scaling;
+        let noisy = self.ddpm.add_noise(latents, draws.subject_t1.clone().repeat_dim(0, n_sub), t_sub);
+        let context = m.text_encoder.forward(ids(&sample.subject_input_ids));
+        let mut bank = FeatureBank::default();
+        let _ = m.unet.forward(noisy, t_sub as f32, &context, RefMode::Capture(&mut bank));
+        let features = bank
+            .features
+            .into_iter()
+            .map(|f| {
+                let [b, hw, c] = f.dims();
+                let f = f.reshape([1, b * hw, c]);
+                // 4: the drop rule zeroes the features (zero keys and values, no bias).
+                if draws.drop { f.zeros_like() } else { f }
+            })
+            .collect();
+        let subject = m.unet.subject_features(&FeatureBank { features }, 1);
+        // 5: the noised target latent and its caption.
+        let target = m.vae_encoder.forward(sample.target.clone()).sample(draws.target_posterior.clone()) * m.vae_scaling;
+        let noisy = self.ddpm.add_noise(target, draws.target_noise.clone(), draws.timestep);
+        let context = m.text_encoder.forward(ids(std::slice::from_ref(&sample.input_ids)));
+        // 6: the main pass with every adapter active; MSE over all elements.
+        let pred = m.unet.forward(noisy, draws.timestep as f32, &context, RefMode::Inject(&subject));
+        let diff = pred - draws.target_noise.clone();
+        let loss = (diff.clone() * diff).mean();
+        let grads = loss.backward();
+        let loss = super::host_scalar(loss.inner());
+        let mut out = Vec::new();
+        self.models.unet.visit_trainable(&mut |key, p| {
+            let g = p.grad_flat(&grads).unwrap_or_else(|| p.flat().inner().zeros_like());
+            out.push((key.to_string(), g));
+        });
+        TrainerGrads { loss, grads: out }
+    }
+
+    /// Clips the gradients (total norm `max_grad_norm`) and takes one AdamW step; returns the
+    /// total gradient norm before clipping.
+    pub fn apply(&mut self, grads: TrainerGrads) -> f32 {
+        let (keys, mut values): (Vec<String>, Vec<Tensor<1>>) = grads.grads.into_iter().unzip();
+        let norm = clip_grad_norm(&mut values, self.max_grad_norm);
+        let mut by_key: std::collections::BTreeMap<String, Tensor<1>> = keys.into_iter().zip(values).collect();
+        let optimizer = &mut self.optimizer;
+        optimizer.begin_step();
+        self.models.unet.visit_trainable(&mut |key, mut p| {
+            if let Some(g) = by_key.remove(key) {
+                let updated = optimizer.update(key, p.flat().inner(), g);
+                p.set_flat(updated);
+                p.make_trainable();
+            }
+        });
+        norm
+    }
+
+    /// One full step: gradients, clipping, AdamW. Returns (loss, gradient norm).
+    pub fn step(&mut self, sample: &TrainSample, draws: &StepDraws) -> (f32, f32) {
+        let grads = self.gradients(sample, draws);
+        let loss = grads.loss;
+        (loss, self.apply(grads))
+    }
+}
