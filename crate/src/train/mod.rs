@@ -10,7 +10,9 @@
 //! [`Kernels::Reference`]: crate::kernels::Kernels::Reference
 
 pub mod adamw;
+pub mod data;
 pub mod load;
+pub mod rng;
 pub mod step;
 
 pub use adamw::{AdamW, AdamWConfig, clip_grad_norm};
