@@ -10,13 +10,16 @@
 //! [`Kernels::Reference`]: crate::kernels::Kernels::Reference
 
 pub mod adamw;
+pub mod checkpoint;
 pub mod data;
 pub mod load;
 pub mod rng;
+pub mod run;
 pub mod step;
 
 pub use adamw::{AdamW, AdamWConfig, clip_grad_norm};
 pub use load::load_train_models;
+pub use run::{RunSummary, StepLog, TrainOptions, TrainProgress, run};
 pub use step::{StepDraws, TrainModels, TrainSample, Trainer, TrainerGrads};
 
 /// The per-step constants of §6.2 (`configs/train_config.yaml`).
@@ -29,18 +32,23 @@ pub struct StepConfig {
     /// `drop_reference_ratio` (0.2): features are zeroed when `randint(1, 10) / 10` exceeds it,
     /// i.e. in ≈80 % of the steps, as the released model was trained (§6.2 step 4).
     pub drop_reference_ratio: f64,
+    /// The other reading of the option (off by default): drop when `r / 10 ≤ ratio`, i.e. in
+    /// ≈`ratio` of the steps.
+    pub drop_as_named: bool,
 }
 
 impl Default for StepConfig {
     fn default() -> Self {
-        Self { num_sub_img: 4, subject_timestep: 1, drop_reference_ratio: 0.2 }
+        Self { num_sub_img: 4, subject_timestep: 1, drop_reference_ratio: 0.2, drop_as_named: false }
     }
 }
 
 impl StepConfig {
-    /// The official drop rule for a draw `r` of `randint(1, 10)`: drop when `r / 10 > ratio`.
+    /// The official drop rule for a draw `r` of `randint(1, 10)`: drop when `r / 10 > ratio`
+    /// (or the opposite with [`StepConfig::drop_as_named`]).
     pub fn drops(&self, r: u32) -> bool {
-        f64::from(r) / 10.0 > self.drop_reference_ratio
+        let above = f64::from(r) / 10.0 > self.drop_reference_ratio;
+        if self.drop_as_named { !above } else { above }
     }
 }
 

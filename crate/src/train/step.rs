@@ -2,7 +2,7 @@
 //! reference pass, the drop rule, the noised target, the adapter-on main pass and
 //! `MSE(ε̂, ε)`; then gradient clipping and AdamW over the trainable tensors.
 
-use burn::tensor::{Int, Tensor, TensorData};
+use burn::tensor::{DType, Device, Int, Tensor, TensorData};
 
 use super::{AdamW, AdamWConfig, StepConfig, clip_grad_norm};
 use crate::models::clip::ClipTextModel;
@@ -57,6 +57,49 @@ pub struct StepDraws {
     pub target_posterior: Tensor<4>,
     /// `target/noise`: ε `[1, 4, s, s]`, the regression target.
     pub target_noise: Tensor<4>,
+}
+
+impl TrainSample {
+    /// Collates a preprocessed sample as the official `collate_fn` does: the subjects padded
+    /// to `num_sub_img` with all-zero (mid-grey) images and all-zero ("!") prompt ids.
+    pub fn from_raw(raw: &super::data::RawSample, tokenizer: &ClipTokenizer, num_sub_img: usize, device: &Device) -> crate::Result<Self> {
+        let r = raw.target.width;
+        let image = |img: &crate::imageops::Image8| img.to_planar(&[0.5; 3], &[0.5; 3]);
+        let mut subjects: Vec<f32> = raw.subjects.iter().take(num_sub_img).flat_map(image).collect();
+        subjects.resize(num_sub_img * 3 * r * r, 0.0);
+        let target = Tensor::from_data(TensorData::new(image(&raw.target), [1, 3, r, r]), (device, DType::F32));
+        let subjects = Tensor::from_data(TensorData::new(subjects, [num_sub_img, 3, r, r]), (device, DType::F32));
+        let input_ids = tokenizer.encode(&raw.caption)?.0;
+        let mut subject_input_ids = raw.subject_prompts.iter().take(num_sub_img).map(|p| tokenizer.encode(p).map(|e| e.0)).collect::<crate::Result<Vec<_>>>()?;
+        subject_input_ids.resize(num_sub_img, vec![0; input_ids.len()]);
+        Ok(Self { target, subjects, input_ids, subject_input_ids })
+    }
+}
+
+impl StepDraws {
+    /// The draws of micro-sample `k` of a run seeded with `seed`: the timestep and the drop
+    /// rule's `randint(1, 10)` from the integer stream `("draws", k)`, the Gaussian tensors
+    /// from the named-noise stream under `train/sample{k}/…`. `s` is the latent size.
+    pub fn seeded(seed: u64, k: u64, config: &StepConfig, num_timesteps: usize, s: usize, device: &Device) -> crate::Result<Self> {
+        use crate::pipeline::noise::{NoiseSource, SeededNoise};
+        let mut rng = super::rng::Rng::keyed(seed, "draws", k);
+        let timestep = rng.below(num_timesteps as u64) as usize;
+        let drop = config.drops(1 + rng.below(10) as u32);
+        let mut noise = SeededNoise::new(seed);
+        let mut draw = |name: &str, b: usize| -> crate::Result<Tensor<4>> {
+            let shape = [b, 4, s, s];
+            let values = noise.draw(&format!("train/sample{k}/{name}"), shape)?;
+            Ok(Tensor::from_data(TensorData::new(values, shape), (device, DType::F32)))
+        };
+        Ok(Self {
+            timestep,
+            drop,
+            subject_posterior: draw("subject/posterior", config.num_sub_img)?,
+            subject_t1: draw("subject/t1", 1)?,
+            target_posterior: draw("target/posterior", 1)?,
+            target_noise: draw("target/noise", 1)?,
+        })
+    }
 }
 
 /// The loss of one forward pass and the gradients of every trainable tensor (flat, by key,
