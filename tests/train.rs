@@ -71,8 +71,13 @@ struct Tolerances {
 }
 
 fn run(device: &Device, label: &str, mode: Mode, tol: Tolerances) {
+    run_with(device, label, mode, tol, false);
+}
+
+fn run_with(device: &Device, label: &str, mode: Mode, tol: Tolerances, segmented: bool) {
     let fx = Io::load(FIXTURE);
     let mut trainer = trainer(&fx, device);
+    trainer.segmented = segmented;
     let steps = hparams(&fx)["steps"].as_u64().expect("steps") as usize;
 
     let params = trainer.parameters();
@@ -135,6 +140,18 @@ fn training_step_matches_official_cpu() {
 #[test]
 fn training_step_matches_official_wgpu() {
     run(&wgpu(), "wgpu f32", Mode::Forced, Tolerances { grad: 5e-4, param: 1e-6 });
+}
+
+/// The main pass differentiated segment by segment (recomputed in the backward pass, as a
+/// full-size step needs to fit in memory): the same figures as the monolithic graph.
+#[test]
+fn segmented_training_step_matches_official_cpu() {
+    run_with(&cpu(), "cpu f32 segmented", Mode::Forced, Tolerances { grad: 1e-4, param: 1e-6 }, true);
+}
+
+#[test]
+fn segmented_training_step_matches_official_wgpu() {
+    run_with(&wgpu(), "wgpu f32 segmented", Mode::Forced, Tolerances { grad: 5e-4, param: 1e-6 }, true);
 }
 
 #[test]

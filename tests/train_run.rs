@@ -88,7 +88,23 @@ fn a_checkpoint_is_the_official_layout_and_converts_and_generates() {
     let out = scratch("convert");
     let mut o = options(&out, 2);
     o.grad_accum = 1;
-    run(&o, &cpu(), &mut Quiet(Vec::new())).unwrap();
+    o.validation = Some(ezigen::train::validate::ValidationOptions {
+        every: 2,
+        subject: fixture("train/data/folder/images/s0_0.jpg"),
+        subject_prompt: "a dog".into(),
+        prompts: vec!["a dog on the beach".into(), "a dog in police outfit".into()],
+        clip: fixture("tiny/clip"),
+        steps: 4,
+        seed: 3154,
+    });
+    let mut q = Quiet(Vec::new());
+    run(&o, &cpu(), &mut q).unwrap();
+    for i in 0..2 {
+        let png = out.join(format!("validation/step-2/{i}.png"));
+        let img = image::open(&png).unwrap_or_else(|e| panic!("{}: {e}", png.display()));
+        assert_eq!((img.width(), img.height()), (128, 128));
+    }
+    assert!(q.0.iter().any(|m| m.starts_with("validation images")), "{:?}", q.0);
     let ckpt = out.join("checkpoint-2");
     let bytes = std::fs::read(ckpt.join("model.safetensors")).unwrap();
     let h = SafetensorsHeader::parse(&bytes, "model").unwrap();

@@ -34,6 +34,7 @@ pub struct PromptTokens {
 }
 
 /// CLIP tokenizer producing 77 ids per prompt.
+#[derive(Clone)]
 pub struct ClipTokenizer {
     inner: tokenizers::Tokenizer,
     /// The same without truncation or padding, made on the first [`ClipTokenizer::count`].

@@ -157,10 +157,11 @@ pub fn restore(dir: &Path, trainer: &mut Trainer, device: &Device) -> Result<Tra
     let model = dir.join("model.safetensors");
     let (bytes, header) = load(&model)?;
     let mut failure = None;
+    let checkpointing = trainer.checkpointing;
     trainer.models.unet.visit_trainable(&mut |key, mut p| match tensor(&bytes, &header, key, &model) {
         Ok(t) if t.dims()[0] == p.shape().iter().product::<usize>() => {
             p.set_flat(t);
-            p.make_trainable();
+            p.make_trainable_with(checkpointing);
         }
         Ok(_) => failure = Some(io_err(&model, format!("{key} has another shape than this base's"))),
         Err(e) => failure = Some(e),

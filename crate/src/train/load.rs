@@ -94,3 +94,22 @@ pub fn load_train_models(sd: &Path, init_from: Option<&Path>, device: &Device) -
 
     Ok(TrainModels { tokenizer, text_encoder, unet, vae_encoder, scheduler, vae_scaling: vae_config.scaling_factor })
 }
+
+/// The models of a training run with random weights in the architecture of `unet`/`vae`/
+/// `text_encoder` configs (JSON; e.g. [`crate::presets`]' SD 2.1-base), §3.5-style adapters
+/// included: full-size step time and memory without the weights.
+pub fn random_train_models(unet: &str, vae: &str, text_encoder: &str, scheduler: &str, device: &Device) -> Result<TrainModels> {
+    let unet_config = UNet2DConditionConfig::from_json(unet)?;
+    let vae_config = AutoencoderKLConfig::from_json(vae)?;
+    let text_config = ClipConfig::from_json(text_encoder, "text_config")?;
+    let scheduler = SchedulerConfig::from_json(scheduler)?;
+    let kernels = Kernels::Reference;
+    let build = |name: &str| WeightStore::random_builder(device, DType::F32, name);
+    let loader = build("text_encoder");
+    let text_encoder = ClipTextModel::load(&Vars::new(loader.root(), kernels), &text_config);
+    let loader = build("vae_encoder");
+    let vae_encoder = VaeEncoder::load(&Vars::new(loader.root(), kernels), &vae_config);
+    let loader = build("unet + adapters");
+    let unet = UNet2DConditionModel::load(&Vars::new(loader.root(), kernels), &unet_config, true);
+    Ok(TrainModels { tokenizer: ClipTokenizer::from_bytes(DEFAULT_TOKENIZER_JSON)?, text_encoder, unet, vae_encoder, scheduler, vae_scaling: vae_config.scaling_factor })
+}

@@ -10,11 +10,13 @@
 //! [`Kernels::Reference`]: crate::kernels::Kernels::Reference
 
 pub mod adamw;
+pub mod bench;
 pub mod checkpoint;
 pub mod data;
 pub mod load;
 pub mod rng;
 pub mod run;
+pub mod validate;
 pub mod step;
 
 pub use adamw::{AdamW, AdamWConfig, clip_grad_norm};

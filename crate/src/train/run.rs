@@ -48,6 +48,11 @@ pub struct TrainOptions {
     pub step: StepConfig,
     /// Consecutive unusable samples tolerated before the run stops.
     pub max_skips: usize,
+    /// Differentiate the main pass segment by segment with burn's balanced checkpointing
+    /// (`--low-memory`): a full-size step fits in far less memory for ≈1.3× the compute.
+    pub low_memory: bool,
+    /// `--validate-every`: images from the current adapters every N steps.
+    pub validation: Option<super::validate::ValidationOptions>,
 }
 
 impl TrainOptions {
@@ -69,6 +74,8 @@ impl TrainOptions {
             max_grad_norm: 1.0,
             step: StepConfig::default(),
             max_skips: 1000,
+            low_memory: false,
+            validation: None,
         }
     }
 }
@@ -129,6 +136,7 @@ pub fn run(opts: &TrainOptions, device: &Device, progress: &mut dyn TrainProgres
     let r = 8 * config.sample_size;
     let num_timesteps = models.scheduler.num_train_timesteps;
     let mut trainer = Trainer::new(models, opts.optimizer.clone(), opts.step.clone(), opts.max_grad_norm);
+    trainer.set_low_memory(opts.low_memory);
     let micro = (opts.batch * opts.grad_accum) as u64;
     std::fs::create_dir_all(&opts.out).map_err(|e| Error::Input(format!("--out {}: {e}", opts.out.display())))?;
     let base_unet = crate::native::find(&opts.sd.join("unet"), &["diffusion_pytorch_model.safetensors"])?;
@@ -148,6 +156,10 @@ pub fn run(opts: &TrainOptions, device: &Device, progress: &mut dyn TrainProgres
         }
         progress.message(&format!("resumed from {} at step {}", dir.display(), state.step));
     }
+    let validator = match &opts.validation {
+        Some(v) => Some(super::validate::Validator::new(v.clone(), &opts.sd, device)?),
+        None => None,
+    };
     let log_path = opts.out.join("train_log.jsonl");
     let mut history = read_log(&log_path);
     history.retain(|l| l.step <= state.step);
@@ -185,6 +197,10 @@ pub fn run(opts: &TrainOptions, device: &Device, progress: &mut dyn TrainProgres
         summary.steps_run += 1;
         if summary.steps_run == 1 {
             timer = Some(Instant::now());
+        }
+        if let Some(v) = validator.as_ref().filter(|v| v.due(state.step)) {
+            let files = v.run(&mut trainer, &opts.out, state.step, device)?;
+            progress.message(&format!("validation images: {}", files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>().join(", ")));
         }
         if state.step % opts.save_every.max(1) == 0 || state.step == opts.steps {
             let dir = checkpoint::save(&opts.out, &base_unet, &mut trainer, &state, opts.keep)?;

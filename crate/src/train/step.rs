@@ -121,6 +121,13 @@ pub struct Trainer {
     pub config: StepConfig,
     /// Gradient-norm clipping threshold (1.0).
     pub max_grad_norm: f64,
+    /// burn's balanced gradient checkpointing on the trainable leaves (memory-bound
+    /// intermediates such as the softmax chain are recomputed in the backward pass instead of
+    /// kept); off by default.
+    pub checkpointing: bool,
+    /// Differentiate the main pass segment by segment, recomputing each in the backward pass
+    /// (see [`Trainer::gradients`]); off by default.
+    pub segmented: bool,
     ddpm: DdpmScheduler,
 }
 
@@ -129,7 +136,15 @@ impl Trainer {
     pub fn new(mut models: TrainModels, optimizer: AdamWConfig, config: StepConfig, max_grad_norm: f64) -> Self {
         models.unet.visit_trainable(&mut |_, mut p| p.make_trainable());
         let ddpm = DdpmScheduler::new(&models.scheduler, 1);
-        Self { models, optimizer: AdamW::new(optimizer), config, max_grad_norm, ddpm }
+        Self { models, optimizer: AdamW::new(optimizer), config, max_grad_norm, checkpointing: false, segmented: false, ddpm }
+    }
+
+    /// `--low-memory`: segment-by-segment differentiation with balanced checkpointing (or
+    /// neither).
+    pub fn set_low_memory(&mut self, on: bool) {
+        self.segmented = on;
+        self.checkpointing = on;
+        self.models.unet.visit_trainable(&mut |_, mut p| p.make_trainable_with(on));
     }
 
     /// The trainable tensors' keys and current values (flat, without autodiff).
@@ -166,12 +181,15 @@ impl Trainer {
                 if draws.drop { f.zeros_like() } else { f }
             })
             .collect();
-        let subject = m.unet.subject_features(&FeatureBank { features }, 1);
         // 5: the noised target latent and its caption.
         let target = m.vae_encoder.forward(sample.target.clone()).sample(draws.target_posterior.clone()) * m.vae_scaling;
         let noisy = self.ddpm.add_noise(target, draws.target_noise.clone(), draws.timestep);
         let context = m.text_encoder.forward(ids(std::slice::from_ref(&sample.input_ids)));
         // 6: the main pass with every adapter active; MSE over all elements.
+        if self.segmented {
+            return self.gradients_segmented(features, noisy, context, draws);
+        }
+        let subject = m.unet.subject_features(&FeatureBank { features }, 1);
         let pred = m.unet.forward(noisy, draws.timestep as f32, &context, RefMode::Inject(&subject));
         let diff = pred - draws.target_noise.clone();
         let loss = (diff.clone() * diff).mean();
@@ -185,6 +203,109 @@ impl Trainer {
         TrainerGrads { loss, grads: out }
     }
 
+    /// Step 6 by segments ([`crate::models::unet::segments`]): the main pass runs once without
+    /// keeping any graph, recording each segment's inputs; then, from the output back, each
+    /// segment is recomputed with autodiff and differentiated against the gradient of its
+    /// output (`sum(out · g)`), giving its parameters' gradients and its inputs' gradient. Only
+    /// one segment's graph exists at a time. The same operations as the monolithic pass, so
+    /// the same gradients up to summation order.
+    fn gradients_segmented(&mut self, features: Vec<Tensor<3>>, noisy: Tensor<4>, context: Tensor<3>, draws: &StepDraws) -> TrainerGrads {
+        use burn::tensor::GradientCheckpointingStrategy as S;
+        let strategy = if self.checkpointing { S::Balanced } else { S::Disabled };
+        let leaf = |t: Tensor<4>| t.autodiff().with_gradient_checkpointing_strategy(strategy).require_grad();
+        let mut leaves = Vec::new();
+        self.models.unet.visit_trainable(&mut |key, p| leaves.push((key.to_string(), p.leaf())));
+        let unet = &self.models.unet;
+        // The forward pass runs on a copy whose trainable tensors are plain (no autodiff), so it
+        // builds no graph at all; only the recomputations below differentiate.
+        let mut plain = unet.clone();
+        plain.visit_trainable(&mut |_, mut p| {
+            let t = p.flat().inner();
+            p.set_flat(t);
+        });
+        let device = noisy.device();
+        let segments = unet.segments();
+        let plain_segments = plain.segments();
+        let temb = unet.time_embedding_for(draws.timestep as f32, 1, noisy.dtype(), &device);
+        let subject = |k: Option<usize>| k.map(|k| unet.subject_feature(&features[k], k));
+
+        struct Record {
+            x: Tensor<4>,
+            skip: Option<(usize, Tensor<4>)>,
+            size: Option<[usize; 2]>,
+            pushed: Option<usize>,
+        }
+        let mut records = Vec::with_capacity(segments.len());
+        let mut stack: Vec<(usize, Tensor<4>)> = Vec::new();
+        let mut pushed_count = 0;
+        let mut x = noisy;
+        let plain_subject = |k: Option<usize>| k.map(|k| plain.subject_feature(&features[k], k));
+        for seg in &plain_segments {
+            let skip = if seg.pops_skip() { stack.pop() } else { None };
+            let size = matches!(seg, crate::models::unet::segments::Segment::Upsample(_)).then(|| {
+                let [_, _, h, w] = stack.last().map(|s| s.1.dims()).unwrap_or(x.dims());
+                [h, w]
+            });
+            let out = seg.run(&plain, x.clone(), skip.as_ref().map(|s| s.1.clone()), size, &temb, &context, plain_subject(seg.block()));
+            let pushed = seg.pushes_skip().then(|| {
+                stack.push((pushed_count, out.clone()));
+                pushed_count += 1;
+                pushed_count - 1
+            });
+            records.push(Record { x, skip, size, pushed });
+            x = out;
+        }
+        let n = x.dims().iter().product::<usize>() as f64;
+        let diff = x - draws.target_noise.clone();
+        let loss = super::host_scalar((diff.clone() * diff.clone()).mean());
+        let mut g_out = diff * (2.0 / n);
+
+        let first = segments.iter().position(|s| s.block().is_some()).unwrap_or(0);
+        let mut skip_grads: Vec<Option<Tensor<4>>> = vec![None; pushed_count];
+        let mut acc: Vec<Option<Tensor<1>>> = vec![None; leaves.len()];
+        for i in (first..segments.len()).rev() {
+            let (seg, rec) = (&segments[i], &records[i]);
+            if let Some(id) = rec.pushed {
+                if let Some(g) = skip_grads[id].take() {
+                    g_out = g_out + g;
+                }
+            }
+            let x_in = leaf(rec.x.clone());
+            let skip_in = rec.skip.as_ref().map(|(id, s)| (*id, leaf(s.clone())));
+            let out = seg.run(unet, x_in.clone(), skip_in.as_ref().map(|s| s.1.clone()), rec.size, &temb, &context, subject(seg.block()));
+            let grads = (out * g_out.clone()).sum().backward();
+            for ((_, l), a) in leaves.iter().zip(acc.iter_mut()) {
+                if let Some(g) = l.grad_flat(&grads) {
+                    *a = Some(match a.take() {
+                        Some(prev) => prev + g,
+                        None => g,
+                    });
+                }
+            }
+            if let Some((id, s)) = skip_in {
+                skip_grads[id] = s.grad(&grads);
+            }
+            if i > first {
+                g_out = x_in.grad(&grads).unwrap_or_else(|| rec.x.zeros_like());
+            }
+        }
+        let grads = leaves
+            .into_iter()
+            .zip(acc)
+            .map(|((key, l), g)| {
+                let zeros = || match &l {
+                    crate::nn::ParamLeaf::Vector(t) => t.clone().inner().zeros_like(),
+                    crate::nn::ParamLeaf::Matrix(t) => {
+                        let n = t.dims().iter().product::<usize>();
+                        t.clone().inner().reshape([n]).zeros_like()
+                    }
+                };
+                (key, g.unwrap_or_else(zeros))
+            })
+            .collect();
+        TrainerGrads { loss, grads }
+    }
+
     /// Clips the gradients (total norm `max_grad_norm`) and takes one AdamW step; returns the
     /// total gradient norm before clipping.
     pub fn apply(&mut self, grads: TrainerGrads) -> f32 {
@@ -192,12 +313,13 @@ impl Trainer {
         let norm = clip_grad_norm(&mut values, self.max_grad_norm);
         let mut by_key: std::collections::BTreeMap<String, Tensor<1>> = keys.into_iter().zip(values).collect();
         let optimizer = &mut self.optimizer;
+        let checkpointing = self.checkpointing;
         optimizer.begin_step();
         self.models.unet.visit_trainable(&mut |key, mut p| {
             if let Some(g) = by_key.remove(key) {
                 let updated = optimizer.update(key, p.flat().inner(), g);
                 p.set_flat(updated);
-                p.make_trainable();
+                p.make_trainable_with(checkpointing);
             }
         });
         norm

@@ -10,6 +10,7 @@ pub mod blocks;
 pub mod config;
 pub mod embeddings;
 pub mod refs;
+pub mod segments;
 pub mod transformer;
 
 use burn::tensor::Tensor;
