@@ -26,7 +26,7 @@ fi
 out=${1:-docs/float-paths.md}
 logs=${from_logs:-$(mktemp -d)}
 export PATH="$HOME/.cargo/bin:$PATH"
-suites=(smoke text_encoder unet vae clip_vision schedulers kernels convert pipeline wgpu_parity wgpu_pipeline limits)
+suites=(smoke text_encoder unet vae clip_vision schedulers kernels convert pipeline wgpu_parity wgpu_pipeline limits train)
 args=()
 for s in "${suites[@]}"; do args+=(--test "$s"); done
 

@@ -112,7 +112,7 @@ fn run_with(device: &Device, label: &str, mode: Mode, tol: Tolerances, segmented
         }
         eprintln!("PARITY {label} step{n} worst gradient: {} at {:.3e}", worst.1, worst.0);
         let norm = trainer.apply(grads);
-        let norm_tol = if mode == Mode::Forced { 1e-6 } else { tol.grad };
+        let norm_tol = if mode == Mode::Forced { 1e-6 } else { 1e-4 };
         assert_close(&format!("{label} step{n} grad norm"), &[norm], &fx.f32(&format!("step{n}/grad_norm")), norm_tol);
         let mut worst = (0f32, String::new());
         for (key, value) in trainer.parameters() {
@@ -126,40 +126,44 @@ fn run_with(device: &Device, label: &str, mode: Mode, tol: Tolerances, segmented
     }
 }
 
-// Gradients: CPU 1.0e-5 worst (any thread count); wgpu f32 1.7e-4 worst, the same at lavapipe's
-// 128- and 256-bit vector widths (its backward reductions sum the token axis in another order
-// than torch's pairwise sums, and these gradients are sums with heavy cancellation: the loss,
-// the forward outputs and the parameters agree to ~1e-7). Parameters from reference gradients:
-// AdamW and clipping alone, ~1e-7.
+// Gradients (relative to each tensor's largest): 1.1e-5 worst on the SIMD CPU backend (1 and 2
+// threads), but 1.7e-4 on lavapipe (128- and 256-bit vectors, with and without FMA) and on the
+// scalar CPU build: these gradients are sums over 256–4096 tokens with heavy cancellation, and
+// the order of summation (pairwise / SIMD lanes vs long sequential chains) moves them by 1e-4
+// while the loss and the forward outputs agree to ~3e-7; the scalar build reaches 2.7e-4 on the
+// mid block (gradients 100× smaller than the others). Hence 1e-3 everywhere. Parameters from
+// the reference's gradients (AdamW and clipping alone): 8.4e-8. Free-running parameters pass
+// three of AdamW's normalised updates (each ≈ lr = 1e-4 of a parameter ≈ 0.25, an amplifier of
+X
 
 #[test]
 fn training_step_matches_official_cpu() {
-    run(&cpu(), "cpu f32", Mode::Forced, Tolerances { grad: 1e-4, param: 1e-6 });
+    run(&cpu(), "cpu f32", Mode::Forced, Tolerances { grad: 1e-3, param: 1e-6 });
 }
 
 #[test]
 fn training_step_matches_official_wgpu() {
-    run(&wgpu(), "wgpu f32", Mode::Forced, Tolerances { grad: 5e-4, param: 1e-6 });
+    run(&wgpu(), "wgpu f32", Mode::Forced, Tolerances { grad: 1e-3, param: 1e-6 });
 }
 
 /// The main pass differentiated segment by segment (recomputed in the backward pass, as a
 /// full-size step needs to fit in memory): the same figures as the monolithic graph.
 #[test]
 fn segmented_training_step_matches_official_cpu() {
-    run_with(&cpu(), "cpu f32 segmented", Mode::Forced, Tolerances { grad: 1e-4, param: 1e-6 }, true);
+    run_with(&cpu(), "cpu f32 segmented", Mode::Forced, Tolerances { grad: 1e-3, param: 1e-6 }, true);
 }
 
 #[test]
 fn segmented_training_step_matches_official_wgpu() {
-    run_with(&wgpu(), "wgpu f32 segmented", Mode::Forced, Tolerances { grad: 5e-4, param: 1e-6 }, true);
+    run_with(&wgpu(), "wgpu f32 segmented", Mode::Forced, Tolerances { grad: 1e-3, param: 1e-6 }, true);
 }
 
 #[test]
 fn three_free_running_steps_match_official_cpu() {
-    run(&cpu(), "cpu f32 free", Mode::Free, Tolerances { grad: 1e-4, param: 1e-5 });
+    run(&cpu(), "cpu f32 free", Mode::Free, Tolerances { grad: 1e-3, param: 2e-4 });
 }
 
 #[test]
 fn three_free_running_steps_match_official_wgpu() {
-    run(&wgpu(), "wgpu f32 free", Mode::Free, Tolerances { grad: 5e-4, param: 1e-4 });
+    run(&wgpu(), "wgpu f32 free", Mode::Free, Tolerances { grad: 1e-3, param: 2e-4 });
 }
