@@ -170,6 +170,11 @@ fn bad_training_input_is_a_clear_error() {
     let mut o = options(&out, 2);
     o.data = vec![DataSpec::Folder(fixture("train/data/folder"))];
     run(&o, &device, &mut q).unwrap();
+    // a new run into the same --out is refused (it would overwrite the checkpoints and the log)
+    let log = std::fs::read_to_string(out.join("train_log.jsonl")).unwrap();
+    let e = err(o.clone());
+    assert!(e.contains("already holds a training run") && e.contains("--resume"), "{e}");
+    assert_eq!(std::fs::read_to_string(out.join("train_log.jsonl")).unwrap(), log, "nothing was lost");
     o.resume = Some(out.clone());
     o.seed = 1;
     o.steps = 3;

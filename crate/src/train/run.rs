@@ -127,6 +127,16 @@ pub fn run(opts: &TrainOptions, device: &Device, progress: &mut dyn TrainProgres
     if opts.batch == 0 || opts.grad_accum == 0 {
         return Err(Error::Input("--batch and --grad-accum must be at least 1".into()));
     }
+    if opts.resume.is_none() {
+        // Never overwrite another run's checkpoints and log.
+        let existing = checkpoint::list(&opts.out);
+        if let Some(last) = existing.iter().max() {
+            return Err(Error::Input(format!(
+                "--out {} already holds a training run (checkpoint-{last}): continue it with --resume {0} or choose another --out",
+                opts.out.display()
+            )));
+        }
+    }
     let sources = opts.data.iter().map(DataSpec::open).collect::<Result<Vec<_>>>()?;
     let names: Vec<String> = sources.iter().map(|s| format!("{} ({} samples)", s.name(), s.len())).collect();
     let mixture = Mixture::new(sources, opts.seed)?;
