@@ -26,7 +26,9 @@ fi
 out=${1:-docs/float-paths.md}
 logs=${from_logs:-$(mktemp -d)}
 export PATH="$HOME/.cargo/bin:$PATH"
-suites=(smoke text_encoder unet vae clip_vision schedulers kernels convert pipeline wgpu_parity wgpu_pipeline limits train)
+# `suite` holds smoke, text_encoder, unet, vae, clip_vision, schedulers, convert, pipeline, limits,
+# train and the other CPU suites as modules (tests/suite.rs).
+suites=(suite kernels wgpu_parity wgpu_pipeline)
 args=()
 for s in "${suites[@]}"; do args+=(--test "$s"); done
 
