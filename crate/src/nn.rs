@@ -223,12 +223,15 @@ impl ParamMut<'_> {
     /// The parameter's gradient in `grads`, flat; `None` when it received none.
     #[cfg(feature = "native")]
     pub fn grad_flat(&self, grads: &burn::tensor::Gradients) -> Option<Tensor<1>> {
+        self.leaf().grad_flat(grads)
+    }
+
+    /// Drops the autodiff association (a plain tensor with the same values).
+    #[cfg(feature = "native")]
+    pub fn make_plain(&mut self) {
         match self {
-            ParamMut::Vector(t) => t.grad(grads),
-            ParamMut::Matrix(t) => {
-                let n = t.dims().iter().product::<usize>();
-                t.grad(grads).map(|g| g.reshape([n]))
-            }
+            ParamMut::Vector(t) => **t = (*t).clone().inner(),
+            ParamMut::Matrix(t) => **t = (*t).clone().inner(),
         }
     }
 

@@ -56,7 +56,7 @@ pub fn draw_tensor(source: &mut dyn NoiseSource, key: &str, shape: [usize; 4], d
 }
 
 /// SplitMix64: seeds and mixes.
-fn splitmix(state: &mut u64) -> u64 {
+pub(crate) fn splitmix(state: &mut u64) -> u64 {
     *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
     let mut z = *state;
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -64,16 +64,19 @@ fn splitmix(state: &mut u64) -> u64 {
     z ^ (z >> 31)
 }
 
-/// xoshiro256++ generator.
-struct Xoshiro([u64; 4]);
+/// xoshiro256++ generator (also the training run's integer streams, `train::rng`).
+#[derive(Clone, Debug)]
+pub(crate) struct Xoshiro([u64; 4]);
 
 impl Xoshiro {
-    fn new(seed: u64) -> Self {
+    /// The stream whose state SplitMix64 expands from `seed`.
+    pub(crate) fn new(seed: u64) -> Self {
         let mut s = seed;
         Self([splitmix(&mut s), splitmix(&mut s), splitmix(&mut s), splitmix(&mut s)])
     }
 
-    fn next(&mut self) -> u64 {
+    /// The next 64 random bits.
+    pub(crate) fn next(&mut self) -> u64 {
         let s = &mut self.0;
         let out = (s[0].wrapping_add(s[3])).rotate_left(23).wrapping_add(s[0]);
         let t = s[1] << 17;

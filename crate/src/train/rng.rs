@@ -2,18 +2,11 @@
 //! sampling): xoshiro256++ streams keyed by (seed, purpose, index), so step n's draws depend
 //! only on the seed and n and a resumed run repeats an uninterrupted one exactly.
 
-/// SplitMix64 step.
-fn splitmix(state: &mut u64) -> u64 {
-    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    let mut z = *state;
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
+use crate::pipeline::noise::{Xoshiro, splitmix};
 
-/// A xoshiro256++ stream.
+/// A xoshiro256++ stream (the named-noise generator's).
 #[derive(Clone, Debug)]
-pub struct Rng([u64; 4]);
+pub struct Rng(Xoshiro);
 
 impl Rng {
     /// The stream of `(seed, purpose, index)` (e.g. `("step", n)`, `("epoch", e)`).
@@ -22,22 +15,12 @@ impl Rng {
         for b in purpose.bytes() {
             h = (h ^ u64::from(b)).wrapping_mul(0x100_0000_01B3);
         }
-        let mut s = splitmix(&mut h) ^ index.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        Self([splitmix(&mut s), splitmix(&mut s), splitmix(&mut s), splitmix(&mut s)])
+        Self(Xoshiro::new(splitmix(&mut h) ^ index.wrapping_mul(0x9E37_79B9_7F4A_7C15)))
     }
 
     /// The next 64 random bits.
     pub fn next_u64(&mut self) -> u64 {
-        let s = &mut self.0;
-        let out = (s[0].wrapping_add(s[3])).rotate_left(23).wrapping_add(s[0]);
-        let t = s[1] << 17;
-        s[2] ^= s[0];
-        s[3] ^= s[1];
-        s[1] ^= s[2];
-        s[0] ^= s[3];
-        s[2] ^= t;
-        s[3] = s[3].rotate_left(45);
-        out
+        self.0.next()
     }
 
     /// Uniform in `[0, n)` (`n > 0`), without modulo bias.

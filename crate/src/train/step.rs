@@ -219,10 +219,7 @@ impl Trainer {
         // The forward pass runs on a copy whose trainable tensors are plain (no autodiff), so it
         // builds no graph at all; only the recomputations below differentiate.
         let mut plain = unet.clone();
-        plain.visit_trainable(&mut |_, mut p| {
-            let t = p.flat().inner();
-            p.set_flat(t);
-        });
+        plain.visit_trainable(&mut |_, mut p| p.make_plain());
         let device = noisy.device();
         let segments = unet.segments();
         let plain_segments = plain.segments();

@@ -92,10 +92,7 @@ impl Validator {
     pub fn run(&self, trainer: &mut Trainer, out: &Path, step: u64, device: &Device) -> Result<Vec<PathBuf>> {
         let m = &trainer.models;
         let mut unet = m.unet.clone();
-        unet.visit_trainable(&mut |_, mut p| {
-            let plain = p.flat().inner();
-            p.set_flat(plain);
-        });
+        unet.visit_trainable(&mut |_, mut p| p.make_plain());
         let models = Models {
             tokenizer: m.tokenizer.clone(),
             text_encoder: m.text_encoder.clone(),
