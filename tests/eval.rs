@@ -189,7 +189,7 @@ fn converted_metric_models_match_transformers() {
     let mut builder = MetricsBuilder::new(&manifest.config, &device, DType::F32).unwrap();
     for c in Component::EVAL {
         for shard in &manifest.components[c.as_str()].shards {
-            builder.load_shard(c, &std::fs::read(with.join(shard)).unwrap(), shard).unwrap();
+            builder.load_shard(c, &std::fs::read(with.join(shard)).unwrap().as_slice(), shard).unwrap();
         }
         builder.finish_component(c).unwrap();
     }

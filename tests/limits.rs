@@ -24,7 +24,7 @@ fn generate_and_edit_within_default_webgpu_limits() {
         if dtype == DType::F16 && !report.shader_f16 {
             continue;
         }
-        let pipe = DiffusersFolders::builtin_tiny().load_with(&device, dtype, Kernels::Wgsl).unwrap();
+        let pipe = DiffusersFolders::builtin_tiny().load_with(&device, dtype, ezigen::loader::LoadOptions::kernels(Kernels::Wgsl)).unwrap();
         let opts = SamplingOptions { steps: 4, iterations: Some(2), ..Default::default() };
         let mut req = GenerateRequest::new(image(40, 30, 7), "a dog in police outfit", "a dog");
         req.options = opts.clone();

@@ -12,6 +12,8 @@ pub mod convert;
 pub mod device;
 pub mod error;
 pub mod eval;
+#[cfg(feature = "native")]
+pub mod heap;
 pub mod imageops;
 pub mod kernels;
 pub mod loader;

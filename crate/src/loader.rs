@@ -16,15 +16,32 @@ use crate::nn::Vars;
 use crate::pipeline::{Models, Pipeline};
 use crate::schedulers::SchedulerConfig;
 use crate::tokenizer::ClipTokenizer;
+use crate::weights::safetensors::SourceFile;
 use crate::weights::{Loader, WeightStore};
 use crate::weights::components::{Component, ModelConfigs};
 use crate::{Error, Result};
 
+/// How models are built: the kernel choice and the device's largest storage binding.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct LoadOptions {
+    /// Norm and attention implementation ([`Kernels::Wgsl`] by default).
+    pub kernels: Kernels,
+    /// `maxStorageBufferBindingSize` (`None`: no limit): see [`ModelBuilder::set_max_binding`].
+    pub max_binding: Option<u64>,
+}
+
+impl LoadOptions {
+    /// These kernels, no binding limit.
+    pub fn kernels(kernels: Kernels) -> Self {
+        Self { kernels, max_binding: None }
+    }
+}
+
 /// A pipeline of `configs`' architecture with random weights on `device` (benchmarks and
 /// memory measurements of the full-size model without its weights).
-pub fn random_pipeline(configs: &ModelConfigs, device: &Device, dtype: DType, kernels: Kernels) -> Result<Pipeline> {
+pub fn random_pipeline(configs: &ModelConfigs, device: &Device, dtype: DType, options: LoadOptions) -> Result<Pipeline> {
     let mut builder = ModelBuilder::new(configs, device, dtype)?;
-    builder.set_kernels(kernels);
+    builder.set_options(options);
     for component in Component::ALL {
         builder.random_component(component)?;
     }
@@ -64,6 +81,7 @@ pub struct ModelBuilder {
     vae_decoder: Option<VaeDecoder>,
     clip_vision: Option<ClipVisionModel>,
     kernels: Kernels,
+    max_binding: Option<u64>,
 }
 
 impl ModelBuilder {
@@ -81,7 +99,21 @@ impl ModelBuilder {
             vae_decoder: None,
             clip_vision: None,
             kernels: Kernels::default(),
+            max_binding: None,
         })
+    }
+
+    /// Sets the kernels and the binding limit together.
+    pub fn set_options(&mut self, options: LoadOptions) {
+        self.set_kernels(options.kernels);
+        self.set_max_binding(options.max_binding);
+    }
+
+    /// The device's largest storage binding (`maxStorageBufferBindingSize`; `None`: no limit).
+    /// Set it before the first shard: tables larger than this are kept as row blocks, and the
+    /// finished pipeline keeps every VAE map within it ([`Pipeline::with_max_binding`]).
+    pub fn set_max_binding(&mut self, limit: Option<u64>) {
+        self.max_binding = limit;
     }
 
     /// Chooses the implementation of norms and attention for the models built from now on
@@ -97,20 +129,26 @@ impl ModelBuilder {
     }
 
     fn store(&mut self, component: Component) -> &mut WeightStore {
-        let (device, dtype) = (self.device.clone(), self.dtype);
+        let (device, dtype, limit) = (self.device.clone(), self.dtype, self.max_binding);
         self.stores
             .entry(Self::store_key(component))
-            .or_insert_with(|| WeightStore::new(&device, dtype).keep_f32(&["learnable_weights"]))
+            .or_insert_with(|| new_store(&device, dtype, limit))
     }
 
     /// Feeds one shard of `component` (a safetensors file; the tokenizer's is tokenizer.json).
     /// `rename` maps (and filters) raw checkpoint keys; converted shards use identity.
     pub fn load_shard_with(&mut self, component: Component, bytes: &[u8], file: &str, rename: impl FnMut(&str) -> Option<String>) -> Result<()> {
+        self.load_shard_from(component, &bytes, file, rename)
+    }
+
+    /// [`Self::load_shard_with`] from a file read by range (never held whole).
+    pub fn load_shard_from(&mut self, component: Component, f: &dyn SourceFile, file: &str, rename: impl FnMut(&str) -> Option<String>) -> Result<()> {
         if component == Component::Tokenizer {
-            self.tokenizer = Some(ClipTokenizer::from_bytes(bytes)?);
+            let len = usize::try_from(f.len()).map_err(|_| Error::Weights { file: file.to_string(), reason: "too large for a tokenizer".into() })?;
+            self.tokenizer = Some(ClipTokenizer::from_bytes(&f.read_at(0, len)?)?);
             return Ok(());
         }
-        self.store(component).add_safetensors(bytes, file, rename)
+        self.store(component).add_safetensors_from(f, file, rename)
     }
 
     /// Feeds one converted shard (keys already canonical).
@@ -129,7 +167,7 @@ impl ModelBuilder {
             }
             Component::Unet => Ok(()), // built together with the adapters
             _ => {
-                let store = self.stores.remove(&Self::store_key(component)).unwrap_or_else(|| WeightStore::new(&self.device, self.dtype));
+                let store = self.stores.remove(&Self::store_key(component)).unwrap_or_else(|| new_store(&self.device, self.dtype, self.max_binding));
                 let name = if component == Component::Adapters { "unet + adapters".to_string() } else { component.to_string() };
                 self.build(component, store.builder(&name))
             }
@@ -144,7 +182,7 @@ impl ModelBuilder {
                 Ok(())
             }
             Component::Unet => Ok(()),
-            _ => self.build(component, WeightStore::random_builder(&self.device, self.dtype, component.as_str())),
+            _ => self.build(component, WeightStore::random_builder(&self.device, self.dtype, self.max_binding, component.as_str())),
         }
     }
 
@@ -194,7 +232,13 @@ impl ModelBuilder {
             scheduler: self.configs.scheduler.clone(),
             vae_scaling,
         };
-        Pipeline::new(models, &self.device, self.dtype)
+        Ok(Pipeline::new(models, &self.device, self.dtype)?.with_max_binding(self.max_binding))
     }
+}
+
+/// An empty store of one component: `learnable_weights` stays f32, tables over `limit` are
+/// row blocks.
+fn new_store(device: &Device, dtype: DType, limit: Option<u64>) -> WeightStore {
+    WeightStore::new(device, dtype).keep_f32(&["learnable_weights"]).max_tensor_bytes(limit)
 }
 

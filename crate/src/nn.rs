@@ -31,6 +31,12 @@ impl<'a> Vars<'a> {
         self.weights.take(name, shape)
     }
 
+    /// Takes the table `name` as row blocks within the device's largest binding (see
+    /// [`VarBuilder::take_row_blocks`]).
+    pub fn take_row_blocks(&self, name: &str, shape: [usize; 2]) -> Vec<Tensor<2>> {
+        self.weights.take_row_blocks(name, shape)
+    }
+
     /// Takes the tensor `name` when present (see [`VarBuilder::take_opt`]).
     pub fn take_opt<const D: usize>(&self, name: &str, shape: [usize; D]) -> Option<Tensor<D>> {
         self.weights.take_opt(name, shape)
@@ -290,23 +296,53 @@ impl ParamLeaf {
 /// `torch.nn.Embedding`.
 #[derive(Clone, Debug)]
 pub struct Embedding {
-    weight: Tensor<2>,
+    /// Consecutive row blocks of the table (one unless the table is larger than the device's
+    /// largest binding), with the first row of each.
+    blocks: Vec<(usize, Tensor<2>)>,
 }
 
 impl Embedding {
-    /// Loads `weight` `[num, dim]`.
+    /// Loads `weight` `[num, dim]`, as row blocks when it is larger than the device can bind.
     pub fn load(vb: &Vars, num: usize, dim: usize) -> Self {
-        Self { weight: vb.take("weight", [num, dim]) }
+        let mut start = 0;
+        let blocks = vb
+            .take_row_blocks("weight", [num, dim])
+            .into_iter()
+            .map(|b| {
+                let first = start;
+                start += b.dims()[0];
+                (first, b)
+            })
+            .collect();
+        Self { blocks }
     }
 
-    /// Looks up `[B, T]` ids → `[B, T, dim]`.
+    /// Looks up `[B, T]` ids → `[B, T, dim]`. With several blocks each block looks up the ids
+    /// it holds (others clamped into it) and the rows are kept by a 0/1 mask, so the result
+    /// equals the one-table lookup exactly.
     pub fn forward(&self, ids: Tensor<2, Int>) -> Tensor<3> {
-        burn::tensor::module::embedding(self.weight.clone(), ids)
+        if let [(_, table)] = self.blocks.as_slice() {
+            return burn::tensor::module::embedding(table.clone(), ids);
+        }
+        let mut out: Option<Tensor<3>> = None;
+        for (start, table) in &self.blocks {
+            let rows = table.dims()[0];
+            let local = ids.clone().sub_scalar(*start as i64);
+            let inside = local.clone().greater_equal_elem(0).bool_and(local.clone().lower_elem(rows as i64));
+            let found = burn::tensor::module::embedding(table.clone(), local.clamp(0, rows as i64 - 1));
+            let kept = found * inside.float().cast(table.dtype()).unsqueeze_dim::<3>(2);
+            out = Some(match out {
+                None => kept,
+                Some(o) => o + kept,
+            });
+        }
+        out.expect("at least one block")
     }
 
-    /// The table itself.
-    pub fn weight(&self) -> &Tensor<2> {
-        &self.weight
+    /// Row `id` of the table, `[1, dim]`.
+    pub fn row(&self, id: usize) -> Tensor<2> {
+        let (start, table) = self.blocks.iter().rev().find(|(s, _)| *s <= id).expect("the first block starts at row 0");
+        table.clone().narrow(0, id - start, 1)
     }
 }
 

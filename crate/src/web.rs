@@ -95,6 +95,19 @@ fn js_message(e: &JsValue) -> String {
     e.dyn_ref::<js_sys::Error>().map(|e| String::from(e.message())).or_else(|| e.as_string()).unwrap_or_else(|| format!("{e:?}"))
 }
 
+/// A shard's bytes as the page holds them, read by range into wasm memory.
+struct JsBytes(js_sys::Uint8Array);
+
+impl SourceFile for JsBytes {
+    fn len(&self) -> u64 {
+        self.0.byte_length() as u64
+    }
+
+    fn read_at(&self, offset: u64, len: usize) -> crate::Result<Vec<u8>> {
+        Ok(self.0.subarray(offset as u32, (offset + len as u64) as u32).to_vec())
+    }
+}
+
 /// Files the user picked, by folder and path (`ConvertInput[]`).
 struct PickedFiles(Vec<(Root, String, web_sys::Blob)>);
 
@@ -256,17 +269,20 @@ impl Session {
     #[wasm_bindgen(js_name = beginModel)]
     pub fn begin_model(&self, manifest_json: &str, f16: bool) -> Result<(), JsValue> {
         let manifest = Manifest::from_json(manifest_json).map_err(js_err)?;
-        let builder = ModelBuilder::new(&manifest.config, &self.device, self.dtype(f16)).map_err(js_err)?;
+        let mut builder = ModelBuilder::new(&manifest.config, &self.device, self.dtype(f16)).map_err(js_err)?;
+        builder.set_max_binding(Some(self.report.max_storage_buffer_binding_size));
         *self.pipeline.borrow_mut() = None;
         self.finished.borrow_mut().clear();
         *self.builder.borrow_mut() = Some(builder);
         Ok(())
     }
 
-    /// Uploads one shard of `component` to the GPU (the caller drops its bytes afterwards).
+    /// Uploads one shard of `component` to the GPU, tensor by tensor: the bytes stay in JS and
+    /// are copied into wasm memory one piece at a time (the caller drops them afterwards).
     #[wasm_bindgen(js_name = loadShard)]
-    pub fn load_shard(&self, #[wasm_bindgen(unchecked_param_type = "Component")] component: &str, bytes: &[u8]) -> Result<(), JsValue> {
+    pub fn load_shard(&self, #[wasm_bindgen(unchecked_param_type = "Component")] component: &str, bytes: js_sys::Uint8Array) -> Result<(), JsValue> {
         let c: Component = component.parse().map_err(js_err)?;
+        let bytes = &JsBytes(bytes);
         if Component::EVAL.contains(&c) {
             let mut builder = self.metrics_builder.borrow_mut();
             let b = builder.as_mut().ok_or_else(|| js_err(Error::Input("call beginMetrics before loading a metric model".into())))?;
@@ -274,7 +290,7 @@ impl Session {
         }
         let mut builder = self.builder.borrow_mut();
         let b = builder.as_mut().ok_or_else(|| js_err(Error::Input("call beginModel before loadShard".into())))?;
-        b.load_shard(c, bytes, component).map_err(js_err)
+        b.load_shard_from(c, bytes, component, |n| Some(n.to_string())).map_err(js_err)
     }
 
     /// Builds `component`'s model from its shards; once every component is finished the
@@ -304,7 +320,7 @@ impl Session {
         finished.insert(c);
         if Component::ALL.iter().all(|c| finished.contains(c)) {
             let b = self.builder.borrow_mut().take().expect("present above");
-            let pipe = b.into_pipeline().map_err(js_err)?.with_max_binding(Some(self.report.max_storage_buffer_binding_size));
+            let pipe = b.into_pipeline().map_err(js_err)?;
             *self.pipeline.borrow_mut() = Some(Rc::new(pipe));
         }
         Ok(())

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Build crate/assets/tokenizer.json and tests/fixtures/tokenizer/prompts.json.
+"""Build crate/assets/tokenizer.json.gz (gzip, deterministic: the wasm embeds it compressed) and tests/fixtures/tokenizer/prompts.json.
 
 The CLIP BPE vocabulary is the real one (bpe_simple_vocab_16e6.txt.gz, shipped
 inside PyPI's open-clip-torch). vocab.json / merges.txt are derived from it in
@@ -37,7 +37,7 @@ from transformers import CLIPTokenizer, CLIPTokenizerFast
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
-OUT_TOKENIZER = os.path.join(ROOT, "crate", "assets", "tokenizer.json")
+OUT_TOKENIZER = os.path.join(ROOT, "crate", "assets", "tokenizer.json.gz")
 OUT_PROMPTS = os.path.join(ROOT, "tests", "fixtures", "tokenizer", "prompts.json")
 OUT_META = os.path.join(ROOT, "tests", "fixtures", "tokenizer", "meta.json")
 
@@ -283,9 +283,9 @@ def build():
     text = backend.to_str(pretty=False)
     # round-trip through json for a stable, compact, sorted-by-structure file
     obj = json.loads(text)
-    with open(OUT_TOKENIZER, "w", encoding="utf-8") as f:
-        json.dump(obj, f, ensure_ascii=False, separators=(",", ":"))
-        f.write("\n")
+    data = (json.dumps(obj, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
+    with open(OUT_TOKENIZER, "wb") as f, gzip.GzipFile(filename="", mode="wb", compresslevel=9, mtime=0, fileobj=f) as g:
+        g.write(data)
 
     # reference ids
     entries = []
@@ -295,7 +295,7 @@ def build():
         entries.append({"prompt": p, "input_ids": ids})
 
     # verify the written file with the tokenizers package
-    tok = Tokenizer.from_file(OUT_TOKENIZER)
+    tok = Tokenizer.from_str(data.decode("utf-8"))
     unexplained = []
     for e in entries:
         got = tok.encode(e["prompt"]).ids

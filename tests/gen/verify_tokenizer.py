@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Check crate/assets/tokenizer.json against tests/fixtures/tokenizer/prompts.json.
+"""Check crate/assets/tokenizer.json.gz against tests/fixtures/tokenizer/prompts.json.
 
 Needs only the `tokenizers` package; run it with the version the Rust crate uses
 (see requirements-verify.txt) as well as with the one in requirements.txt:
@@ -7,6 +7,7 @@ Needs only the `tokenizers` package; run it with the version the Rust crate uses
 Exit status 0 when every prompt not marked known_mismatch gives exactly its
 reference ids (and every known mismatch still differs in the recorded way).
 """
+import gzip
 import json
 import os
 import sys
@@ -19,7 +20,7 @@ ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
 
 
 def main():
-    with open(os.path.join(ROOT, "crate", "assets", "tokenizer.json"), "rb") as f:
+    with gzip.open(os.path.join(ROOT, "crate", "assets", "tokenizer.json.gz"), "rb") as f:
         tok = Tokenizer.from_buffer(f.read())
     with open(os.path.join(ROOT, "tests", "fixtures", "tokenizer", "prompts.json"), encoding="utf-8") as f:
         entries = json.load(f)

@@ -8,9 +8,10 @@
 //   writer (createWritable) is missing in Safari, which would need a second code path with
 //   createSyncAccessHandle.
 // - OPFS's advantage, streaming a file to disk without holding it, buys nothing here: a shard
-//   is needed whole anyway, because crypto.subtle.digest has no streaming form and loadShard
-//   takes the whole shard. Shards are at most 64 MiB, far below the ~250 MB single entries
-//   that have been seen to fail with Cache.put.
+//   is needed whole anyway, because crypto.subtle.digest has no streaming form (loadShard then
+//   copies it into wasm memory one tensor piece of at most 8 MiB at a time). Shards are at
+//   most 64 MiB, far below the ~250 MB single entries that have been seen to fail with
+//   Cache.put.
 // - One cache entry per shard gives resumable downloads for free: after an interrupted
 //   download or a closed tab, the shards already stored are skipped and only the missing ones
 //   are fetched.

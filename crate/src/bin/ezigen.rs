@@ -18,6 +18,11 @@ use ezigen::contract::MAX_SUBJECTS;
 use ezigen::weights::safetensors::{StoredDType, TensorToWrite, write};
 use ezigen::{Error, device, smoke};
 
+/// The process's Rust heap, counted: `ezigen bench` reports the peak of a model load, the
+/// figure that bounds the page's wasm linear memory (the same loader code runs there).
+#[global_allocator]
+static HEAP: ezigen::heap::Counting = ezigen::heap::Counting::new();
+
 /// EZIGen (subject-driven generation and editing on SD 2.1-base), natively.
 #[derive(Parser)]
 #[command(name = "ezigen", version, about)]
@@ -384,14 +389,14 @@ fn dreambench(a: DreambenchArgs) -> ezigen::Result<()> {
     }
     let (common_device, max_binding) = pick_device(a.backend)?;
     let dt = dtype(a.dtype, &common_device)?;
+    let options = ezigen::loader::LoadOptions { max_binding, ..Default::default() };
     let pipe = match &a.weights {
-        Some(dir) => ezigen::native::load_converted(dir, &common_device, dt)?,
+        Some(dir) => ezigen::native::load_converted_with(dir, &common_device, dt, options)?,
         None => {
             eprintln!("note: no --weights given, so the built-in tiny random-weight model is used: images will be meaningless noise.");
-            ezigen::native::DiffusersFolders::builtin_tiny().load(&common_device, dt)?
+            ezigen::native::DiffusersFolders::builtin_tiny().load_with(&common_device, dt, options)?
         }
     };
-    let pipe = pipe.with_max_binding(max_binding);
     let t0 = Instant::now();
     for (n, w) in todo.iter().enumerate() {
         let subject = &bench.subjects[w.subject];
@@ -526,15 +531,17 @@ fn bench(a: BenchArgs) -> ezigen::Result<()> {
     };
     let dt = dtype(a.dtype, &device)?;
     let t0 = Instant::now();
+    HEAP.reset_peak();
+    let heap_before = HEAP.now();
+    let options = ezigen::loader::LoadOptions { kernels, max_binding };
     let (pipe, model) = match (&a.weights, a.random_sd21) {
-        (Some(dir), _) => (ezigen::native::load_converted_with(dir, &device, dt, kernels)?, dir.display().to_string()),
+        (Some(dir), _) => (ezigen::native::load_converted_with(dir, &device, dt, options)?, dir.display().to_string()),
         (None, true) => (
-            ezigen::loader::random_pipeline(&ezigen::weights::components::ModelConfigs::sd21_base(), &device, dt, kernels)?,
+            ezigen::loader::random_pipeline(&ezigen::weights::components::ModelConfigs::sd21_base(), &device, dt, options)?,
             "sd21-random".to_string(),
         ),
-        (None, false) => (ezigen::native::DiffusersFolders::builtin_tiny().load_with(&device, dt, kernels)?, "tiny".to_string()),
+        (None, false) => (ezigen::native::DiffusersFolders::builtin_tiny().load_with(&device, dt, options)?, "tiny".to_string()),
     };
-    let pipe = pipe.with_max_binding(max_binding);
     let load_s = t0.elapsed().as_secs_f64();
     let mut labels = serde_json::Map::new();
     labels.insert("model".into(), model.into());
@@ -551,6 +558,10 @@ fn bench(a: BenchArgs) -> ezigen::Result<()> {
     let mut load = labels.clone();
     load.insert("bench".into(), "load".into());
     load.insert("ms".into(), (load_s * 1000.0).into());
+    // The Rust heap of the load (what the page's wasm memory must hold): its peak above what
+    // was in use before, and what the loaded pipeline keeps.
+    load.insert("heap_peak_mib".into(), ((HEAP.peak() - heap_before) as f64 / 1048576.0).into());
+    load.insert("heap_kept_mib".into(), (HEAP.now().saturating_sub(heap_before) as f64 / 1048576.0).into());
     println!("{}", serde_json::Value::Object(load));
     let cfg = ezigen::bench::BenchConfig {
         latent: a.latent.unwrap_or(pipe.latent_size()),
@@ -668,18 +679,19 @@ fn load_pipeline(c: &Common) -> ezigen::Result<(Pipeline, Device)> {
     let (device, max_binding) = pick_device(c.backend)?;
     let dtype = dtype(c.dtype, &device)?;
     let t0 = Instant::now();
+    let options = ezigen::loader::LoadOptions { max_binding, ..Default::default() };
     let pipe = match &c.weights {
-        Some(dir) => ezigen::native::load_converted(dir, &device, dtype)?,
+        Some(dir) => ezigen::native::load_converted_with(dir, &device, dtype, options)?,
         None => {
             eprintln!(
                 "note: no --weights given, so the built-in tiny random-weight model is used: images will be meaningless noise.\n      \
                  For real images convert SD 2.1-base + the EZIGen checkpoint + CLIP ViT-B/32 with `ezigen convert` and pass --weights DIR."
             );
-            ezigen::native::DiffusersFolders::builtin_tiny().load(&device, dtype)?
+            ezigen::native::DiffusersFolders::builtin_tiny().load_with(&device, dtype, options)?
         }
     };
     eprintln!("models loaded in {:.1} s ({:?})", t0.elapsed().as_secs_f64(), dtype);
-    Ok((pipe.with_max_binding(max_binding), device))
+    Ok((pipe, device))
 }
 
 fn options(c: &Common) -> SamplingOptions {

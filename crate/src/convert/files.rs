@@ -56,10 +56,19 @@ impl FolderTree<'_> {
 }
 
 /// A file on disk, read by range.
-struct DiskFile {
+pub(crate) struct DiskFile {
     file: File,
     len: u64,
     path: PathBuf,
+}
+
+impl DiskFile {
+    /// Opens `path` for reading by range.
+    pub(crate) fn open(path: &Path) -> Result<Self> {
+        let file = File::open(path).map_err(|e| bad(path, e.to_string()))?;
+        let len = file.metadata().map_err(|e| bad(path, e.to_string()))?.len();
+        Ok(Self { file, len, path: path.to_path_buf() })
+    }
 }
 
 impl SourceFile for DiskFile {
@@ -97,9 +106,7 @@ impl SourceTree for FolderTree<'_> {
         if !p.is_file() {
             return Ok(None);
         }
-        let file = File::open(&p).map_err(|e| bad(&p, e.to_string()))?;
-        let len = file.metadata().map_err(|e| bad(&p, e.to_string()))?.len();
-        Ok(Some(Box::new(DiskFile { file, len, path: p })))
+        Ok(Some(Box::new(DiskFile::open(&p)?)))
     }
 
     fn describe(&self, root: Root, path: &str) -> String {

@@ -69,13 +69,7 @@ impl Root {
     }
 }
 
-/// A file the converter reads by byte range.
-pub trait SourceFile {
-    /// Its length in bytes.
-    fn len(&self) -> u64;
-    /// `len` bytes from `offset` (within the file; the converter checks the bounds first).
-    fn read_at(&self, offset: u64, len: usize) -> Result<Vec<u8>>;
-}
+pub use crate::weights::safetensors::SourceFile;
 
 /// A tensor of a PyTorch `.bin` checkpoint, read whole when converted.
 pub struct TorchTensor {
@@ -480,7 +474,7 @@ impl Converter {
             };
             match file {
                 Some(f) => {
-                    let header = read_header(f.as_ref(), &described)?;
+                    let header = SafetensorsHeader::read(f.as_ref(), &described)?;
                     let index = files.len();
                     for t in header.tensors {
                         push(t.name, t.dtype, t.shape, Data::Range(index, t.range.start as u64..t.range.end as u64));
@@ -560,7 +554,7 @@ impl Converter {
     /// Output bytes of tensors in all (shard headers aside): what the output will take.
     pub fn output_bytes(&self) -> u64 {
         let tensors: usize = self.plan.iter().flat_map(|p| &p.pieces).map(|p| p.shape.iter().product::<usize>() * p.to.size()).sum();
-        tensors as u64 + crate::tokenizer::DEFAULT_TOKENIZER_JSON.len() as u64
+        tensors as u64 + crate::tokenizer::default_tokenizer_json().len() as u64
     }
 
     /// The manifest's entry for `component` as far as it is converted.
@@ -574,7 +568,7 @@ impl Converter {
         let component = planned.component;
         let file = planned.file.clone();
         let bytes = if component == Component::Tokenizer {
-            crate::tokenizer::DEFAULT_TOKENIZER_JSON.to_vec()
+            crate::tokenizer::default_tokenizer_json().to_vec()
         } else {
             let mut parts = Vec::with_capacity(planned.pieces.len());
             for piece in &planned.pieces {
@@ -656,14 +650,6 @@ impl Converter {
             config: self.configs.clone(),
         }
     }
-}
-
-/// Reads and checks a safetensors file's header (two small reads: its length, then the header).
-fn read_header(f: &dyn SourceFile, file: &str) -> Result<SafetensorsHeader> {
-    let len = f.len();
-    let first = f.read_at(0, len.min(8) as usize)?;
-    let n = SafetensorsHeader::prefix_len(&first, len, file)?;
-    SafetensorsHeader::parse_prefix(&f.read_at(0, n)?, len, file)
 }
 
 /// Groups every component's tensors into shards of at most `shard_bytes` (a tensor larger than

@@ -28,6 +28,7 @@ use crate::nn::Vars;
 use crate::pipeline::{RgbaImage, SubjectImage};
 use crate::tokenizer::ClipTokenizer;
 use crate::weights::WeightStore;
+use crate::weights::safetensors::SourceFile;
 use crate::weights::components::{Component, ModelConfigs};
 use crate::{Error, Result};
 
@@ -157,13 +158,13 @@ impl MetricsBuilder {
         })
     }
 
-    /// Feeds one converted shard of a metric component.
-    pub fn load_shard(&mut self, component: Component, bytes: &[u8], file: &str) -> Result<()> {
+    /// Feeds one converted shard of a metric component, read by range.
+    pub fn load_shard(&mut self, component: Component, f: &dyn SourceFile, file: &str) -> Result<()> {
         if !Component::EVAL.contains(&component) {
             return Err(Error::Input(format!("{component} is not a metric model")));
         }
         let (device, dtype) = (self.device.clone(), self.dtype);
-        self.stores.entry(component).or_insert_with(|| WeightStore::new(&device, dtype)).add_safetensors(bytes, file, |n| Some(n.to_string()))
+        self.stores.entry(component).or_insert_with(|| WeightStore::new(&device, dtype)).add_safetensors_from(f, file, |n| Some(n.to_string()))
     }
 
     /// Builds a metric component's model from its shards and checks every key.

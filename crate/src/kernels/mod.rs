@@ -107,6 +107,17 @@ fn on_wgpu<const D: usize>(x: &Tensor<D>) -> Option<CubeTensor> {
     Some(into_contiguous(primitive))
 }
 
+/// Sends the device's queued work, uploads included, on its way when `x` lives on a wgpu
+/// device (a no-op elsewhere). cubecl queues up to 32 tasks before it submits them, and a queued
+/// upload keeps its bytes in host memory until then: the weight store calls this after each
+/// upload so loading holds one piece at a time (in the page, wasm memory never shrinks).
+pub fn submit_uploads<const D: usize>(x: &Tensor<D>) {
+    if let Some(t) = on_wgpu(x) {
+        // A failed submit shows up, with its cause, at the next use of the tensor.
+        let _ = t.client.flush();
+    }
+}
+
 /// Words of the uniform parameter block every kernel of `shaders/` declares as
 /// `var<uniform> params: array<vec4<u32>, 2>`.
 pub const PARAM_WORDS: usize = 8;

@@ -234,7 +234,7 @@ impl ClipTextModel {
     /// (7788) and the embeddings carry **no position embeddings**
     /// (`ExceptionCLIPTextEmbeddings`). Returns `[1, len, hidden]`.
     pub fn forward_exception(&self, token: usize, len: usize) -> Tensor<3> {
-        let row = self.token_embedding.weight().clone().narrow(0, token, 1);
+        let row = self.token_embedding.row(token);
         let x = row.unsqueeze::<3>().repeat_dim(1, len);
         self.encode_embeddings(x)
     }

@@ -14,7 +14,7 @@ use crate::models::vae::{AutoencoderKLConfig, VaeEncoder};
 use crate::native::{find, read};
 use crate::nn::Vars;
 use crate::schedulers::SchedulerConfig;
-use crate::tokenizer::{ClipTokenizer, DEFAULT_TOKENIZER_JSON};
+use crate::tokenizer::{ClipTokenizer, default_tokenizer_json};
 use crate::weights::WeightStore;
 use crate::weights::components::route_raw_key;
 use crate::weights::names::{adapter_init_key, ezigen_adapter_key};
@@ -51,7 +51,7 @@ pub fn load_train_models(sd: &Path, init_from: Option<&Path>, device: &Device) -
     let tokenizer = if tokenizer_path.is_file() {
         ClipTokenizer::from_bytes(&read(&tokenizer_path)?)?
     } else {
-        ClipTokenizer::from_bytes(DEFAULT_TOKENIZER_JSON)?
+        ClipTokenizer::from_bytes(default_tokenizer_json())?
     };
     let kernels = Kernels::Reference;
 
@@ -104,12 +104,12 @@ pub fn random_train_models(unet: &str, vae: &str, text_encoder: &str, scheduler:
     let text_config = ClipConfig::from_json(text_encoder, "text_config")?;
     let scheduler = SchedulerConfig::from_json(scheduler)?;
     let kernels = Kernels::Reference;
-    let build = |name: &str| WeightStore::random_builder(device, DType::F32, name);
+    let build = |name: &str| WeightStore::random_builder(device, DType::F32, None, name);
     let loader = build("text_encoder");
     let text_encoder = ClipTextModel::load(&Vars::new(loader.root(), kernels), &text_config);
     let loader = build("vae_encoder");
     let vae_encoder = VaeEncoder::load(&Vars::new(loader.root(), kernels), &vae_config);
     let loader = build("unet + adapters");
     let unet = UNet2DConditionModel::load(&Vars::new(loader.root(), kernels), &unet_config, true);
-    Ok(TrainModels { tokenizer: ClipTokenizer::from_bytes(DEFAULT_TOKENIZER_JSON)?, text_encoder, unet, vae_encoder, scheduler, vae_scaling: vae_config.scaling_factor })
+    Ok(TrainModels { tokenizer: ClipTokenizer::from_bytes(default_tokenizer_json())?, text_encoder, unet, vae_encoder, scheduler, vae_scaling: vae_config.scaling_factor })
 }

@@ -169,7 +169,36 @@ fn describe(e: SafeTensorError, len: usize) -> String {
     }
 }
 
+/// A file read by byte range: the converter's inputs, and a shard the weight store uploads
+/// tensor by tensor (in the page, a `Uint8Array` that never enters wasm memory whole).
+pub trait SourceFile {
+    /// Its length in bytes.
+    fn len(&self) -> u64;
+    /// `len` bytes from `offset` (within the file; callers check the bounds first).
+    fn read_at(&self, offset: u64, len: usize) -> Result<Vec<u8>>;
+}
+
+/// A file already in memory.
+impl SourceFile for &[u8] {
+    fn len(&self) -> u64 {
+        <[u8]>::len(self) as u64
+    }
+    fn read_at(&self, offset: u64, len: usize) -> Result<Vec<u8>> {
+        let start = offset as usize;
+        Ok(self[start..start + len].to_vec())
+    }
+}
+
 impl SafetensorsHeader {
+    /// Reads and checks the header of a file read by range (two small reads: its length, then
+    /// the header), with the same checks as [`Self::parse`].
+    pub fn read(f: &dyn SourceFile, file: &str) -> Result<Self> {
+        let len = f.len();
+        let first = f.read_at(0, len.min(8) as usize)?;
+        let n = Self::prefix_len(&first, len, file)?;
+        Self::parse_prefix(&f.read_at(0, n)?, len, file)
+    }
+
     /// Parses and checks a whole safetensors file (header JSON, every tensor's offsets against
     /// its dtype and shape, the file's length); errors name `file`.
     pub fn parse(bytes: &[u8], file: &str) -> Result<Self> {
@@ -232,27 +261,32 @@ pub fn float_data(info: &TensorInfo, bytes: &[u8], target: DType, file: &str) ->
     if bytes.len() != info.numel() * info.dtype.size() {
         return Err(bad(file, format!("tensor {}: wrong byte length", info.name)));
     }
-    let shape = vec![info.numel()];
+    if !info.dtype.is_float() {
+        return Err(bad(file, format!("tensor {}: {} is not a float type", info.name, info.dtype.name())));
+    }
+    Ok(float_values(info.dtype, bytes, target))
+}
+
+/// Little-endian floats of a stored float type as flat [`TensorData`] in `target` (F16 stays
+/// bit-exact; anything else goes through f32). `bytes` holds whole elements of a float type.
+pub fn float_values(stored: StoredDType, bytes: &[u8], target: DType) -> TensorData {
+    let n = bytes.len() / stored.size();
     let f32s = || -> Vec<f32> {
-        match info.dtype {
+        match stored {
             StoredDType::F32 => bytes.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect(),
             StoredDType::F16 => bytes.chunks_exact(2).map(|c| f16::from_le_bytes([c[0], c[1]]).to_f32()).collect(),
             StoredDType::BF16 => bytes.chunks_exact(2).map(|c| bf16::from_le_bytes([c[0], c[1]]).to_f32()).collect(),
             StoredDType::F64 => bytes.chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().unwrap()) as f32).collect(),
-            _ => unreachable!("checked by the caller"),
+            _ => unreachable!("float types only (checked by the callers)"),
         }
     };
-    if !info.dtype.is_float() {
-        return Err(bad(file, format!("tensor {}: {} is not a float type", info.name, info.dtype.name())));
+    match target {
+        DType::F16 if stored == StoredDType::F16 => {
+            TensorData::new(bytes.chunks_exact(2).map(|c| f16::from_le_bytes([c[0], c[1]])).collect::<Vec<_>>(), [n])
+        }
+        DType::F16 => TensorData::new(f32s().into_iter().map(f16::from_f32).collect::<Vec<_>>(), [n]),
+        _ => TensorData::new(f32s(), [n]),
     }
-    Ok(match target {
-        DType::F16 if info.dtype == StoredDType::F16 => TensorData::new(
-            bytes.chunks_exact(2).map(|c| f16::from_le_bytes([c[0], c[1]])).collect::<Vec<_>>(),
-            shape,
-        ),
-        DType::F16 => TensorData::new(f32s().into_iter().map(f16::from_f32).collect::<Vec<_>>(), shape),
-        _ => TensorData::new(f32s(), shape),
-    })
 }
 
 /// Reads an integer tensor (I64/I32/U8) as i64 values.
