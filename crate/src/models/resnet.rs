@@ -2,7 +2,6 @@
 //! `models/upsampling.py` (`Downsample2D`, `Upsample2D`), shared by the UNet and the VAE.
 
 use burn::tensor::Tensor;
-use burn::tensor::activation::silu;
 use burn::tensor::module::interpolate;
 use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
 
@@ -34,12 +33,14 @@ impl ResnetBlock2D {
     }
 
     /// `x + conv2(silu(norm2(conv1(silu(norm1(x))) + proj(silu(temb)))))` (output scale 1).
-    pub fn forward(&self, x: Tensor<4>, temb: Option<&Tensor<2>>) -> Tensor<4> {
+    /// `temb_silu` is `silu(temb)`, which the caller computes once per UNet forward: diffusers
+    /// applies the same SiLU to the same embedding in every block (7 dispatches each on wgpu).
+    pub fn forward(&self, x: Tensor<4>, temb_silu: Option<&Tensor<2>>) -> Tensor<4> {
         let h = self.conv1.forward(self.norm1.forward_silu(x.clone()));
-        let h = match (&self.time_emb_proj, temb) {
+        let h = match (&self.time_emb_proj, temb_silu) {
             (Some(proj), Some(t)) => {
                 let [b, c] = [h.dims()[0], h.dims()[1]];
-                h + proj.forward(silu(t.clone())).reshape([b, c, 1, 1])
+                h + proj.forward(t.clone()).reshape([b, c, 1, 1])
             }
             _ => h,
         };

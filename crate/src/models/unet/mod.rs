@@ -196,7 +196,8 @@ impl UNet2DConditionModel {
         let dtype = sample.dtype();
         let boc0 = self.config.block_out_channels[0];
         let t = timestep_embedding(&vec![timestep; b], boc0, self.config.flip_sin_to_cos, self.config.freq_shift, &sample.device(), dtype);
-        let temb = self.time_embedding.forward(t);
+        // silu(temb), once for every resnet (see ResnetBlock2D::forward).
+        let temb = burn::tensor::activation::silu(self.time_embedding.forward(t));
         let mut cursor = RefCursor::new(&mut refs);
 
         let mut x = self.conv_in.forward(sample);

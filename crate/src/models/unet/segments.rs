@@ -134,11 +134,12 @@ impl UNet2DConditionModel {
         out
     }
 
-    /// The time embedding of `timestep` for a batch of `b` (the first stage of every forward).
+    /// `silu` of the time embedding of `timestep` for a batch of `b` (the first stage of every
+    /// forward; every resnet takes it as it is).
     pub fn time_embedding_for(&self, timestep: f32, b: usize, dtype: burn::tensor::DType, device: &burn::tensor::Device) -> Tensor<2> {
         let boc0 = self.config.block_out_channels[0];
         let t = super::embeddings::timestep_embedding(&vec![timestep; b], boc0, self.config.flip_sin_to_cos, self.config.freq_shift, device, dtype);
-        self.time_embedding.forward(t)
+        burn::tensor::activation::silu(self.time_embedding.forward(t))
     }
 
     /// Block k's injected features `w_k · s_k` from its captured `s_k` `[1, M, C]`.
