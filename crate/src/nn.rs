@@ -111,7 +111,7 @@ impl Conv2d {
     /// Loads `weight` `[out, in, k, k]` and `bias` `[out]`.
     pub fn load(vb: &Vars, in_ch: usize, out_ch: usize, kernel: usize, stride: usize, padding: usize) -> Self {
         Self {
-            weight: vb.take("weight", [out_ch, in_ch, kernel, kernel]),
+            weight: kernels::gemm::conv_weight(vb.kernels(), vb.take("weight", [out_ch, in_ch, kernel, kernel])),
             bias: Some(vb.take("bias", [out_ch])),
             stride,
             padding,
@@ -121,7 +121,8 @@ impl Conv2d {
 
     /// Loads `weight` `[out, in, k, k]` of a convolution without bias.
     pub fn load_no_bias(vb: &Vars, in_ch: usize, out_ch: usize, kernel: usize, stride: usize, padding: usize) -> Self {
-        Self { weight: vb.take("weight", [out_ch, in_ch, kernel, kernel]), bias: None, stride, padding, kernels: vb.kernels() }
+        let weight = kernels::gemm::conv_weight(vb.kernels(), vb.take("weight", [out_ch, in_ch, kernel, kernel]));
+        Self { weight, bias: None, stride, padding, kernels: vb.kernels() }
     }
 
     /// Applies the convolution to `[B, C, H, W]`.

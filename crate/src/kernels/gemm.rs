@@ -103,6 +103,20 @@ pub fn linear_reference<const D: usize>(x: Tensor<D>, weight: &Tensor<2>, bias: 
     }
 }
 
+/// A convolution weight `[Cout, Cin, KS, KS]` as the convolution on `kernels`' path reads it
+/// fastest: on wgpu with burn's convolution, the same tensor stored channels-last
+/// (`[Cout, KS, KS, Cin]` in memory, seen as `[Cout, Cin, KS, KS]`), the layout burn's direct
+/// convolution wants, so it does not copy the weight on every call; elsewhere unchanged.
+pub fn conv_weight(kernels: Kernels, weight: Tensor<4>) -> Tensor<4> {
+    if kernels.gemm() || super::on_wgpu(&weight).is_none() {
+        return weight;
+    }
+    let [o, i, kh, kw] = weight.dims();
+    // Reshaping the permuted view copies it into `[Cout, KS, KS, Cin]` order (once, at load).
+    let flat: Tensor<2> = weight.permute([0, 2, 3, 1]).reshape([o, kh * kw * i]);
+    flat.reshape([o, kh, kw, i]).permute([0, 3, 1, 2])
+}
+
 /// A square-kernel convolution of `x` `[B, Cin, H, W]` with `weight` `[Cout, Cin, KS, KS]`,
 /// `bias` `[Cout]`, stride and symmetric padding: one implicit-GEMM dispatch with
 /// [`Kernels::WgslGemm`] on wgpu, else [`conv2d_reference`] (burn's convolution).
