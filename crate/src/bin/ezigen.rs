@@ -560,7 +560,7 @@ fn bench(a: BenchArgs) -> ezigen::Result<()> {
     load.insert("ms".into(), (load_s * 1000.0).into());
     // The Rust heap of the load (what the page's wasm memory must hold): its peak above what
     // was in use before, and what the loaded pipeline keeps.
-    load.insert("heap_peak_mib".into(), ((HEAP.peak() - heap_before) as f64 / 1048576.0).into());
+    load.insert("heap_peak_mib".into(), (HEAP.peak().saturating_sub(heap_before) as f64 / 1048576.0).into());
     load.insert("heap_kept_mib".into(), (HEAP.now().saturating_sub(heap_before) as f64 / 1048576.0).into());
     println!("{}", serde_json::Value::Object(load));
     let cfg = ezigen::bench::BenchConfig {

@@ -3,9 +3,9 @@
 //! Shards are fed one at a time and read by byte range ([`SourceFile`]): every tensor is
 //! converted and uploaded in row-aligned pieces of at most [`UPLOAD_PIECE_BYTES`], and the
 //! device's upload queue is flushed after each piece, so host (wasm) memory holds one piece at a
-//! time, never a component or even a whole large tensor. Once a component's shards are in, its model is built from the store by key
-//! name ([`VarBuilder`], candle-style prefixes), and every missing, unexpected and wrongly
-//! shaped key is reported together in one [`Error::Tensors`].
+//! time, never a component or even a whole large tensor. Once a component's shards are in, its
+//! model is built from the store by key name ([`VarBuilder`], candle-style prefixes), and every
+//! missing, unexpected and wrongly shaped key is reported together in one [`Error::Tensors`].
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
