@@ -296,6 +296,8 @@ test('form guidance: the placeholder is an example; a wrong number marks its fie
     await page.fill('#steps', '5000');
     await page.locator('#advanced > summary').click();
     assert.equal(await invalid('steps'), 'true');
+    // <details> fires "toggle" as a queued task, after click() returns: wait for the message.
+    await page.waitForFunction(() => document.querySelector('#run-reason').textContent.endsWith('(It is under “Advanced settings”.)'), null, { timeout: 5_000 });
     assert.equal(await reason.textContent(), 'Steps must be a whole number from 1 to 1000. (It is under “Advanced settings”.)');
     await page.click('#run', { force: true }); // aria-disabled, but it still points at the field
     assert.equal(await page.locator('#advanced').getAttribute('open'), '');
