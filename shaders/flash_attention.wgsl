@@ -7,6 +7,14 @@
 // time through workgroup memory. The Nq × Nk score matrix is never materialised, so every
 // buffer stays the size of an activation whatever the sequence lengths.
 //
+// The keys and values may come from two sources, attended to as one sequence [first; second]:
+// k, v hold the first n_k1 keys of each batch ([B, n_k1, H·D]) and k2, v2 the other
+// n_k − n_k1 ([B, n_k − n_k1, H·D]). EZIGen's adapter attends to [its own tokens; the subject's
+// tokens], whose projections are computed once per job, so no per-step concatenation is
+// needed. With one source, n_k1 = n_k and k2, v2 are bound to k, v and not read. The second
+// source may hold one batch shared by all (flag `shared2`: both CFG branches attend to the
+// same subject), read without being repeated.
+//
 // Template values (filled in by crate/src/kernels/flash_attention.rs):
 //   {{ enable }}    "enable f16;" when ELEM is f16, else empty
 //   {{ elem }}      storage element type, f32 or f16 (all arithmetic is f32)
@@ -27,9 +35,11 @@ const NEG: f32 = -3.0e38;
 @group(0) @binding(0) var<storage, read_write> q: array<ELEM>;
 @group(0) @binding(1) var<storage, read_write> k: array<ELEM>;
 @group(0) @binding(2) var<storage, read_write> v: array<ELEM>;
-@group(0) @binding(3) var<storage, read_write> out: array<ELEM>;
-// [heads, n_q, n_k, bitcast<u32>(scale)]
-@group(0) @binding(4) var<uniform> params: array<vec4<u32>, 2>;
+@group(0) @binding(3) var<storage, read_write> k2: array<ELEM>;
+@group(0) @binding(4) var<storage, read_write> v2: array<ELEM>;
+@group(0) @binding(5) var<storage, read_write> out: array<ELEM>;
+// [heads, n_q, n_k, bitcast<u32>(scale), n_k1, shared2]
+@group(0) @binding(6) var<uniform> params: array<vec4<u32>, 2>;
 
 fn param(i: u32) -> u32 {
     return params[i / 4u][i % 4u];
@@ -44,6 +54,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     let n_q = param(1u);
     let n_k = param(2u);
     let scale = bitcast<f32>(param(3u));
+    let n_k1 = param(4u);
     let row = heads * D;
     let batch = wid.y / heads;
     let head = wid.y % heads;
@@ -51,7 +62,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     let valid = qi < n_q;
 
     let q_base = (batch * n_q + min(qi, n_q - 1u)) * row + head * D;
-    let kv_base = batch * n_k * row + head * D;
+    let kv_base = batch * n_k1 * row + head * D;
+    let kv2_base = select(batch, 0u, param(5u) != 0u) * (n_k - n_k1) * row + head * D;
 
     var q_reg: array<f32, D>;
     var acc: array<f32, D>;
@@ -67,10 +79,14 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         workgroupBarrier();
         for (var i = lid; i < BK * D; i += BQ) {
             let key = kb + i / D;
-            if (key < n_k) {
+            if (key < n_k1) {
                 let src = kv_base + key * row + i % D;
                 k_tile[i] = f32(k[src]);
                 v_tile[i] = f32(v[src]);
+            } else if (key < n_k) {
+                let src = kv2_base + (key - n_k1) * row + i % D;
+                k_tile[i] = f32(k2[src]);
+                v_tile[i] = f32(v2[src]);
             } else {
                 k_tile[i] = 0.0;
                 v_tile[i] = 0.0;

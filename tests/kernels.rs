@@ -81,6 +81,47 @@ fn flash_attention_adapter_keys_twice_the_queries() {
 }
 
 #[test]
+fn flash_attention_over_two_key_sources_equals_their_concatenation() {
+    // The adapter's [own tokens; subject tokens] read in place: 130 + 77 keys (the second
+    // source starts mid-tile), against the reference on the concatenated keys and values.
+    let _turn = serial();
+    let (b, n_q, heads, head_dim) = (2, 130, 5, 64);
+    let c = heads * head_dim;
+    for (dtype, tol) in dtypes() {
+        let (q, q32) = pair([b, n_q, c], 21, 1.0, 0.0, dtype);
+        let (k1, k1_32) = pair([b, n_q, c], 22, 1.0, 0.0, dtype);
+        let (v1, v1_32) = pair([b, n_q, c], 23, 1.0, 0.2, dtype);
+        let (k2, k2_32) = pair([b, 77, c], 24, 1.0, 0.0, dtype);
+        let (v2, v2_32) = pair([b, 77, c], 25, 1.0, -0.3, dtype);
+        let scale = 1.0 / (head_dim as f64).sqrt();
+        let counter = LaunchCounter::start();
+        let out = flash_attention::attention_joint(Kernels::Wgsl, q, (k1, v1), Some((&k2, &v2)), heads, scale);
+        let (flash, total) = (counter.matching("FlashAttention"), counter.total());
+        drop(counter);
+        assert_eq!((flash, total), (1, 1), "one flash dispatch and no concatenation");
+        let k = Tensor::cat(vec![k1_32.clone(), k2_32.clone()], 1);
+        let v = Tensor::cat(vec![v1_32.clone(), v2_32.clone()], 1);
+        let expected = flash_attention::reference(q32.clone(), k, v, heads, scale);
+        assert_close(&format!("flash attention two sources wgpu {dtype:?}"), &host(out), &host(expected), tol);
+
+        // A second source of batch 1 is shared by both batch elements (the CFG branches).
+        let (k2, v2) = (k2.narrow(0, 1, 1), v2.narrow(0, 1, 1));
+        let (k1, v1) = (k1_32.clone().cast(dtype), v1_32.clone().cast(dtype));
+        let q = q32.clone().cast(dtype);
+        let counter = LaunchCounter::start();
+        let out = flash_attention::attention_joint(Kernels::Wgsl, q, (k1, v1), Some((&k2, &v2)), heads, scale);
+        let (flash, copies) = (counter.matching("FlashAttention"), counter.matching("Copy"));
+        drop(counter);
+        assert_eq!((flash, copies), (1, 0), "one flash dispatch, the shared source read in place");
+        let shared = |t: Tensor<3>| t.narrow(0, 1, 1).repeat_dim(0, b);
+        let k = Tensor::cat(vec![k1_32, shared(k2_32)], 1);
+        let v = Tensor::cat(vec![v1_32, shared(v2_32)], 1);
+        let expected = flash_attention::reference(q32, k, v, heads, scale);
+        assert_close(&format!("flash attention shared second source wgpu {dtype:?}"), &host(out), &host(expected), tol);
+    }
+}
+
+#[test]
 fn flash_attention_tiny_and_widest_heads() {
     check_attention("tiny 1x64x40 h2 d4", 1, 64, 40, 2, 4, 1.0);
     check_attention("wide 1x70x33 h1 d128", 1, 70, 33, 1, 128, 1.0);
@@ -156,6 +197,38 @@ fn group_norm_matches_reference() {
 fn group_norm_silu_matches_reference() {
     check_group_norm("2x64x9x7 g32 silu", [2, 64, 9, 7], 32, true);
     check_group_norm("1x8x5x5 g4 silu", [1, 8, 5, 5], 4, true);
+}
+
+#[test]
+fn group_norm_reads_and_writes_channels_last_and_adds_a_shift_with_its_bias() {
+    let _turn = serial();
+    let [b, c, h, w] = [2, 64, 9, 7];
+    for (dtype, tol) in dtypes() {
+        // Stored [B, H, W, C] and seen as [B, C, H, W]: the layout burn's convolution writes.
+        let (nhwc, nhwc32) = pair([b, h, w, c], 11, 2.0, 3.0, dtype);
+        let (x, x32) = (nhwc.permute([0, 3, 1, 2]), nhwc32.permute([0, 3, 1, 2]));
+        let (shift, s32) = pair([b, c], 12, 1.5, 0.5, dtype);
+        let (bias, bias32) = pair([c], 15, 0.7, -0.2, dtype);
+        let (gamma, g32) = pair([c], 13, 0.5, 1.0, dtype);
+        let (beta, b32) = pair([c], 14, 0.3, 0.0, dtype);
+        let counter = LaunchCounter::start();
+        let shift_term = norm::Shift { shift: &shift, bias: Some(&bias) };
+        let out = norm::group_norm_shifted(Kernels::Wgsl, x.clone(), Some(shift_term), 32, &gamma, &beta, 1e-5, true);
+        let plain = norm::group_norm(Kernels::Wgsl, x, 32, &gamma, &beta, 1e-5, false);
+        let (norms, launched) = (counter.matching("Norm"), counter.total());
+        drop(counter);
+        assert_eq!((norms, launched), (2, 2), "one norm dispatch each, no layout copy and no separate add");
+        // The output keeps the input's layout: the next convolution reads it as it is.
+        let counter = LaunchCounter::start();
+        let flat: Tensor<1> = out.clone().permute([0, 2, 3, 1]).reshape([b * h * w * c]);
+        assert_eq!((flat.dims(), counter.total()), ([b * h * w * c], 0), "stored channels-last: flattening [B, H, W, C] copies nothing");
+        drop(counter);
+        let shifted = x32.clone() + (s32 + bias32.unsqueeze()).reshape([b, c, 1, 1]);
+        let expected = norm::group_norm(Kernels::Reference, shifted, 32, &g32, &b32, 1e-5, true);
+        assert_close(&format!("group norm channels-last + shift wgpu {dtype:?}"), &host(out), &host(expected), tol);
+        let expected = norm::group_norm(Kernels::Reference, x32, 32, &g32, &b32, 1e-5, false);
+        assert_close(&format!("group norm channels-last wgpu {dtype:?}"), &host(plain), &host(expected), tol);
+    }
 }
 
 #[test]

@@ -81,6 +81,37 @@ impl Linear {
         kernels::gemm::linear(self.kernels, x, &self.weight, self.bias.as_ref())
     }
 
+    /// `((x · Wᵀ + b) + residuals[0]) + residuals[1]` (at most two residuals of the output's
+    /// shape): the bias and the residual adds in one dispatch after the matmul on the WGSL path
+    /// ([`kernels::epilogue`]).
+    pub fn forward_residual<const D: usize>(&self, x: Tensor<D>, residuals: &[Tensor<D>]) -> Tensor<D> {
+        if self.kernels.gemm() {
+            // The GEMM kernel adds the bias itself.
+            return kernels::epilogue::bias_residual(self.kernels, self.forward(x), None, residuals);
+        }
+        let y = kernels::gemm::linear(self.kernels, x, &self.weight, None);
+        kernels::epilogue::bias_residual(self.kernels, y, self.bias.as_ref(), residuals)
+    }
+
+    /// `silu(x · Wᵀ + b)`: the bias and the SiLU in one dispatch after the matmul on the WGSL
+    /// path.
+    pub fn forward_silu<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
+        if self.kernels.gemm() {
+            return kernels::epilogue::bias_silu(self.kernels, self.forward(x), None);
+        }
+        kernels::epilogue::bias_silu(self.kernels, self.forward_unbiased(x), self.bias.as_ref())
+    }
+
+    /// `x · Wᵀ` without the bias, for a kernel that adds [`Self::bias`] itself.
+    pub fn forward_unbiased<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
+        kernels::gemm::linear(self.kernels, x, &self.weight, None)
+    }
+
+    /// The bias, if the layer has one.
+    pub fn bias(&self) -> Option<&Tensor<1>> {
+        self.bias.as_ref()
+    }
+
     /// Output features.
     pub fn out_dim(&self) -> usize {
         self.weight.dims()[0]
@@ -155,6 +186,12 @@ impl GroupNorm {
     /// GroupNorm followed by SiLU.
     pub fn forward_silu(&self, x: Tensor<4>) -> Tensor<4> {
         kernels::norm::group_norm(self.kernels, x, self.groups, &self.gamma, &self.beta, self.eps, true)
+    }
+
+    /// GroupNorm of `x + shift` (broadcast over the map) followed by SiLU; one dispatch on the
+    /// WGSL path.
+    pub fn forward_silu_shifted(&self, x: Tensor<4>, shift: Option<kernels::norm::Shift<'_>>) -> Tensor<4> {
+        kernels::norm::group_norm_shifted(self.kernels, x, shift, self.groups, &self.gamma, &self.beta, self.eps, true)
     }
 }
 

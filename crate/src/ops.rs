@@ -16,6 +16,13 @@ fn in_f32<const D: usize>(x: Tensor<D>, f: impl FnOnce(Tensor<D>) -> Tensor<D>) 
     }
 }
 
+/// `torch.cat([a, b], dim=1)` of two `[B, C, H, W]` maps (an up block's skip connection). The
+/// result is stored channels-last, the layout burn's convolution reads and writes, so on wgpu
+/// neither the norm nor the convolution that follow copy it into another layout.
+pub fn cat_channels(a: Tensor<4>, b: Tensor<4>) -> Tensor<4> {
+    Tensor::cat(vec![a.permute([0, 2, 3, 1]), b.permute([0, 2, 3, 1])], 3).permute([0, 3, 1, 2])
+}
+
 /// `torch.nn.GroupNorm`: normalises `[B, C, H, W]` over groups of `C / groups` channels and
 /// the spatial axes (biased variance), then applies the per-channel affine.
 pub fn group_norm(

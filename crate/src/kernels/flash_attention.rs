@@ -56,26 +56,55 @@ pub(crate) fn source(dtype: DType, head_dim: usize) -> String {
 /// (and for head dims above [`MAX_HEAD_DIM`]) it is [`ops::attention_chunked`] between head
 /// split and merge, which the kernel is tested against.
 pub fn attention(kernels: Kernels, q: Tensor<3>, k: Tensor<3>, v: Tensor<3>, heads: usize, scale: f64) -> Tensor<3> {
+    attention_joint(kernels, q, (k, v), None, heads, scale)
+}
+
+/// [`attention`] over the keys and values `[first; second]` (concatenated along the token
+/// axis, each pair `[B, N_i, heads·D]`; `second` may have batch 1, shared by every batch
+/// element) without concatenating or repeating them on the WGSL path: the kernel reads the two
+/// sources in place.
+pub fn attention_joint(
+    kernels: Kernels,
+    q: Tensor<3>,
+    first: (Tensor<3>, Tensor<3>),
+    second: Option<(&Tensor<3>, &Tensor<3>)>,
+    heads: usize,
+    scale: f64,
+) -> Tensor<3> {
     let [b, n_q, c] = q.dims();
-    let n_k = k.dims()[1];
+    let (k, v) = first;
+    let n_k1 = k.dims()[1];
+    let n_k = n_k1 + second.map_or(0, |(k2, _)| k2.dims()[1]);
     let head_dim = c / heads;
-    if kernels.wgsl() && head_dim <= MAX_HEAD_DIM && n_k > 0 && n_q > 0 {
-        if let (Some(qc), Some(kc), Some(vc)) = (on_wgpu(&q), on_wgpu(&k), on_wgpu(&v)) {
-            if qc.dtype == kc.dtype && kc.dtype == vc.dtype {
+    let shared2 = second.is_some_and(|(k2, _)| k2.dims()[0] == 1 && b > 1);
+    let second_fits = second.is_none_or(|(k2, v2)| (k2.dims()[0] == b || shared2) && k2.dims()[2] == c && v2.dims() == k2.dims());
+    if kernels.wgsl() && head_dim <= MAX_HEAD_DIM && n_k1 > 0 && n_q > 0 && second_fits {
+        let two = match second {
+            Some((k2, v2)) => on_wgpu(k2).zip(on_wgpu(v2)),
+            None => None,
+        };
+        if let (Some(qc), Some(kc), Some(vc), true) = (on_wgpu(&q), on_wgpu(&k), on_wgpu(&v), second.is_none() || two.is_some()) {
+            let (k2c, v2c) = two.unwrap_or_else(|| (kc.clone(), vc.clone()));
+            if [&kc, &vc, &k2c, &v2c].iter().all(|t| t.dtype == qc.dtype) {
                 let out = empty_like(&qc, vec![b, n_q, c]);
                 let groups = (n_q as u32).div_ceil(BLOCK_Q);
                 launch(
                     FlashAttention { dtype: qc.dtype, head_dim },
                     CubeDim::new_1d(BLOCK_Q),
                     (groups, (b * heads) as u32, 1),
-                    &[&qc, &kc, &vc],
+                    &[&qc, &kc, &vc, &k2c, &v2c],
                     &out,
-                    &[heads as u32, n_q as u32, n_k as u32, (scale as f32).to_bits()],
+                    &[heads as u32, n_q as u32, n_k as u32, (scale as f32).to_bits(), n_k1 as u32, u32::from(shared2)],
                 );
                 return wrap(out);
             }
         }
     }
+    let (k, v) = match second {
+        Some((k2, v2)) if shared2 => (Tensor::cat(vec![k, k2.clone().repeat_dim(0, b)], 1), Tensor::cat(vec![v, v2.clone().repeat_dim(0, b)], 1)),
+        Some((k2, v2)) => (Tensor::cat(vec![k, k2.clone()], 1), Tensor::cat(vec![v, v2.clone()], 1)),
+        None => (k, v),
+    };
     reference(q, k, v, heads, scale)
 }
 

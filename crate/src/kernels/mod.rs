@@ -6,6 +6,7 @@
 //! shape) takes the reference path, so models call one function and stay device-agnostic.
 
 pub mod check;
+pub mod epilogue;
 pub mod flash_attention;
 pub mod gemm;
 pub mod geglu;
@@ -93,18 +94,33 @@ pub fn rendered_sources(dtype: DType, head_dims: &[usize]) -> Vec<(String, Strin
         .collect();
     out.push((format!("norm.wgsl {dtype:?}"), norm::source(dtype)));
     out.push((format!("geglu.wgsl {dtype:?}"), geglu::source(dtype)));
+    out.push((format!("epilogue.wgsl {dtype:?}"), epilogue::source(dtype)));
     out.extend(gemm::sources(dtype));
     out
 }
 
-/// The contiguous cubecl tensor behind `x` when it lives on a wgpu device, `None` otherwise.
-fn on_wgpu<const D: usize>(x: &Tensor<D>) -> Option<CubeTensor> {
+/// The cubecl tensor behind `x`, in whatever layout it has, when it lives on a wgpu device
+/// with a dtype the kernels support; `None` otherwise.
+fn on_wgpu_strided<const D: usize>(x: &Tensor<D>) -> Option<CubeTensor> {
     if !matches!(x.device().as_dispatch(), DispatchDevice::Cube(_)) {
         return None;
     }
     wgsl_elem(x.dtype())?;
-    let primitive = x.clone().try_into_primitive::<Wgpu>().ok()?;
-    Some(into_contiguous(primitive))
+    x.clone().try_into_primitive::<Wgpu>().ok()
+}
+
+/// The contiguous cubecl tensor behind `x` when it lives on a wgpu device, `None` otherwise.
+fn on_wgpu<const D: usize>(x: &Tensor<D>) -> Option<CubeTensor> {
+    on_wgpu_strided(x).map(into_contiguous)
+}
+
+/// Whether `[B, C, H, W]` with these strides is stored channels-last (`[B, H, W, C]` in
+/// memory without gaps), the layout burn's convolution writes. Strides of axes of size 1 do
+/// not matter.
+fn is_channels_last(shape: &[usize], strides: &[usize]) -> bool {
+    let [b, c, h, w] = [shape[0], shape[1], shape[2], shape[3]];
+    let want = [h * w * c, 1, w * c, c];
+    (0..4).all(|i| shape[i] == 1 || strides[i] == want[i]) && b * c * h * w > 0
 }
 
 /// Sends the device's queued work, uploads included, on its way when `x` lives on a wgpu

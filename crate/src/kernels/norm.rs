@@ -6,7 +6,9 @@ use burn::tensor::{DType, Tensor};
 use cubecl::CubeDim;
 use cubecl::prelude::KernelId;
 
-use super::{Kernels, empty_like, grid, launch, on_wgpu, template, wrap};
+use burn::backend::wgpu::{CubeTensor, into_contiguous};
+
+use super::{Kernels, empty_like, grid, is_channels_last, launch, on_wgpu, on_wgpu_strided, template, wrap};
 use crate::ops;
 
 /// Threads per workgroup (one workgroup per normalised row).
@@ -36,49 +38,107 @@ pub(crate) fn source(dtype: DType) -> String {
     Norm { dtype }.source().complete()
 }
 
-/// Launches the kernel on `x` seen as `rows × row_len`; `None` when `x` is not a wgpu tensor
-/// of a supported dtype matching the affine parameters.
-#[allow(clippy::too_many_arguments)]
-fn run<const D: usize>(
-    x: &Tensor<D>,
-    gamma: &Tensor<1>,
-    beta: &Tensor<1>,
+/// A per-(batch, channel) term added to a GroupNorm's input before the statistics:
+/// `shift` `[B, C]` plus, when given, `bias` `[C]` (added to the shift first).
+#[derive(Clone, Copy, Debug)]
+pub struct Shift<'a> {
+    /// `[B, C]`, e.g. a ResNet's time-embedding projection without its bias.
+    pub shift: &'a Tensor<2>,
+    /// `[C]`, the projection's bias.
+    pub bias: Option<&'a Tensor<1>>,
+}
+
+impl Shift<'_> {
+    /// `shift + bias` as one `[B, C]` tensor (plain ops).
+    fn total(&self) -> Tensor<2> {
+        match self.bias {
+            Some(b) => self.shift.clone() + b.clone().unsqueeze(),
+            None => self.shift.clone(),
+        }
+    }
+}
+
+/// How [`run`] sees its input.
+struct Rows {
     rows: usize,
     groups: usize,
     per_group: usize,
     spatial: usize,
-    eps: f64,
-    silu: bool,
-) -> Option<Tensor<D>> {
-    let xc = on_wgpu(x)?;
+}
+
+/// Launches the kernel on `x` seen as `rows` rows (contiguous, or channels-last when
+/// `channels_last`), adding `shift` `[B, C]` first when given; the output has `x`'s layout.
+/// `None` when a tensor is not on wgpu or its dtype does not match.
+#[allow(clippy::too_many_arguments)]
+fn run(x: CubeTensor, gamma: &Tensor<1>, beta: &Tensor<1>, shift: Option<&Shift<'_>>, rows: Rows, eps: f64, silu: bool, channels_last: bool) -> Option<CubeTensor> {
     let (gc, bc) = (on_wgpu(gamma)?, on_wgpu(beta)?);
-    if gc.dtype != xc.dtype || bc.dtype != xc.dtype || rows == 0 {
+    let sc = match shift {
+        Some(s) => Some(on_wgpu(s.shift)?),
+        None => None,
+    };
+    let sbc = match shift.and_then(|s| s.bias) {
+        Some(b) => Some(on_wgpu(b)?),
+        None => None,
+    };
+    let dtype = x.dtype;
+    if [&gc, &bc].into_iter().chain(&sc).chain(&sbc).any(|t| t.dtype != dtype) || rows.rows == 0 {
         return None;
     }
-    let row_len = x.shape().num_elements() / rows;
-    let out = empty_like(&xc, x.dims().to_vec());
-    let count = grid(rows);
-    let params = [rows, row_len, groups, per_group, spatial].map(|v| v as u32);
+    let shape = x.meta.shape().to_vec();
+    let row_len = shape.iter().product::<usize>() / rows.rows;
+    // Written in the input's layout: `[B, H, W, C]` storage for a channels-last map.
+    let out = if channels_last { empty_like(&x, vec![shape[0], shape[2], shape[3], shape[1]]) } else { empty_like(&x, shape) };
+    let count = grid(rows.rows);
+    let flags = u32::from(silu) | u32::from(channels_last) << 1 | u32::from(sc.is_some()) << 2 | u32::from(sbc.is_some()) << 3;
+    let params = [rows.rows, row_len, rows.groups, rows.per_group, rows.spatial].map(|v| v as u32);
     launch(
-        Norm { dtype: xc.dtype },
+        Norm { dtype },
         CubeDim::new_1d(THREADS),
         count,
-        &[&xc, &gc, &bc],
+        &[&x, &gc, &bc, sc.as_ref().unwrap_or(&gc), sbc.as_ref().unwrap_or(&gc)],
         &out,
-        &[params[0], params[1], params[2], params[3], params[4], (eps as f32).to_bits(), silu as u32, count.0],
+        &[params[0], params[1], params[2], params[3], params[4], (eps as f32).to_bits(), flags, count.0],
     );
-    Some(wrap(out))
+    Some(out)
 }
 
 /// `torch.nn.GroupNorm` on `[B, C, H, W]`, optionally followed by SiLU: one dispatch of the
 /// WGSL kernel with [`Kernels::Wgsl`] on wgpu, else [`ops::group_norm`] / [`ops::group_norm_silu`].
 pub fn group_norm(kernels: Kernels, x: Tensor<4>, groups: usize, gamma: &Tensor<1>, beta: &Tensor<1>, eps: f64, silu: bool) -> Tensor<4> {
+    group_norm_shifted(kernels, x, None, groups, gamma, beta, eps, silu)
+}
+
+/// [`group_norm`] of `x + shift` with the [`Shift`] broadcast over the map (a ResNet's
+/// time-embedding projection and its bias), in the same dispatch on the WGSL path (the sums in
+/// f32, in the plain ops' order). On
+/// wgpu a channels-last map (a convolution's output) is read and written channels-last, so
+/// neither this kernel nor the next convolution copies it.
+#[allow(clippy::too_many_arguments)]
+pub fn group_norm_shifted(
+    kernels: Kernels,
+    x: Tensor<4>,
+    shift: Option<Shift<'_>>,
+    groups: usize,
+    gamma: &Tensor<1>,
+    beta: &Tensor<1>,
+    eps: f64,
+    silu: bool,
+) -> Tensor<4> {
     let [b, c, h, w] = x.dims();
-    if kernels.wgsl() && groups > 0 && c % groups == 0 {
-        if let Some(out) = run(&x, gamma, beta, b * groups, groups, c / groups, h * w, eps, silu) {
-            return out;
+    if kernels.wgsl() && groups > 0 && c % groups == 0 && b * c * h * w > 0 {
+        if let Some(xc) = on_wgpu_strided(&x) {
+            let channels_last = !xc.is_contiguous() && is_channels_last(xc.meta.shape(), xc.meta.strides());
+            let xc = if channels_last { xc } else { into_contiguous(xc) };
+            let rows = Rows { rows: b * groups, groups, per_group: c / groups, spatial: h * w };
+            if let Some(out) = run(xc, gamma, beta, shift.as_ref(), rows, eps, silu, channels_last) {
+                return if channels_last { wrap::<4>(out).permute([0, 3, 1, 2]) } else { wrap(out) };
+            }
         }
     }
+    let x = match shift {
+        Some(s) => x + s.total().reshape([b, c, 1, 1]),
+        None => x,
+    };
     if silu { ops::group_norm_silu(x, groups, gamma, beta, eps) } else { ops::group_norm(x, groups, gamma, beta, eps) }
 }
 
@@ -88,8 +148,10 @@ pub fn layer_norm<const D: usize>(kernels: Kernels, x: Tensor<D>, gamma: &Tensor
     let c = x.dims()[D - 1];
     if kernels.wgsl() && c > 0 {
         let rows = x.shape().num_elements() / c;
-        if let Some(out) = run(&x, gamma, beta, rows, 1, c, 1, eps, false) {
-            return out;
+        if let Some(xc) = on_wgpu(&x) {
+            if let Some(out) = run(xc, gamma, beta, None, Rows { rows, groups: 1, per_group: c, spatial: 1 }, eps, false, false) {
+                return wrap(out);
+            }
         }
     }
     ops::layer_norm(x, gamma, beta, eps)

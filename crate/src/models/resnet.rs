@@ -5,6 +5,7 @@ use burn::tensor::Tensor;
 use burn::tensor::module::interpolate;
 use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
 
+use crate::kernels::norm::Shift;
 use crate::nn::{Blocks, Conv2d, GroupNorm, Linear, Vars, channel_blocks, reblock};
 
 /// `ResnetBlock2D` with the "default" time-embedding mode (added after `conv1`); without a
@@ -37,19 +38,21 @@ impl ResnetBlock2D {
     /// applies the same SiLU to the same embedding in every block (7 dispatches each on wgpu).
     pub fn forward(&self, x: Tensor<4>, temb_silu: Option<&Tensor<2>>) -> Tensor<4> {
         let h = self.conv1.forward(self.norm1.forward_silu(x.clone()));
-        let h = match (&self.time_emb_proj, temb_silu) {
-            (Some(proj), Some(t)) => {
-                let [b, c] = [h.dims()[0], h.dims()[1]];
-                h + proj.forward(t.clone()).reshape([b, c, 1, 1])
-            }
-            _ => h,
+        // The time embedding (with its projection's bias) is added inside norm2's dispatch on the
+        // WGSL path.
+        let projected = match (&self.time_emb_proj, temb_silu) {
+            (Some(proj), Some(t)) => Some((proj.forward_unbiased(t.clone()), proj.bias())),
+            _ => None,
         };
-        let h = self.conv2.forward(self.norm2.forward_silu(h));
+        let shift = projected.as_ref().map(|(shift, bias)| Shift { shift, bias: *bias });
+        let h = self.conv2.forward(self.norm2.forward_silu_shifted(h, shift));
         let x = match &self.conv_shortcut {
             Some(conv) => conv.forward(x),
             None => x,
         };
-        x + h
+        // `h` first: the sum then takes the layout of the convolution's output (channels-last
+        // on wgpu) whatever `x`'s is. The same values either way.
+        h + x
     }
 
     /// [`Self::forward`] without time embedding on a channel-blocked map ([`Blocks`]), every

@@ -96,13 +96,15 @@ impl VaeAttention {
 
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let [b, c, h, w] = x.dims();
-        let t: Tensor<3> = self.group_norm.forward(x.clone()).reshape([b, c, h * w]).swap_dims(1, 2);
+        // Tokens through `[B, H, W, C]`: no copy of a channels-last map (a convolution's output).
+        let t: Tensor<3> = self.group_norm.forward(x.clone()).permute([0, 2, 3, 1]).reshape([b, h * w, c]);
         let q = self.to_q.forward(t.clone()).unsqueeze_dim::<4>(1);
         let k = self.to_k.forward(t.clone()).unsqueeze_dim::<4>(1);
         let v = self.to_v.forward(t).unsqueeze_dim::<4>(1);
         let a = ops::attention_chunked(q, k, v, 1.0 / (c as f64).sqrt(), None);
-        let out: Tensor<3> = self.to_out.forward(ops::merge_heads(a));
-        out.swap_dims(1, 2).reshape([b, c, h, w]) + x
+        let residual: Tensor<3> = x.permute([0, 2, 3, 1]).reshape([b, h * w, c]);
+        let out: Tensor<3> = self.to_out.forward_residual(ops::merge_heads(a), &[residual]);
+        out.swap_dims(1, 2).reshape([b, c, h, w])
     }
 }
 

@@ -5,6 +5,7 @@
 use burn::tensor::Tensor;
 
 use super::attention::Attention;
+use super::refs::SubjectKv;
 use crate::nn::{LayerNorm, ParamMut};
 use crate::nn::Vars;
 
@@ -26,13 +27,19 @@ impl Adapter {
         }
     }
 
-    /// Returns `a = n + to_out(attn(q(n), k/v([n; s])))` with `n = adapter_norm(h1)`; the block
-    /// then adds it to `h1` (the double residual). `subject` is `[B, M, dim]`, already
-    /// scaled by the block's learnable weight.
-    pub fn forward(&self, h1: Tensor<3>, subject: &Tensor<3>) -> Tensor<3> {
-        let n = self.adapter_norm.forward(h1);
-        let kv_in = Tensor::cat(vec![n.clone(), subject.clone()], 1);
-        self.adapter.forward(n.clone(), Some(kv_in)) + n
+    /// Returns `h2 = h1 + a` with `a = n + to_out(attn(q(n), k/v([n; s])))` and
+    /// `n = adapter_norm(h1)` (the double residual; both adds and `to_out`'s bias in one
+    /// dispatch on the WGSL path). `subject` holds `k(s)` and `v(s)` ([`Self::project`]): the
+    /// same projections applied to the subject part of `[n; s]`, computed once per job.
+    pub fn forward(&self, h1: Tensor<3>, subject: &SubjectKv) -> Tensor<3> {
+        let n = self.adapter_norm.forward(h1.clone());
+        self.adapter.forward_joint(n.clone(), None, Some(subject), &[n, h1])
+    }
+
+    /// The adapter's keys and values of the subject tokens `s` `[B, M, dim]` (already scaled
+    /// by the block's learnable weight).
+    pub fn project(&self, s: Tensor<3>) -> SubjectKv {
+        self.adapter.project_kv(s)
     }
 
     /// Visits the adapter's tensors under the block prefix: `adapter_norm.*` and

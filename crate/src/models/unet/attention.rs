@@ -3,6 +3,7 @@
 
 use burn::tensor::Tensor;
 
+use super::refs::SubjectKv;
 use crate::nn::{Linear, ParamMut};
 use crate::kernels::{Kernels, flash_attention, geglu};
 use crate::nn::Vars;
@@ -35,13 +36,31 @@ impl Attention {
     /// Attends from `x` `[B, N, dim]` to `context` `[B, M, kv_dim]` (itself for
     /// self-attention).
     pub fn forward(&self, x: Tensor<3>, context: Option<Tensor<3>>) -> Tensor<3> {
+        self.forward_residual(x, context, &[])
+    }
+
+    /// [`Self::forward`] plus `residuals` (at most two, each `[B, N, dim]`), added with
+    /// `to_out`'s bias in one dispatch on the WGSL path.
+    pub fn forward_residual(&self, x: Tensor<3>, context: Option<Tensor<3>>, residuals: &[Tensor<3>]) -> Tensor<3> {
+        self.forward_joint(x, context, None, residuals)
+    }
+
+    /// [`Self::forward_residual`] with the keys and values of `context` (itself when `None`)
+    /// followed by the already projected `extra` ones: attention over `[context; extra]`.
+    pub fn forward_joint(&self, x: Tensor<3>, context: Option<Tensor<3>>, extra: Option<&SubjectKv>, residuals: &[Tensor<3>]) -> Tensor<3> {
         let dim = x.dims()[2];
         let context = context.unwrap_or_else(|| x.clone());
         let q = self.to_q.forward(x);
         let k = self.to_k.forward(context.clone());
         let v = self.to_v.forward(context);
         let scale = 1.0 / ((dim / self.heads) as f64).sqrt();
-        self.to_out.forward(flash_attention::attention(self.kernels, q, k, v, self.heads, scale))
+        let second = extra.map(|e| (&e.k, &e.v));
+        self.to_out.forward_residual(flash_attention::attention_joint(self.kernels, q, (k, v), second, self.heads, scale), residuals)
+    }
+
+    /// The keys and values of `context` (for [`Self::forward_joint`]'s `extra`).
+    pub fn project_kv(&self, context: Tensor<3>) -> SubjectKv {
+        SubjectKv { k: self.to_k.forward(context.clone()), v: self.to_v.forward(context) }
     }
 }
 
@@ -77,6 +96,17 @@ impl FeedForward {
 
     /// Applies the GEGLU MLP.
     pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
-        self.out.forward(geglu::geglu(self.kernels, self.proj.forward(x)))
+        self.forward_residual(x, &[])
+    }
+
+    /// The GEGLU MLP plus `residuals`: `net.0.proj`'s bias is added inside the GEGLU kernel
+    /// and `net.2`'s bias with the residuals in one dispatch, on the WGSL path.
+    pub fn forward_residual(&self, x: Tensor<3>, residuals: &[Tensor<3>]) -> Tensor<3> {
+        let h = if self.kernels.gemm() {
+            geglu::geglu(self.kernels, self.proj.forward(x))
+        } else {
+            geglu::geglu_biased(self.kernels, self.proj.forward_unbiased(x), self.proj.bias())
+        };
+        self.out.forward_residual(h, residuals)
     }
 }

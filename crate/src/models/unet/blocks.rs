@@ -6,6 +6,7 @@
 use burn::tensor::Tensor;
 
 use super::refs::RefCursor;
+use crate::ops::cat_channels;
 use crate::models::resnet::{Downsample2D, ResnetBlock2D, Upsample2D};
 use super::transformer::Transformer2DModel;
 
@@ -83,7 +84,7 @@ impl UpBlock {
     ) -> Tensor<4> {
         for (i, resnet) in self.resnets.iter().enumerate() {
             let skip = skips.pop().expect("a skip connection per up ResNet");
-            x = resnet.forward(Tensor::cat(vec![x, skip], 1), Some(temb));
+            x = resnet.forward(cat_channels(x, skip), Some(temb));
             if let Some(attn) = self.attentions.get(i) {
                 x = attn.forward(x, context, refs);
             }

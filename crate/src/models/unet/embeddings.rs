@@ -1,7 +1,6 @@
 //! Port of diffusers `models/embeddings.py`: `get_timestep_embedding` (`Timesteps`) and
 //! `TimestepEmbedding`.
 
-use burn::tensor::activation::silu;
 use burn::tensor::{DType, Device, Tensor, TensorData};
 
 use crate::nn::Linear;
@@ -64,6 +63,12 @@ impl TimestepEmbedding {
 
     /// Embeds the sinusoidal projection.
     pub fn forward(&self, x: Tensor<2>) -> Tensor<2> {
-        self.linear_2.forward(silu(self.linear_1.forward(x)))
+        self.linear_2.forward(self.linear_1.forward_silu(x))
+    }
+
+    /// `silu` of [`Self::forward`] (what every UNet ResNet takes), each Linear's bias and SiLU in
+    /// one dispatch on the WGSL path.
+    pub fn forward_silu(&self, x: Tensor<2>) -> Tensor<2> {
+        self.linear_2.forward_silu(self.linear_1.forward_silu(x))
     }
 }

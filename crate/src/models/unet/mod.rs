@@ -16,10 +16,10 @@ pub mod transformer;
 use burn::tensor::Tensor;
 
 pub use config::UNet2DConditionConfig;
-pub use refs::{FeatureBank, RefCursor, RefMode, SubjectFeatures};
+pub use refs::{FeatureBank, RefCursor, RefMode, SubjectFeatures, SubjectKv};
 
 use blocks::{DownBlock, MidBlock, UpBlock};
-use embeddings::{TimestepEmbedding, timestep_embedding};
+use embeddings::TimestepEmbedding;
 use transformer::Transformer2DModel;
 
 use crate::models::resnet::{Downsample2D, ResnetBlock2D, Upsample2D};
@@ -139,14 +139,23 @@ impl UNet2DConditionModel {
 
     /// Number of transformer blocks (16 for SD 2.x), i.e. of captured features.
     pub fn num_transformer_blocks(&self) -> usize {
-        self.down_blocks.iter().map(|b| b.attentions.len()).sum::<usize>()
-            + 1
-            + self.up_blocks.iter().map(|b| b.attentions.len()).sum::<usize>()
+        self.transformers().len()
+    }
+
+    /// The transformers in traversal order (down, mid, up): block k of the captured features.
+    fn transformers(&self) -> Vec<&Transformer2DModel> {
+        let mut out: Vec<&Transformer2DModel> = self.down_blocks.iter().flat_map(|b| &b.attentions).collect();
+        out.push(&self.mid_block.attention);
+        out.extend(self.up_blocks.iter().flat_map(|b| &b.attentions));
+        out
     }
 
     /// Prepares captured features for injection: scales block k's features by
     /// `learnable_weights[k]` (as the official `unet_main.py` does at the start of every
-    /// forward; done once here) and repeats them to `batch` (identical for both CFG branches).
+    /// forward; done once here), projects them with block k's adapter keys and values (the
+    /// subject half of the adapter's `k/v([n; s])`, the same at every step; done once here).
+    /// Features of another batch than `batch` are taken from their first element and shared
+    /// by the whole batch (identical for both CFG branches; the attention reads them in place).
     ///
     /// # Panics
     /// When the UNet has no adapters or the bank does not hold one tensor per block
@@ -157,11 +166,13 @@ impl UNet2DConditionModel {
         let per_block = bank
             .features
             .iter()
+            .zip(self.transformers())
             .enumerate()
-            .map(|(k, s)| {
+            .map(|(k, (s, t))| {
                 let w = weights.clone().narrow(0, k, 1).cast(s.dtype()).reshape([1, 1, 1]);
                 let s = s.clone() * w;
-                if s.dims()[0] == batch { s } else { s.narrow(0, 0, 1).repeat_dim(0, batch) }
+                let s = if s.dims()[0] == batch { s } else { s.narrow(0, 0, 1) };
+                t.project_subject(s).expect("a UNet with adapters has one in every block")
             })
             .collect();
         SubjectFeatures { per_block }
@@ -192,12 +203,8 @@ impl UNet2DConditionModel {
     /// batch) given text `context` `[B, 77, cross_dim]`. `refs` selects stock behaviour,
     /// feature capture or adapter injection.
     pub fn forward(&self, sample: Tensor<4>, timestep: f32, context: &Tensor<3>, mut refs: RefMode<'_>) -> Tensor<4> {
-        let b = sample.dims()[0];
-        let dtype = sample.dtype();
-        let boc0 = self.config.block_out_channels[0];
-        let t = timestep_embedding(&vec![timestep; b], boc0, self.config.flip_sin_to_cos, self.config.freq_shift, &sample.device(), dtype);
         // silu(temb), once for every resnet (see ResnetBlock2D::forward).
-        let temb = burn::tensor::activation::silu(self.time_embedding.forward(t));
+        let temb = self.time_embedding_for(timestep, sample.dims()[0], sample.dtype(), &sample.device());
         let mut cursor = RefCursor::new(&mut refs);
 
         let mut x = self.conv_in.forward(sample);

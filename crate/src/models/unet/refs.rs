@@ -24,12 +24,25 @@ impl FeatureBank {
     }
 }
 
-/// Subject features ready for injection: `w_k · s_k` per block, repeated to the main pass's
-/// batch (both CFG branches get identical features). Built once per job by
-/// [`super::UNet2DConditionModel::subject_features`].
+/// One block's subject tokens as its adapter attends to them: the adapter's key and value
+/// projections of `w_k · s_k`, `[B, M, C]` each, or `[1, M, C]` shared by every batch element. The adapter attends to
+/// `[its own tokens; these]`; the subject part does not change during a job, so it is
+/// projected once instead of at every denoising step.
+#[derive(Clone, Debug)]
+pub struct SubjectKv {
+    /// `to_k(w_k · s_k)`.
+    pub k: Tensor<3>,
+    /// `to_v(w_k · s_k)`.
+    pub v: Tensor<3>,
+}
+
+/// Subject features ready for injection: per block, the adapter's keys and values of
+/// `w_k · s_k`, of batch 1 (shared by both CFG branches, which get identical features) or of
+/// the main pass's batch.
+/// Built once per job by [`super::UNet2DConditionModel::subject_features`].
 #[derive(Clone, Debug)]
 pub struct SubjectFeatures {
-    pub(super) per_block: Vec<Tensor<3>>,
+    pub(super) per_block: Vec<SubjectKv>,
 }
 
 impl SubjectFeatures {
@@ -67,8 +80,8 @@ impl<'m, 'a> RefCursor<'m, 'a> {
     }
 
     /// Called by block k with its `norm1` output: records it (capture) or returns the
-    /// block's subject features (inject).
-    pub fn visit(&mut self, norm1_out: &Tensor<3>) -> Option<Tensor<3>> {
+    /// block's subject keys and values (inject).
+    pub fn visit(&mut self, norm1_out: &Tensor<3>) -> Option<SubjectKv> {
         let k = self.index;
         self.index += 1;
         match &mut *self.mode {

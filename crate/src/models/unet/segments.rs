@@ -54,9 +54,14 @@ impl Segment<'_> {
 
     /// The transformer block index, if the segment has a transformer.
     pub fn block(&self) -> Option<usize> {
+        self.transformer().map(|(_, k)| k)
+    }
+
+    /// The segment's transformer with its block index, if it has one.
+    fn transformer(&self) -> Option<(&Transformer2DModel, usize)> {
         match self {
-            Segment::Down { attn, .. } | Segment::Up { attn, .. } => attn.map(|(_, k)| k),
-            Segment::MidAttn(_, k) => Some(*k),
+            Segment::Down { attn, .. } | Segment::Up { attn, .. } => *attn,
+            Segment::MidAttn(t, k) => Some((t, *k)),
             _ => None,
         }
     }
@@ -74,7 +79,10 @@ impl Segment<'_> {
         context: &Tensor<3>,
         subject: Option<Tensor<3>>,
     ) -> Tensor<4> {
-        let features = SubjectFeatures { per_block: subject.into_iter().collect() };
+        // The adapter's keys and values of the subject, inside this segment's graph (training
+        // differentiates through the projections).
+        let projected = subject.and_then(|s| self.transformer().and_then(|(t, _)| t.project_subject(s)));
+        let features = SubjectFeatures { per_block: projected.into_iter().collect() };
         let mut mode = if features.is_empty() { RefMode::Off } else { RefMode::Inject(&features) };
         let mut refs = RefCursor::new(&mut mode);
         let attend = |x: Tensor<4>, attn: Option<(&Transformer2DModel, usize)>, refs: &mut RefCursor<'_, '_>| match attn {
@@ -89,7 +97,7 @@ impl Segment<'_> {
             Segment::MidAttn(t, _) => t.forward(x, context, &mut refs),
             Segment::Up { resnet, attn } => {
                 let skip = skip.expect("an up segment takes its skip connection");
-                attend(resnet.forward(Tensor::cat(vec![x, skip], 1), Some(temb)), *attn, &mut refs)
+                attend(resnet.forward(crate::ops::cat_channels(x, skip), Some(temb)), *attn, &mut refs)
             }
             Segment::Upsample(u) => u.forward(x, size),
             Segment::Out => unet.conv_out.forward(unet.conv_norm_out.forward_silu(x)),
@@ -139,7 +147,7 @@ impl UNet2DConditionModel {
     pub fn time_embedding_for(&self, timestep: f32, b: usize, dtype: burn::tensor::DType, device: &burn::tensor::Device) -> Tensor<2> {
         let boc0 = self.config.block_out_channels[0];
         let t = super::embeddings::timestep_embedding(&vec![timestep; b], boc0, self.config.flip_sin_to_cos, self.config.freq_shift, device, dtype);
-        burn::tensor::activation::silu(self.time_embedding.forward(t))
+        self.time_embedding.forward_silu(t)
     }
 
     /// Block k's injected features `w_k · s_k` from its captured `s_k` `[1, M, C]`.

@@ -7,7 +7,7 @@ use burn::tensor::Tensor;
 
 use super::adapter::Adapter;
 use super::attention::{Attention, FeedForward};
-use super::refs::RefCursor;
+use super::refs::{RefCursor, SubjectKv};
 use crate::nn::{GroupNorm, LayerNorm, Linear, ParamMut, Vars};
 
 /// `BasicTransformerBlock` (self-attention, cross-attention, GEGLU feed-forward; pre-norm)
@@ -44,18 +44,24 @@ impl BasicTransformerBlock {
     pub fn forward(&self, h: Tensor<3>, context: &Tensor<3>, refs: &mut RefCursor<'_, '_>) -> Tensor<3> {
         let n1 = self.norm1.forward(h.clone());
         let subject = refs.visit(&n1);
-        let h = h + self.attn1.forward(n1, None);
+        // Each residual add rides with the bias of the layer before it (one dispatch on wgpu).
+        let h = self.attn1.forward_residual(n1, None, &[h]);
         let h = match (subject, &self.adapter) {
-            (Some(s), Some(adapter)) => h.clone() + adapter.forward(h, &s),
+            (Some(s), Some(adapter)) => adapter.forward(h, &s),
             _ => h,
         };
-        let h = h.clone() + self.attn2.forward(self.norm2.forward(h), Some(context.clone()));
-        h.clone() + self.ff.forward(self.norm3.forward(h))
+        let h = self.attn2.forward_residual(self.norm2.forward(h.clone()), Some(context.clone()), &[h]);
+        self.ff.forward_residual(self.norm3.forward(h.clone()), &[h])
     }
 
     /// Whether an adapter was loaded.
     pub fn has_adapter(&self) -> bool {
         self.adapter.is_some()
+    }
+
+    /// The adapter's keys and values of the subject tokens (`None` without an adapter).
+    pub fn project_subject(&self, s: Tensor<3>) -> Option<SubjectKv> {
+        self.adapter.as_ref().map(|a| a.project(s))
     }
 
     /// Visits the adapter's tensors (none without an adapter) under the block prefix.
@@ -90,15 +96,24 @@ impl Transformer2DModel {
     /// Applies the transformer to `[B, C, H, W]`.
     pub fn forward(&self, x: Tensor<4>, context: &Tensor<3>, refs: &mut RefCursor<'_, '_>) -> Tensor<4> {
         let [b, c, h, w] = x.dims();
-        let tokens: Tensor<3> = self.norm.forward(x.clone()).reshape([b, c, h * w]).swap_dims(1, 2);
+        // `[B, H, W, C]` first: the norm's output is channels-last on wgpu, so this copies nothing.
+        let tokens: Tensor<3> = self.norm.forward(x.clone()).permute([0, 2, 3, 1]).reshape([b, h * w, c]);
         let tokens = self.block.forward(self.proj_in.forward(tokens), context, refs);
-        let out: Tensor<4> = self.proj_out.forward(tokens).swap_dims(1, 2).reshape([b, c, h, w]);
-        out + x
+        // The residual as tokens (free when `x` is channels-last, a convolution's output), added
+        // with proj_out's bias; the result is a channels-last view of `[B, C, H, W]`.
+        let residual: Tensor<3> = x.permute([0, 2, 3, 1]).reshape([b, h * w, c]);
+        self.proj_out.forward_residual(tokens, &[residual]).swap_dims(1, 2).reshape([b, c, h, w])
     }
 
     /// Whether the block has an adapter.
     pub fn has_adapter(&self) -> bool {
         self.block.has_adapter()
+    }
+
+    /// The adapter's keys and values of the subject tokens `s` `[B, M, C]` (`None` without an
+    /// adapter).
+    pub fn project_subject(&self, s: Tensor<3>) -> Option<SubjectKv> {
+        self.block.project_subject(s)
     }
 
     /// Visits the adapter's tensors under `{prefix}.transformer_blocks.0`.
