@@ -17,7 +17,8 @@ const T: u32 = {{ threads }}u;
 
 // Every binding is read_write: burn's allocator packs tensors into shared wgpu buffers, and
 // wgpu refuses one buffer bound both read-only and read-write in a dispatch. An absent term is
-// bound to `y` and not read.
+// bound to a small placeholder tensor and not read (WebGPU refuses one buffer range in two
+// writable bindings).
 @group(0) @binding(0) var<storage, read_write> y: array<ELEM>;
 @group(0) @binding(1) var<storage, read_write> bias: array<ELEM>;
 @group(0) @binding(2) var<storage, read_write> r1: array<ELEM>;

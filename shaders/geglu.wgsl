@@ -15,7 +15,7 @@ const T: u32 = {{ threads }}u;
 // Every binding is read_write: burn's allocator packs tensors into shared wgpu buffers, and
 // wgpu refuses one buffer bound both read-only and read-write in a dispatch.
 @group(0) @binding(0) var<storage, read_write> h: array<ELEM>;
-// [2·I]; bound to `h` and not read without a bias.
+// [2·I]; a small placeholder, not read, without a bias.
 @group(0) @binding(1) var<storage, read_write> bias: array<ELEM>;
 @group(0) @binding(2) var<storage, read_write> out: array<ELEM>;
 // [rows, inner, grid_x, has_bias]

@@ -31,7 +31,7 @@ const PAD: u32 = {{ pad }}u;
 // wgpu refuses one buffer bound both read-only and read-write in a dispatch.
 @group(0) @binding(0) var<storage, read_write> a: array<ELEM>;
 @group(0) @binding(1) var<storage, read_write> w: array<ELEM>;
-// The bias [N]; without bias some other tensor is bound here and never read.
+// The bias [N]; without bias a small placeholder tensor is bound here and never read.
 @group(0) @binding(2) var<storage, read_write> bias: array<ELEM>;
 @group(0) @binding(3) var<storage, read_write> out: array<ELEM>;
 // [M, N, K, H, W, Ho, Wo] (the image sizes in MODE 1 only)

@@ -30,7 +30,7 @@ const T: u32 = {{ threads }}u;
 @group(0) @binding(0) var<storage, read_write> x: array<ELEM>;
 @group(0) @binding(1) var<storage, read_write> gamma: array<ELEM>;
 @group(0) @binding(2) var<storage, read_write> beta: array<ELEM>;
-// `[B, C]` and `[C]`; bound to `gamma` when absent (flag bits 2 and 3 clear).
+// `[B, C]` and `[C]`; small placeholders, not read, when absent (flag bits 2 and 3 clear).
 @group(0) @binding(3) var<storage, read_write> shift: array<ELEM>;
 @group(0) @binding(4) var<storage, read_write> shift_bias: array<ELEM>;
 @group(0) @binding(5) var<storage, read_write> out: array<ELEM>;

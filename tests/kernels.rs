@@ -125,6 +125,9 @@ fn flash_attention_over_two_key_sources_equals_their_concatenation() {
 fn flash_attention_tiny_and_widest_heads() {
     check_attention("tiny 1x64x40 h2 d4", 1, 64, 40, 2, 4, 1.0);
     check_attention("wide 1x70x33 h1 d128", 1, 70, 33, 1, 128, 1.0);
+    // Not a multiple of 4: read as pairs (the tiny UNet fixture has 2-wide heads).
+    check_attention("pairs 2x50x45 h3 d6", 2, 50, 45, 3, 6, 1.0);
+    check_attention("pairs 1x20x9 h4 d2", 1, 20, 9, 4, 2, 1.0);
 }
 
 #[test]

@@ -8,7 +8,7 @@ use naga::valid::{Capabilities, ValidationFlags, Validator};
 
 /// Head dimensions: the tiny test models (4, 8, 16), SD 2.1-base (64), the kernel's limit (128)
 /// and one that is not a power of two (40).
-const HEAD_DIMS: [usize; 6] = [4, 8, 16, 40, 64, 128];
+const HEAD_DIMS: [usize; 8] = [2, 4, 6, 8, 16, 40, 64, 128];
 
 #[test]
 fn every_kernel_validates_with_naga() {

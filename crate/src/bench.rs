@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use ts_rs::TS;
 
 use crate::Result;
-use crate::kernels::LaunchCounter;
+use crate::kernels::{Kernels, LaunchCounter, flash_attention};
 use crate::models::unet::{FeatureBank, RefMode};
 use crate::pipeline::{
     EditRequest, GenerateRequest, Mask, NoProgress, Pipeline, RgbaImage, SamplingOptions, SeededNoise, read_f32,
@@ -35,8 +35,11 @@ pub struct BenchConfig {
     /// Fields added to every record (model, backend, adapter, kernels, …).
     pub labels: serde_json::Map<String, Value>,
     /// Only these stages (`reference_pass`, `unet_step`, `vae_encode`, `vae_decode`,
-    /// `clip_vision`, `text_encoder`); empty = all.
+    /// `clip_vision`, `text_encoder`); empty = all. `attention` (the UNet's widest attention
+    /// alone) runs only when named.
     pub only: Vec<String>,
+    /// The kernels the models were loaded with (the `attention` stage calls the same ones).
+    pub kernels: Kernels,
 }
 
 /// What the page asks the benchmark for (absent = the default of [`BenchOptions::config`]).
@@ -73,6 +76,7 @@ impl BenchOptions {
             iterations: self.iterations.unwrap_or(3),
             labels: self.labels.unwrap_or_default(),
             only: Vec::new(),
+            kernels: Kernels::default(),
         }
     }
 }
@@ -85,7 +89,16 @@ impl BenchConfig {
 
 impl Default for BenchConfig {
     fn default() -> Self {
-        Self { latent: 64, repeats: 3, pipeline: true, steps: 50, iterations: 3, labels: serde_json::Map::new(), only: Vec::new() }
+        Self {
+            latent: 64,
+            repeats: 3,
+            pipeline: true,
+            steps: 50,
+            iterations: 3,
+            labels: serde_json::Map::new(),
+            only: Vec::new(),
+            kernels: Kernels::default(),
+        }
     }
 }
 
@@ -154,6 +167,25 @@ pub async fn run(pipe: &Pipeline, cfg: &BenchConfig, now: &dyn Fn() -> f64, emit
         drop(bank);
     }
     drop((sample2, ctx1, ctx2));
+
+    if cfg.only.iter().any(|s| s == "attention") {
+        // The UNet's widest attention (level 0, l² tokens, batch 2) alone: self-attention, and
+        // the adapter's over [l² own; l² subject tokens] with the subject shared by the batch.
+        let unet = m.unet.config();
+        let (c, heads, n) = (unet.block_out_channels[0], unet.heads(0), l * l);
+        let rand3 = |shape: [usize; 3]| Tensor::<3>::random(shape, dist, (&device, DType::F32)).cast(dtype);
+        let (q, k, v) = (rand3([2, n, c]), rand3([2, n, c]), rand3([2, n, c]));
+        let (k2, v2) = (rand3([1, n, c]), rand3([1, n, c]));
+        let scale = 1.0 / ((c / heads) as f64).sqrt();
+        let fields = |keys: usize| json!({"batch": 2, "tokens": n, "keys": keys, "channels": c, "heads": heads});
+        let own = timed(cfg, now, || flash_attention::attention(cfg.kernels, q.clone(), k.clone(), v.clone(), heads, scale)).await?;
+        record("attention", with(own, fields(n)), &mut peak_reserved);
+        let joint = timed(cfg, now, || {
+            flash_attention::attention_joint(cfg.kernels, q.clone(), (k.clone(), v.clone()), Some((&k2, &v2)), heads, scale)
+        })
+        .await?;
+        record("attention", with(joint, fields(2 * n)), &mut peak_reserved);
+    }
 
     if cfg.wants("vae_encode") {
         let image = rand4([1, 3, size, size]);

@@ -487,7 +487,7 @@ struct BenchArgs {
     #[arg(long, default_value_t = 3)]
     iterations: usize,
     /// Only these stages, comma-separated (reference_pass, unet_step, vae_encode, vae_decode,
-    /// clip_vision, text_encoder).
+    /// clip_vision, text_encoder; attention, the UNet's widest attention alone, only when named).
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// Instead of the inference stages: N training steps of SD 2.1-base + adapters with random
@@ -571,6 +571,7 @@ fn bench(a: BenchArgs) -> ezigen::Result<()> {
         iterations: a.iterations,
         labels,
         only: a.only,
+        kernels,
     };
     let start = Instant::now();
     let now = move || start.elapsed().as_secs_f64() * 1000.0;

@@ -7,7 +7,7 @@ use burn::tensor::{DType, Tensor};
 use cubecl::CubeDim;
 use cubecl::prelude::KernelId;
 
-use super::{Kernels, empty_like, grid, launch, on_wgpu, template, wrap};
+use super::{Kernels, empty_like, grid, launch, on_wgpu, placeholder, template, wrap};
 
 /// Threads per workgroup (one element each).
 const THREADS: u32 = 256;
@@ -84,8 +84,8 @@ fn launch_on_wgpu<const D: usize>(
     let out = empty_like(&yc, y.dims().to_vec());
     let flags = u32::from(bc.is_some()) | u32::from(!rc.is_empty()) << 1 | u32::from(rc.len() == 2) << 2 | u32::from(silu) << 3;
     let groups = grid(count.div_ceil(THREADS as usize));
-    let inputs = [&yc, bc.as_ref().unwrap_or(&yc), rc.first().unwrap_or(&yc), rc.get(1).unwrap_or(&yc)];
-    launch(Epilogue { dtype: yc.dtype }, CubeDim::new_1d(THREADS), groups, &inputs, &out, &[count as u32, n as u32, flags, groups.0]);
+    let [bc, r1, r2] = [bc, rc.first().cloned(), rc.get(1).cloned()].map(|t| t.unwrap_or_else(|| placeholder(&yc)));
+    launch(Epilogue { dtype: yc.dtype }, CubeDim::new_1d(THREADS), groups, &[&yc, &bc, &r1, &r2], &out, &[count as u32, n as u32, flags, groups.0]);
     Some(out)
 }
 

@@ -6,7 +6,7 @@ use burn::tensor::{DType, Tensor};
 use cubecl::CubeDim;
 use cubecl::prelude::KernelId;
 
-use super::{Kernels, empty_like, launch, on_wgpu, template, wrap};
+use super::{Kernels, empty_like, launch, on_wgpu, placeholder, template, wrap};
 use crate::ops;
 
 /// Query rows per workgroup (one per thread).
@@ -15,10 +15,16 @@ const BLOCK_Q: u32 = 64;
 /// wider heads (the VAE's single 512-wide head) use the chunked reference.
 pub const MAX_HEAD_DIM: usize = 128;
 
-/// Keys per tile: two f32 tiles of `BK × D` fit in 8 KiB of workgroup memory (half of
-/// WebGPU's default 16 KiB), at least 1 and at most 32.
+/// Keys per tile: two f32 tiles of `BK × D` fill at most WebGPU's default 16 KiB of workgroup
+/// memory, at least 1 and at most 32 (32 for D ≤ 64, 16 for D = 128).
 fn block_k(head_dim: usize) -> u32 {
-    (1024 / head_dim).clamp(1, 32) as u32
+    (2048 / head_dim).clamp(1, 32) as u32
+}
+
+/// The vector width the kernel reads heads of `head_dim` with: 4, else 2; `None` for an odd
+/// head dimension (the reference path takes it).
+fn width(head_dim: usize) -> Option<usize> {
+    [4, 2].into_iter().find(|w| head_dim % w == 0)
 }
 
 struct FlashAttention {
@@ -30,6 +36,7 @@ impl KernelSource for FlashAttention {
     fn source(&self) -> SourceTemplate {
         template(include_str!("../../../shaders/flash_attention.wgsl"), self.dtype)
             .register("head_dim", self.head_dim.to_string())
+            .register("width", width(self.head_dim).unwrap_or(1).to_string())
             .register("block_q", BLOCK_Q.to_string())
             .register("block_k", block_k(self.head_dim).to_string())
     }
@@ -53,7 +60,7 @@ pub(crate) fn source(dtype: DType, head_dim: usize) -> String {
 /// `[B, Nk, heads·D]` → `[B, Nq, heads·D]` (heads merged), `scale` applied to `q·k`.
 ///
 /// With [`Kernels::Wgsl`] on a wgpu device this is one dispatch of the flash kernel; otherwise
-/// (and for head dims above [`MAX_HEAD_DIM`]) it is [`ops::attention_chunked`] between head
+/// (and for head dims above [`MAX_HEAD_DIM`] or odd ones) it is [`ops::attention_chunked`] between head
 /// split and merge, which the kernel is tested against.
 pub fn attention(kernels: Kernels, q: Tensor<3>, k: Tensor<3>, v: Tensor<3>, heads: usize, scale: f64) -> Tensor<3> {
     attention_joint(kernels, q, (k, v), None, heads, scale)
@@ -78,13 +85,13 @@ pub fn attention_joint(
     let head_dim = c / heads;
     let shared2 = second.is_some_and(|(k2, _)| k2.dims()[0] == 1 && b > 1);
     let second_fits = second.is_none_or(|(k2, v2)| (k2.dims()[0] == b || shared2) && k2.dims()[2] == c && v2.dims() == k2.dims());
-    if kernels.wgsl() && head_dim <= MAX_HEAD_DIM && n_k1 > 0 && n_q > 0 && second_fits {
+    if kernels.wgsl() && head_dim <= MAX_HEAD_DIM && width(head_dim).is_some() && n_k1 > 0 && n_q > 0 && second_fits {
         let two = match second {
             Some((k2, v2)) => on_wgpu(k2).zip(on_wgpu(v2)),
             None => None,
         };
         if let (Some(qc), Some(kc), Some(vc), true) = (on_wgpu(&q), on_wgpu(&k), on_wgpu(&v), second.is_none() || two.is_some()) {
-            let (k2c, v2c) = two.unwrap_or_else(|| (kc.clone(), vc.clone()));
+            let (k2c, v2c) = two.unwrap_or_else(|| (placeholder(&kc), placeholder(&vc)));
             if [&kc, &vc, &k2c, &v2c].iter().all(|t| t.dtype == qc.dtype) {
                 let out = empty_like(&qc, vec![b, n_q, c]);
                 let groups = (n_q as u32).div_ceil(BLOCK_Q);

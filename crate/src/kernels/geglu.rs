@@ -7,7 +7,7 @@ use burn::tensor::{DType, Tensor};
 use cubecl::CubeDim;
 use cubecl::prelude::KernelId;
 
-use super::{Kernels, empty_like, grid, launch, on_wgpu, template, wrap};
+use super::{Kernels, empty_like, grid, launch, on_wgpu, placeholder, template, wrap};
 
 /// Threads per workgroup (one output element each).
 const THREADS: u32 = 256;
@@ -56,7 +56,8 @@ pub fn geglu_biased(kernels: Kernels, h: Tensor<3>, bias: Option<&Tensor<1>>) ->
                 let out = empty_like(&hc, vec![b, n, inner]);
                 let count = grid(total.div_ceil(THREADS as usize));
                 let params = [(b * n) as u32, inner as u32, count.0, u32::from(bc.is_some())];
-                launch(Geglu { dtype: hc.dtype }, CubeDim::new_1d(THREADS), count, &[&hc, bc.as_ref().unwrap_or(&hc)], &out, &params);
+                let bc = bc.unwrap_or_else(|| placeholder(&hc));
+                launch(Geglu { dtype: hc.dtype }, CubeDim::new_1d(THREADS), count, &[&hc, &bc], &out, &params);
                 return wrap(out);
             }
         }

@@ -8,7 +8,7 @@ use burn::tensor::{DType, Tensor};
 use cubecl::CubeDim;
 use cubecl::prelude::KernelId;
 
-use super::{Kernels, empty_like, launch, on_wgpu, template, wrap};
+use super::{Kernels, empty_like, launch, on_wgpu, placeholder, template, wrap};
 
 /// The register tile's side (outputs per thread per axis): 8 for large products (more
 /// multiply-adds per workgroup-memory read), 4 for small ones (more workgroups in flight).
@@ -85,8 +85,8 @@ pub fn linear<const D: usize>(kernels: Kernels, x: Tensor<D>, weight: &Tensor<2>
                 if count.1 > 65_535 {
                     return linear_reference(x, weight, bias);
                 }
-                let b_or_w = bc.as_ref().unwrap_or(&wc);
-                launch(kernel, CubeDim::new_2d(16, 16), count, &[&xc, &wc, b_or_w], &out, &[m as u32, n as u32, k as u32]);
+                let bias_binding = bc.clone().unwrap_or_else(|| placeholder(&wc));
+                launch(kernel, CubeDim::new_2d(16, 16), count, &[&xc, &wc, &bias_binding], &out, &[m as u32, n as u32, k as u32]);
                 return wrap(out);
             }
         }
@@ -141,9 +141,9 @@ pub fn conv2d(kernels: Kernels, x: Tensor<4>, weight: &Tensor<4>, bias: Option<&
                     if count.1 > 65_535 {
                         return conv2d_reference(x, weight, bias, stride, padding);
                     }
-                    let b_or_w = bc.as_ref().unwrap_or(&wc);
+                    let bias_binding = bc.clone().unwrap_or_else(|| placeholder(&wc));
                     let params = [m as u32, n as u32, k as u32, h as u32, w as u32, ho as u32, wo as u32];
-                    launch(kernel, CubeDim::new_2d(16, 16), count, &[&xc, &wc, b_or_w], &out, &params);
+                    launch(kernel, CubeDim::new_2d(16, 16), count, &[&xc, &wc, &bias_binding], &out, &params);
                     return wrap(out);
                 }
             }

@@ -151,6 +151,7 @@ fn launch<K: KernelSource>(
     params: &[u32],
 ) {
     debug_assert!(params.len() <= PARAM_WORDS);
+    assert_no_aliasing(inputs.iter().copied().chain([output]));
     let mut words = [0u32; PARAM_WORDS];
     words[..params.len()].copy_from_slice(params);
     let info: Vec<u64> = words.chunks(2).map(|p| u64::from(p[0]) | (u64::from(p[1]) << 32)).collect();
@@ -164,9 +165,41 @@ fn launch<K: KernelSource>(
     output.client.launch(Box::new(SourceKernel::new(kernel, workgroup)), CubeCount::Static(count.0, count.1, count.2), args);
 }
 
+/// Panics when two of a dispatch's bindings overlap in memory (a programming error of a
+/// launcher). Every binding of `shaders/` is a writable storage buffer, and WebGPU (Dawn)
+/// rejects a dispatch whose writable bindings alias, which fails the page; wgpu natively does
+/// not check it, so the native tests catch it here.
+fn assert_no_aliasing<'a>(bindings: impl Iterator<Item = &'a CubeTensor>) {
+    // A handle addresses [offset_start, size − offset_end) of its allocation.
+    let ranges: Vec<_> = bindings
+        .map(|t| {
+            let h = &t.handle;
+            let start = h.offset_start.unwrap_or(0);
+            (h.memory.descriptor().id, start, h.size().saturating_sub(h.offset_end.unwrap_or(0)).max(start))
+        })
+        .collect();
+    for (i, a) in ranges.iter().enumerate() {
+        for b in &ranges[i + 1..] {
+            assert!(
+                a.0 != b.0 || a.2 <= b.1 || b.2 <= a.1,
+                "a WGSL kernel binds overlapping memory twice (WebGPU refuses aliasing writable bindings)"
+            );
+        }
+    }
+}
+
 /// An uninitialised contiguous output on `like`'s device.
 fn empty_like(like: &CubeTensor, shape: Vec<usize>) -> CubeTensor {
     empty_device_contiguous_dtype(like.client.clone(), like.device.clone(), Shape::from(shape), like.dtype)
+}
+
+/// A small uninitialised tensor to bind where a kernel's optional input is absent (the kernel
+/// does not read it). An absent input must not reuse a present one: WebGPU (Dawn) refuses a
+/// buffer range bound to two writable storage bindings of one dispatch ("writable storage
+/// buffer binding aliasing"), and every binding here is read_write. Four elements: one vector
+/// of the widest kernel.
+fn placeholder(like: &CubeTensor) -> CubeTensor {
+    empty_like(like, vec![4])
 }
 
 /// Wraps a cubecl result back into a dispatch tensor.

@@ -8,7 +8,7 @@ use cubecl::prelude::KernelId;
 
 use burn::backend::wgpu::{CubeTensor, into_contiguous};
 
-use super::{Kernels, empty_like, grid, is_channels_last, launch, on_wgpu, on_wgpu_strided, template, wrap};
+use super::{Kernels, empty_like, grid, is_channels_last, launch, on_wgpu, on_wgpu_strided, placeholder, template, wrap};
 use crate::ops;
 
 /// Threads per workgroup (one workgroup per normalised row).
@@ -95,7 +95,7 @@ fn run(x: CubeTensor, gamma: &Tensor<1>, beta: &Tensor<1>, shift: Option<&Shift<
         Norm { dtype },
         CubeDim::new_1d(THREADS),
         count,
-        &[&x, &gc, &bc, sc.as_ref().unwrap_or(&gc), sbc.as_ref().unwrap_or(&gc)],
+        &[&x, &gc, &bc, &sc.unwrap_or_else(|| placeholder(&x)), &sbc.unwrap_or_else(|| placeholder(&x))],
         &out,
         &[params[0], params[1], params[2], params[3], params[4], (eps as f32).to_bits(), flags, count.0],
     );
