@@ -349,3 +349,33 @@ fn self_check_passes_in_f32_and_f16() {
         }
     }
 }
+
+#[test]
+fn unet_step_and_vae_stay_within_their_dispatch_budgets() {
+    // Issue 13's budgets for a UNet step at batch 2 (1190 launches with adapters, 1014 without,
+    // before the fusions). Launch counts do not depend on the device or its speed.
+    let _turn = serial();
+    let options = ezigen::loader::LoadOptions::kernels(Kernels::Wgsl);
+    let pipe = ezigen::native::DiffusersFolders::builtin_tiny().load_with(&wgpu(), DType::F32, options).unwrap();
+    let only = ["reference_pass", "unet_step", "vae_encode", "vae_decode"].map(String::from).to_vec();
+    let cfg = ezigen::bench::BenchConfig { latent: pipe.latent_size(), repeats: 0, pipeline: false, only, kernels: Kernels::Wgsl, ..Default::default() };
+    let start = std::time::Instant::now();
+    let now = move || start.elapsed().as_secs_f64() * 1000.0;
+    let mut records = Vec::new();
+    pollster::block_on(ezigen::bench::run(&pipe, &cfg, &now, &mut |r| records.push(r))).unwrap();
+    let dispatches = |bench: &str, adapters: Option<bool>| {
+        let r = records.iter().find(|r| r["bench"] == bench && r.get("adapters").and_then(|a| a.as_bool()) == adapters);
+        r.and_then(|r| r["dispatches"].as_u64()).unwrap_or_else(|| panic!("no dispatch count for {bench}"))
+    };
+    let counted = [
+        ("UNet step with adapters", dispatches("unet_step", Some(true)), 700),
+        ("UNet step without adapters", dispatches("unet_step", Some(false)), 600),
+        ("reference pass", dispatches("reference_pass", None), 600),
+        ("VAE encode", dispatches("vae_encode", None), 100),
+        ("VAE decode", dispatches("vae_decode", None), 110),
+    ];
+    eprintln!("dispatches: {counted:?}");
+    for (stage, n, budget) in counted {
+        assert!(n <= budget, "{stage}: {n} dispatches, over the budget of {budget}");
+    }
+}

@@ -104,7 +104,7 @@ impl VaeAttention {
         let a = ops::attention_chunked(q, k, v, 1.0 / (c as f64).sqrt(), None);
         let residual: Tensor<3> = x.permute([0, 2, 3, 1]).reshape([b, h * w, c]);
         let out: Tensor<3> = self.to_out.forward_residual(ops::merge_heads(a), &[residual]);
-        out.swap_dims(1, 2).reshape([b, c, h, w])
+        out.reshape([b, h, w, c]).permute([0, 3, 1, 2])
     }
 }
 

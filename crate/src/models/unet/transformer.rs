@@ -100,9 +100,11 @@ impl Transformer2DModel {
         let tokens: Tensor<3> = self.norm.forward(x.clone()).permute([0, 2, 3, 1]).reshape([b, h * w, c]);
         let tokens = self.block.forward(self.proj_in.forward(tokens), context, refs);
         // The residual as tokens (free when `x` is channels-last, a convolution's output), added
-        // with proj_out's bias; the result is a channels-last view of `[B, C, H, W]`.
+        // with proj_out's bias; the result is a channels-last view of `[B, C, H, W]` (reshaped
+        // while contiguous, then permuted: a strided reshape copies at batch 1).
         let residual: Tensor<3> = x.permute([0, 2, 3, 1]).reshape([b, h * w, c]);
-        self.proj_out.forward_residual(tokens, &[residual]).swap_dims(1, 2).reshape([b, c, h, w])
+        let out: Tensor<4> = self.proj_out.forward_residual(tokens, &[residual]).reshape([b, h, w, c]);
+        out.permute([0, 3, 1, 2])
     }
 
     /// Whether the block has an adapter.
