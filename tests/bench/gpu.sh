@@ -64,7 +64,7 @@ log "adapter: $(tr -d '\n' <"$W/logs/adapter.json")"
 bench() { # dtype kernels
   log "ezigen bench $1 $2"
   step "${GPU_SH_BENCH_LIMIT:-100}" "$BIN" bench "${MODEL[@]}" --backend wgpu --no-pipeline --repeats 5 \
-    --only unet_step,reference_pass,vae_encode,vae_decode,clip_vision,text_encoder \
+    --only unet_step,reference_pass,attention,vae_encode,vae_decode,clip_vision,text_encoder \
     --dtype "$1" --kernels "$2" >"$W/logs/ezigen-$1-$2.jsonl" 2>"$W/logs/ezigen-$1-$2.log" \
     || log "  failed or stopped: $(tail -2 "$W/logs/ezigen-$1-$2.log")"
 }
@@ -119,7 +119,7 @@ print(f"card: {card}")
 print(f"wgpu adapter: {adapter.get('name', '?')} ({adapter.get('backend', '?')}, driver {adapter.get('driver', '?')}, shader_f16 {adapter.get('shader_f16', '?')})")
 print(f"fp16 peaks (tensor / vector): {peak or 'unknown'} TFLOP/s; UNet step FLOPs (torch count, adapters off): {flops}")
 print()
-print("| run | stage | adapters | ms | dispatches | TFLOP/s | of fp16 tensor peak | of fp16 vector peak |")
+print("| run | stage | adapters (attention: keys) | ms | dispatches | TFLOP/s | of fp16 tensor peak | of fp16 vector peak |")
 print("|---|---|---|---|---|---|---|---|")
 for r in recs:
     if "ms" not in r:
@@ -133,7 +133,7 @@ for r in recs:
         if peak:
             frac_t, frac_v = f"{t / peak[0]:.1%}", f"{t / peak[1]:.1%}"
     ms = r["ms"]
-    print(f"| {name} | {r.get('bench', '?')} | {r.get('adapters', '')} | {ms:.2f} | {r.get('dispatches', '')} | {tf} | {frac_t} | {frac_v} |")
+    print(f"| {name} | {r.get('bench', '?')} | {r.get('adapters', r.get('keys', ''))} | {ms:.2f} | {r.get('dispatches', '')} | {tf} | {frac_t} | {frac_v} |")
 print()
 try:
     print("tests on the card:\n" + open(f"{d}/tests.txt").read())
