@@ -85,20 +85,12 @@ impl Linear {
     /// shape): the bias and the residual adds in one dispatch after the matmul on the WGSL path
     /// ([`kernels::epilogue`]).
     pub fn forward_residual<const D: usize>(&self, x: Tensor<D>, residuals: &[Tensor<D>]) -> Tensor<D> {
-        if self.kernels.gemm() {
-            // The GEMM kernel adds the bias itself.
-            return kernels::epilogue::bias_residual(self.kernels, self.forward(x), None, residuals);
-        }
-        let y = kernels::gemm::linear(self.kernels, x, &self.weight, None);
-        kernels::epilogue::bias_residual(self.kernels, y, self.bias.as_ref(), residuals)
+        kernels::epilogue::bias_residual(self.kernels, self.forward_unbiased(x), self.bias.as_ref(), residuals)
     }
 
     /// `silu(x · Wᵀ + b)`: the bias and the SiLU in one dispatch after the matmul on the WGSL
     /// path.
     pub fn forward_silu<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
-        if self.kernels.gemm() {
-            return kernels::epilogue::bias_silu(self.kernels, self.forward(x), None);
-        }
         kernels::epilogue::bias_silu(self.kernels, self.forward_unbiased(x), self.bias.as_ref())
     }
 

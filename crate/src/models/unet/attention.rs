@@ -102,11 +102,7 @@ impl FeedForward {
     /// The GEGLU MLP plus `residuals`: `net.0.proj`'s bias is added inside the GEGLU kernel
     /// and `net.2`'s bias with the residuals in one dispatch, on the WGSL path.
     pub fn forward_residual(&self, x: Tensor<3>, residuals: &[Tensor<3>]) -> Tensor<3> {
-        let h = if self.kernels.gemm() {
-            geglu::geglu(self.kernels, self.proj.forward(x))
-        } else {
-            geglu::geglu_biased(self.kernels, self.proj.forward_unbiased(x), self.proj.bias())
-        };
+        let h = geglu::geglu_biased(self.kernels, self.proj.forward_unbiased(x), self.proj.bias());
         self.out.forward_residual(h, residuals)
     }
 }
