@@ -117,17 +117,22 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
             s[j] = score;
             block_max = max(block_max, score);
         }
+        // The tile's probabilities, then its share of the sum and of the output, each summed
+        // over the tile first and then added to the running value: blocked summation, so an
+        // 8192-key row accumulates ~n/BK + BK roundings instead of n.
         let correction = exp(m - block_max);
-        l *= correction;
-        for (var c = 0u; c < DV; c++) {
-            acc[c] *= correction;
-        }
+        var tile_l = 0.0;
         for (var j = 0u; j < count; j++) {
-            let p = exp(s[j] - block_max);
-            l += p;
-            for (var c = 0u; c < DV; c++) {
-                acc[c] += p * v_tile[j * DV + c];
+            s[j] = exp(s[j] - block_max);
+            tile_l += s[j];
+        }
+        l = l * correction + tile_l;
+        for (var c = 0u; c < DV; c++) {
+            var t = VF(0.0);
+            for (var j = 0u; j < count; j++) {
+                t += s[j] * v_tile[j * DV + c];
             }
+            acc[c] = acc[c] * correction + t;
         }
         m = block_max;
     }

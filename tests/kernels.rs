@@ -4,7 +4,8 @@
 //! kernel really ran, by counting its launches.
 
 use burn::tensor::{DType, Tensor, TensorData};
-use ezigen::kernels::{Kernels, LaunchCounter, flash_attention, geglu, gemm, norm};
+use ezigen::kernels::flash_attention::{self, Variant};
+use ezigen::kernels::{Kernels, LaunchCounter, geglu, gemm, norm};
 use ezigen_tests::{assert_close, host, wgpu, wgpu_dtypes};
 
 /// Deterministic pseudo-random values in [-1, 1) (a 64-bit LCG), scaled and offset.
@@ -44,6 +45,28 @@ fn dtypes() -> Vec<(DType, f32)> {
     wgpu_dtypes().into_iter().map(|d| (d, if d == DType::F16 { F16_TOL } else { F32_TOL })).collect()
 }
 
+/// The flash-attention kernels to check at `head_dim` on this device: the plain one, and the
+/// subgroup variant at every round size the device's subgroups allow (none where the adapter
+/// has no subgroup operations; lavapipe has them, 8 lanes wide, or 4 with
+/// `LP_NATIVE_VECTOR_WIDTH=128`).
+fn variants(head_dim: usize) -> Vec<Variant> {
+    let min = ezigen::kernels::device_subgroups(&wgpu());
+    let mut out = vec![Variant::Plain];
+    out.extend(flash_attention::subgroup_steps(head_dim).filter(|&sg| min.is_some_and(|m| sg <= m)).map(Variant::Subgroup));
+    out
+}
+
+/// Launches of the subgroup kernel and of either flash kernel.
+fn flash_launches(counter: &LaunchCounter) -> (usize, usize) {
+    (counter.matching("FlashAttentionSubgroup"), counter.matching("FlashAttention"))
+}
+
+/// Asserts that exactly the kernel `variant` names ran, once.
+fn assert_variant_ran(name: &str, variant: Variant, counter: &LaunchCounter) {
+    let want = (usize::from(matches!(variant, Variant::Subgroup(_))), 1);
+    assert_eq!(flash_launches(counter), want, "{name} {variant:?}: (subgroup, all) flash launches");
+}
+
 fn check_attention(name: &str, b: usize, n_q: usize, n_k: usize, heads: usize, head_dim: usize, magnitude: f32) {
     let _turn = serial();
     let c = heads * head_dim;
@@ -52,15 +75,16 @@ fn check_attention(name: &str, b: usize, n_q: usize, n_k: usize, heads: usize, h
         let (k, k32) = pair([b, n_k, c], 2, magnitude, 0.0, dtype);
         let (v, v32) = pair([b, n_k, c], 3, 1.0, 0.2, dtype);
         let scale = 1.0 / (head_dim as f64).sqrt();
-        let counter = LaunchCounter::start();
-        let out = flash_attention::attention(Kernels::Wgsl, q, k, v, heads, scale);
-        let launched = counter.matching("FlashAttention");
-        drop(counter);
-        assert_eq!(out.dims(), [b, n_q, c]);
-        assert_eq!(out.dtype(), dtype);
-        assert_eq!(launched, 1, "{name}: the WGSL flash-attention kernel did not run exactly once");
-        let expected = flash_attention::reference(q32, k32, v32, heads, scale);
-        assert_close(&format!("flash attention {name} wgpu {dtype:?}"), &host(out), &host(expected), tol);
+        let expected = host(flash_attention::reference(q32, k32, v32, heads, scale));
+        for variant in variants(head_dim) {
+            let counter = LaunchCounter::start();
+            let out = flash_attention::attention_variant(Kernels::Wgsl, variant, q.clone(), (k.clone(), v.clone()), None, heads, scale);
+            assert_variant_ran(name, variant, &counter);
+            drop(counter);
+            assert_eq!(out.dims(), [b, n_q, c]);
+            assert_eq!(out.dtype(), dtype);
+            assert_close(&format!("flash attention {name} {variant:?} wgpu {dtype:?}"), &host(out), &expected, tol);
+        }
     }
 }
 
@@ -94,30 +118,86 @@ fn flash_attention_over_two_key_sources_equals_their_concatenation() {
         let (k2, k2_32) = pair([b, 77, c], 24, 1.0, 0.0, dtype);
         let (v2, v2_32) = pair([b, 77, c], 25, 1.0, -0.3, dtype);
         let scale = 1.0 / (head_dim as f64).sqrt();
-        let counter = LaunchCounter::start();
-        let out = flash_attention::attention_joint(Kernels::Wgsl, q, (k1, v1), Some((&k2, &v2)), heads, scale);
-        let (flash, total) = (counter.matching("FlashAttention"), counter.total());
-        drop(counter);
-        assert_eq!((flash, total), (1, 1), "one flash dispatch and no concatenation");
         let k = Tensor::cat(vec![k1_32.clone(), k2_32.clone()], 1);
         let v = Tensor::cat(vec![v1_32.clone(), v2_32.clone()], 1);
-        let expected = flash_attention::reference(q32.clone(), k, v, heads, scale);
-        assert_close(&format!("flash attention two sources wgpu {dtype:?}"), &host(out), &host(expected), tol);
-
+        let expected = host(flash_attention::reference(q32.clone(), k, v, heads, scale));
         // A second source of batch 1 is shared by both batch elements (the CFG branches).
-        let (k2, v2) = (k2.narrow(0, 1, 1), v2.narrow(0, 1, 1));
-        let (k1, v1) = (k1_32.clone().cast(dtype), v1_32.clone().cast(dtype));
-        let q = q32.clone().cast(dtype);
-        let counter = LaunchCounter::start();
-        let out = flash_attention::attention_joint(Kernels::Wgsl, q, (k1, v1), Some((&k2, &v2)), heads, scale);
-        let (flash, copies) = (counter.matching("FlashAttention"), counter.matching("Copy"));
-        drop(counter);
-        assert_eq!((flash, copies), (1, 0), "one flash dispatch, the shared source read in place");
         let shared = |t: Tensor<3>| t.narrow(0, 1, 1).repeat_dim(0, b);
-        let k = Tensor::cat(vec![k1_32, shared(k2_32)], 1);
-        let v = Tensor::cat(vec![v1_32, shared(v2_32)], 1);
-        let expected = flash_attention::reference(q32, k, v, heads, scale);
-        assert_close(&format!("flash attention shared second source wgpu {dtype:?}"), &host(out), &host(expected), tol);
+        let k = Tensor::cat(vec![k1_32.clone(), shared(k2_32.clone())], 1);
+        let v = Tensor::cat(vec![v1_32.clone(), shared(v2_32.clone())], 1);
+        let expected_shared = host(flash_attention::reference(q32.clone(), k, v, heads, scale));
+        let (k2_one, v2_one) = (k2.clone().narrow(0, 1, 1), v2.clone().narrow(0, 1, 1));
+        for variant in variants(head_dim) {
+            let counter = LaunchCounter::start();
+            let out = flash_attention::attention_variant(Kernels::Wgsl, variant, q.clone(), (k1.clone(), v1.clone()), Some((&k2, &v2)), heads, scale);
+            assert_variant_ran("two sources", variant, &counter);
+            assert_eq!(counter.total(), 1, "one flash dispatch and no concatenation");
+            drop(counter);
+            assert_close(&format!("flash attention two sources {variant:?} wgpu {dtype:?}"), &host(out), &expected, tol);
+
+            let counter = LaunchCounter::start();
+            let out = flash_attention::attention_variant(Kernels::Wgsl, variant, q.clone(), (k1.clone(), v1.clone()), Some((&k2_one, &v2_one)), heads, scale);
+            assert_variant_ran("shared second source", variant, &counter);
+            assert_eq!(counter.matching("Copy"), 0, "the shared source read in place");
+            drop(counter);
+            assert_close(&format!("flash attention shared second source {variant:?} wgpu {dtype:?}"), &host(out), &expected_shared, tol);
+        }
+    }
+}
+
+#[test]
+fn flash_attention_adapter_at_full_size_4096_queries_over_8192_keys() {
+    // The adapter attention of SD 2.1's level 0 at 512 px: 4096 own tokens attend to
+    // [4096 own; 4096 subject] keys (256 tiles, two sources), one head of 64 (the real layer
+    // has 5 and batch 2: the same work per head, 10× the time). The oracle is the exact
+    // attention in f64 on the host, for every 64th query row.
+    let _turn = serial();
+    let (n, d) = (4096, 64);
+    for (dtype, tol) in dtypes() {
+        let (q, q32) = pair([1, n, d], 31, 1.0, 0.0, dtype);
+        let (k1, k1_32) = pair([1, n, d], 32, 1.0, 0.0, dtype);
+        let (v1, v1_32) = pair([1, n, d], 33, 1.0, 0.2, dtype);
+        let (k2, k2_32) = pair([1, n, d], 34, 1.0, 0.0, dtype);
+        let (v2, v2_32) = pair([1, n, d], 35, 1.0, -0.3, dtype);
+        let scale = 1.0 / (d as f64).sqrt();
+        let rows: Vec<usize> = (0..n).step_by(64).map(|r| r + 7).collect();
+        let (qh, kh, vh) = (host(q32), [host(k1_32), host(k2_32)].concat(), [host(v1_32), host(v2_32)].concat());
+        let expected: Vec<f32> = rows.iter().flat_map(|&r| exact_attention_row(&qh[r * d..(r + 1) * d], &kh, &vh, d, scale)).collect();
+        for variant in variants(d) {
+            let counter = LaunchCounter::start();
+            let out = flash_attention::attention_variant(Kernels::Wgsl, variant, q.clone(), (k1.clone(), v1.clone()), Some((&k2, &v2)), 1, scale);
+            assert_variant_ran("adapter 4096 x 8192", variant, &counter);
+            drop(counter);
+            let out = host(out);
+            let actual: Vec<f32> = rows.iter().flat_map(|&r| out[r * d..(r + 1) * d].to_vec()).collect();
+            assert_close(&format!("flash attention 4096 x 8192 {variant:?} wgpu {dtype:?} vs f64"), &actual, &expected, tol);
+        }
+    }
+}
+
+/// One query row's attention over all keys (`[n_k, d]` row-major), exactly (f64) on the host.
+fn exact_attention_row(q: &[f32], k: &[f32], v: &[f32], d: usize, scale: f64) -> Vec<f32> {
+    let scores: Vec<f64> = k.chunks(d).map(|kr| q.iter().zip(kr).map(|(&a, &b)| f64::from(a) * f64::from(b)).sum::<f64>() * scale).collect();
+    let max = scores.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let p: Vec<f64> = scores.iter().map(|s| (s - max).exp()).collect();
+    let sum: f64 = p.iter().sum();
+    (0..d).map(|c| (p.iter().zip(v.chunks(d)).map(|(p, vr)| p * f64::from(vr[c])).sum::<f64>() / sum) as f32).collect()
+}
+
+#[test]
+fn flash_attention_uses_the_subgroup_kernel_where_the_device_has_subgroups() {
+    let _turn = serial();
+    let min = ezigen::kernels::device_subgroups(&wgpu());
+    let [(q, _), (k, _), (v, _)] = [5, 6, 7].map(|seed| pair([1, 64, 128], seed, 1.0, 0.0, DType::F32));
+    let counter = LaunchCounter::start();
+    let _ = host(flash_attention::attention(Kernels::Wgsl, q, k, v, 2, 0.125));
+    let (subgroup, all) = flash_launches(&counter);
+    drop(counter);
+    // Heads of 64 take rounds of 16, 8 or 4 keys: any subgroup of at least 4 lanes qualifies.
+    let want = usize::from(min.is_some_and(|m| m >= 4));
+    assert_eq!((subgroup, all), (want, 1), "subgroups of this device: {min:?}");
+    if min.is_none() {
+        eprintln!("note: this adapter has no subgroup operations; only the plain flash kernel is checked here");
     }
 }
 

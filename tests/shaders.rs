@@ -1,6 +1,7 @@
 //! Every WGSL kernel of `shaders/`, rendered by its launcher for f32 and f16 (flash attention at
 //! every head dimension the models use), parses and validates with naga — the WGSL front end
-//! wgpu itself uses — under WebGPU's baseline capabilities (plus `shader-f16` for f16). Needs
+//! wgpu itself uses — under WebGPU's baseline capabilities (plus `shader-f16` for f16, and
+//! subgroup operations for flash attention's subgroup variant). Needs
 //! no GPU, so a broken shader fails here before any device test.
 
 use burn::tensor::DType;
@@ -16,6 +17,8 @@ fn every_kernel_validates_with_naga() {
         for (name, source) in ezigen::kernels::rendered_sources(dtype, &HEAD_DIMS) {
             assert!(!source.contains("{{"), "{name}: a template value was not filled in");
             let module = naga::front::wgsl::parse_str(&source).unwrap_or_else(|e| panic!("{name}: {}", e.emit_to_string(&source)));
+            // The subgroup variant needs the device feature the launcher checks for.
+            let caps = if name.contains("subgroup") { caps | Capabilities::SUBGROUP } else { caps };
             Validator::new(ValidationFlags::all(), caps)
                 .validate(&module)
                 .unwrap_or_else(|e| panic!("{name}: {}", e.emit_to_string(&source)));

@@ -13,7 +13,8 @@ use serde_json::{Value, json};
 use ts_rs::TS;
 
 use crate::Result;
-use crate::kernels::{Kernels, LaunchCounter, flash_attention};
+use crate::kernels::flash_attention::{self, Variant};
+use crate::kernels::{Kernels, LaunchCounter};
 use crate::models::unet::{FeatureBank, RefMode};
 use crate::pipeline::{
     EditRequest, GenerateRequest, Mask, NoProgress, Pipeline, RgbaImage, SamplingOptions, SeededNoise, read_f32,
@@ -177,14 +178,21 @@ pub async fn run(pipe: &Pipeline, cfg: &BenchConfig, now: &dyn Fn() -> f64, emit
         let (q, k, v) = (rand3([2, n, c]), rand3([2, n, c]), rand3([2, n, c]));
         let (k2, v2) = (rand3([1, n, c]), rand3([1, n, c]));
         let scale = 1.0 / ((c / heads) as f64).sqrt();
-        let fields = |keys: usize| json!({"batch": 2, "tokens": n, "keys": keys, "channels": c, "heads": heads});
-        let own = timed(cfg, now, || flash_attention::attention(cfg.kernels, q.clone(), k.clone(), v.clone(), heads, scale)).await?;
-        record("attention", with(own, fields(n)), &mut peak_reserved);
-        let joint = timed(cfg, now, || {
-            flash_attention::attention_joint(cfg.kernels, q.clone(), (k.clone(), v.clone()), Some((&k2, &v2)), heads, scale)
-        })
-        .await?;
-        record("attention", with(joint, fields(2 * n)), &mut peak_reserved);
+        // The plain kernel and the device's choice (the subgroup variant where it has subgroups).
+        let variants: &[(&str, Variant)] = if cfg.kernels.wgsl() { &[("plain", Variant::Plain), ("auto", Variant::Auto)] } else { &[("reference", Variant::Plain)] };
+        for &(name, variant) in variants {
+            let fields = |keys: usize| json!({"batch": 2, "tokens": n, "keys": keys, "channels": c, "heads": heads, "variant": name});
+            let own = timed(cfg, now, || {
+                flash_attention::attention_variant(cfg.kernels, variant, q.clone(), (k.clone(), v.clone()), None, heads, scale)
+            })
+            .await?;
+            record("attention", with(own, fields(n)), &mut peak_reserved);
+            let joint = timed(cfg, now, || {
+                flash_attention::attention_variant(cfg.kernels, variant, q.clone(), (k.clone(), v.clone()), Some((&k2, &v2)), heads, scale)
+            })
+            .await?;
+            record("attention", with(joint, fields(2 * n)), &mut peak_reserved);
+        }
     }
 
     if cfg.wants("vae_encode") {

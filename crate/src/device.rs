@@ -30,6 +30,10 @@ pub struct AdapterReport {
     pub max_storage_buffer_binding_size: u64,
     /// `maxComputeWorkgroupStorageSize` in bytes.
     pub max_compute_workgroup_storage_size: u32,
+    /// The adapter's smallest subgroup size when the device has subgroup operations and the
+    /// WGSL kernels use them (flash attention's subgroup variant); `null` otherwise — always in
+    /// a browser, where wgpu 30 cannot request WebGPU's `subgroups` feature.
+    pub subgroups: Option<u32>,
 }
 
 impl AdapterReport {
@@ -57,8 +61,25 @@ impl AdapterReport {
             max_buffer_size: limits.max_buffer_size,
             max_storage_buffer_binding_size: limits.max_storage_buffer_binding_size as u64,
             max_compute_workgroup_storage_size: limits.max_compute_workgroup_storage_size,
+            subgroups: subgroups(setup),
         }
     }
+}
+
+/// The smallest subgroup size the WGSL kernels may rely on: the adapter's, when the device was
+/// created with subgroup operations and `EZIGEN_SUBGROUPS` is not `off` (the benchmark's switch
+/// to measure the plain kernels on the same device).
+fn subgroups(setup: &WgpuSetup) -> Option<u32> {
+    let on = setup.device.features().contains(wgpu::Features::SUBGROUP) && std::env::var("EZIGEN_SUBGROUPS").as_deref() != Ok("off");
+    let min = setup.adapter.get_info().subgroup_min_size;
+    (on && min > 0).then_some(min)
+}
+
+/// The device and its report, with the report's subgroup size recorded for the kernels.
+fn finish(device: Device, setup: &WgpuSetup) -> (Device, AdapterReport) {
+    let report = AdapterReport::from_setup(setup);
+    crate::kernels::record_subgroups(&device, report.subgroups);
+    (device, report)
 }
 
 /// Initialises burn's wgpu runtime asynchronously (the only way in a browser) and returns the
@@ -71,8 +92,7 @@ pub async fn init_wgpu_async() -> Result<(Device, AdapterReport)> {
         .init_with_setup_async()
         .await
         .map_err(|e| Error::Device(e.to_string()))?;
-    let report = AdapterReport::from_setup(&setup);
-    Ok((device, report))
+    Ok(finish(device, &setup))
 }
 
 /// Initialises burn's wgpu runtime natively (blocking).
@@ -82,8 +102,7 @@ pub fn init_wgpu() -> Result<(Device, AdapterReport)> {
         .graphics_api(native_graphics_api())
         .init_with_setup()
         .map_err(|e| Error::Device(e.to_string()))?;
-    let report = AdapterReport::from_setup(&setup);
-    Ok((device, report))
+    Ok(finish(device, &setup))
 }
 
 /// The graphics API used natively: Vulkan on Linux (avoids GL probing on headless machines),
@@ -141,9 +160,8 @@ pub fn init_wgpu_limited(max_binding: u64, max_buffer: u64) -> Result<(Device, A
     .map_err(|e| Error::Device(format!("cannot create the limited device: {e}")))?;
     let backend = adapter.get_info().backend;
     let setup = WgpuSetup { instance, adapter, device, queue, backend };
-    let report = AdapterReport::from_setup(&setup);
-    let device = Device::wgpu_options().setup(setup).init().map_err(|e| Error::Device(e.to_string()))?;
-    Ok((device, report))
+    let device = Device::wgpu_options().setup(setup.clone()).init().map_err(|e| Error::Device(e.to_string()))?;
+    Ok(finish(device, &setup))
 }
 
 /// Reads a tensor back as f32 host values (asynchronously, as browsers require).

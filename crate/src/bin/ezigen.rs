@@ -514,19 +514,19 @@ fn bench(a: BenchArgs) -> ezigen::Result<()> {
     }
     let kernels = ezigen::kernels::Kernels::parse(&a.kernels)
         .ok_or_else(|| Error::Input(format!("--kernels must be wgsl, wgsl-gemm or reference, not `{}`", a.kernels)))?;
-    let (device, adapter, max_binding) = match (a.backend, a.max_binding_mib, a.max_buffer_mib) {
-        (Backend::Cpu, None, None) => (device::cpu(), "cpu (flex)".to_string(), None),
+    let (device, adapter, max_binding, subgroups) = match (a.backend, a.max_binding_mib, a.max_buffer_mib) {
+        (Backend::Cpu, None, None) => (device::cpu(), "cpu (flex)".to_string(), None, None),
         (Backend::Cpu, _, _) => return Err(Error::Input("--max-*-mib apply to --backend wgpu".into())),
         (Backend::Wgpu, None, None) => {
             let (d, r) = device::init_wgpu()?;
-            (d, r.name, Some(r.max_storage_buffer_binding_size))
+            (d, r.name, Some(r.max_storage_buffer_binding_size), r.subgroups)
         }
         (Backend::Wgpu, binding, buffer) => {
             let binding = binding.unwrap_or(u64::MAX >> 20) << 20;
             let buffer = buffer.unwrap_or(u64::MAX >> 20) << 20;
             let (d, r) = device::init_wgpu_limited(binding, buffer)?;
             eprintln!("limits forced: maxStorageBufferBindingSize {} MiB, maxBufferSize {} MiB", r.max_storage_buffer_binding_size >> 20, r.max_buffer_size >> 20);
-            (d, r.name, Some(r.max_storage_buffer_binding_size))
+            (d, r.name, Some(r.max_storage_buffer_binding_size), r.subgroups)
         }
     };
     let dt = dtype(a.dtype, &device)?;
@@ -549,6 +549,8 @@ fn bench(a: BenchArgs) -> ezigen::Result<()> {
     labels.insert("adapter".into(), adapter.into());
     labels.insert("dtype".into(), format!("{dt:?}").to_lowercase().into());
     labels.insert("kernels".into(), kernels.name().into());
+    // The smallest subgroup of a device whose flash attention runs the subgroup variant.
+    labels.insert("subgroups".into(), subgroups.into());
     if let Some(b) = a.max_binding_mib {
         labels.insert("max_binding_mib".into(), b.into());
     }
@@ -650,7 +652,14 @@ fn pick_device(backend: Backend) -> ezigen::Result<(Device, Option<u64>)> {
     match backend {
         Backend::Cpu => Ok((device::cpu(), None)),
         Backend::Wgpu => device::init_wgpu().map(|(device, report)| {
-            eprintln!("wgpu adapter: {} ({}, {}), shader-f16: {}", report.name, report.backend, report.device_type, report.shader_f16);
+            eprintln!(
+                "wgpu adapter: {} ({}, {}), shader-f16: {}, subgroups: {}",
+                report.name,
+                report.backend,
+                report.device_type,
+                report.shader_f16,
+                report.subgroups.map_or("no".to_string(), |s| format!("≥ {s} lanes"))
+            );
             (device, Some(report.max_storage_buffer_binding_size))
         }),
     }

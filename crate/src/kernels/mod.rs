@@ -85,18 +85,57 @@ fn template(source: &str, dtype: DType) -> SourceTemplate {
 }
 
 /// Every kernel of `shaders/` as its launcher renders it for `dtype` (flash attention at each
-/// head dimension `head_dims` lists), named: what the device compiles, for offline validation
+/// head dimension `head_dims` lists, its subgroup variant at every round size), named: what the device compiles, for offline validation
 /// (`tests/shaders.rs` runs naga on each) and inspection.
 pub fn rendered_sources(dtype: DType, head_dims: &[usize]) -> Vec<(String, String)> {
     let mut out: Vec<(String, String)> = head_dims
         .iter()
-        .map(|&d| (format!("flash_attention.wgsl d{d} {dtype:?}"), flash_attention::source(dtype, d)))
+        .map(|&d| (format!("flash_attention.wgsl d{d} {dtype:?}"), flash_attention::source(dtype, d, None)))
         .collect();
+    out.extend(head_dims.iter().flat_map(|&d| {
+        flash_attention::subgroup_steps(d)
+            .map(move |sg| (format!("flash_attention_subgroup.wgsl d{d} sg{sg} {dtype:?}"), flash_attention::source(dtype, d, Some(sg))))
+    }));
     out.push((format!("norm.wgsl {dtype:?}"), norm::source(dtype)));
     out.push((format!("geglu.wgsl {dtype:?}"), geglu::source(dtype)));
     out.push((format!("epilogue.wgsl {dtype:?}"), epilogue::source(dtype)));
     out.extend(gemm::sources(dtype));
     out
+}
+
+/// The smallest subgroup size of each wgpu device created with subgroup operations
+/// (`Features::SUBGROUP`), by device: recorded by [`crate::device`] when it creates a device,
+/// read by launchers that have a subgroup variant. A device fact like the limits cubecl keeps
+/// per device, not model state.
+static SUBGROUP_MIN: std::sync::Mutex<Vec<(cubecl::device::DeviceId, u32)>> = std::sync::Mutex::new(Vec::new());
+
+/// Records whether `device` may run subgroup kernels: `Some(smallest subgroup size)` when it
+/// was created with subgroup operations, `None` to use the plain kernels only. Devices never
+/// recorded use the plain kernels.
+pub fn record_subgroups(device: &burn::tensor::Device, min_size: Option<u32>) {
+    let DispatchDevice::Cube(cube) = device.as_dispatch() else { return };
+    let id = cube.to_id();
+    if let Ok(mut table) = SUBGROUP_MIN.lock() {
+        table.retain(|(d, _)| *d != id);
+        if let Some(size) = min_size.filter(|&s| s > 0) {
+            table.push((id, size));
+        }
+    }
+}
+
+/// The smallest subgroup size recorded for `device`, when it runs subgroup kernels.
+pub fn device_subgroups(device: &burn::tensor::Device) -> Option<u32> {
+    let DispatchDevice::Cube(cube) = device.as_dispatch() else { return None };
+    recorded_subgroups(cube.to_id())
+}
+
+fn recorded_subgroups(id: cubecl::device::DeviceId) -> Option<u32> {
+    SUBGROUP_MIN.lock().ok()?.iter().find(|(d, _)| *d == id).map(|&(_, s)| s)
+}
+
+/// The smallest subgroup size of the device `x` lives on, when it runs subgroup kernels.
+fn subgroup_min(x: &CubeTensor) -> Option<u32> {
+    recorded_subgroups(x.device.to_id())
 }
 
 /// The cubecl tensor behind `x`, in whatever layout it has, when it lives on a wgpu device

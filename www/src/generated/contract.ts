@@ -276,7 +276,13 @@ max_storage_buffer_binding_size: number,
 /**
  * `maxComputeWorkgroupStorageSize` in bytes.
  */
-max_compute_workgroup_storage_size: number, };
+max_compute_workgroup_storage_size: number, 
+/**
+ * The adapter's smallest subgroup size when the device has subgroup operations and the
+ * WGSL kernels use them (flash attention's subgroup variant); `null` otherwise — always in
+ * a browser, where wgpu 30 cannot request WebGPU's `subgroups` feature.
+ */
+subgroups: number | null, };
 
 /**
  * The result of [`run`]: the output tensor's shape and values (f32, row-major).
