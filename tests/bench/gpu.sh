@@ -116,10 +116,10 @@ for f in sorted(glob.glob(f"{d}/*.jsonl")):
 torch_rec = next((r for r in recs if r.get("backend") == "pytorch-cuda"), None)
 flops = torch_rec.get("flops") if torch_rec else None
 print(f"card: {card}")
-print(f"wgpu adapter: {adapter.get('name', '?')} ({adapter.get('backend', '?')}, driver {adapter.get('driver', '?')}, shader_f16 {adapter.get('shader_f16', '?')})")
+print(f"wgpu adapter: {adapter.get('name', '?')} ({adapter.get('backend', '?')}, driver {adapter.get('driver', '?')}, shader_f16 {adapter.get('shader_f16', '?')}, subgroups {adapter.get('subgroups', '?')})")
 print(f"fp16 peaks (tensor / vector): {peak or 'unknown'} TFLOP/s; UNet step FLOPs (torch count, adapters off): {flops}")
 print()
-print("| run | stage | adapters (attention: keys) | ms | dispatches | TFLOP/s | of fp16 tensor peak | of fp16 vector peak |")
+print("| run | stage | adapters (attention: keys, kernel variant) | ms | dispatches | TFLOP/s | of fp16 tensor peak | of fp16 vector peak |")
 print("|---|---|---|---|---|---|---|---|")
 for r in recs:
     if "ms" not in r:
@@ -133,7 +133,8 @@ for r in recs:
         if peak:
             frac_t, frac_v = f"{t / peak[0]:.1%}", f"{t / peak[1]:.1%}"
     ms = r["ms"]
-    print(f"| {name} | {r.get('bench', '?')} | {r.get('adapters', r.get('keys', ''))} | {ms:.2f} | {r.get('dispatches', '')} | {tf} | {frac_t} | {frac_v} |")
+    detail = r.get("adapters", f"{r.get('keys', '')} {r.get('variant', '')}".strip())
+    print(f"| {name} | {r.get('bench', '?')} | {detail} | {ms:.2f} | {r.get('dispatches', '')} | {tf} | {frac_t} | {frac_v} |")
 print()
 try:
     print("tests on the card:\n" + open(f"{d}/tests.txt").read())
