@@ -198,7 +198,7 @@ fn a_base_other_than_the_released_one_is_converted_with_a_warning() {
     // SD 2.1-base, so the converter warns, converts, and marks the test-sized model tiny.
     let folders = DiffusersFolders::builtin_tiny();
     let settings = ezigen::convert::ConvertSettings { dtype: StoredDType::F16, shard_bytes: 64 << 20, name: "user".into(), tiny: false };
-    let mut conv = ezigen::convert::Converter::new(&ezigen::convert::FolderTree(&folders), settings).unwrap();
+    let mut conv = ezigen::convert::Converter::new(&ezigen::convert::FolderTree(&folders), settings, ezigen::tokenizer::default_tokenizer_json().to_vec()).unwrap();
     assert_eq!(conv.warnings().len(), 1);
     assert!(conv.warnings()[0].contains("is not stable-diffusion-2-1-base's"), "{}", conv.warnings()[0]);
     let plan = conv.plan();
@@ -215,4 +215,15 @@ fn a_base_other_than_the_released_one_is_converted_with_a_warning() {
     let m = conv.manifest();
     assert!(m.tiny, "a test-sized model is marked tiny");
     assert_eq!(m.total_bytes, written);
+}
+
+#[test]
+fn a_tokenizer_that_is_not_a_clip_tokenizer_json_is_refused_before_converting() {
+    // The page passes the app's tokenizer file; a damaged one stops the conversion at once.
+    let folders = DiffusersFolders::builtin_tiny();
+    let settings = ezigen::convert::ConvertSettings { dtype: StoredDType::F16, shard_bytes: 64 << 20, name: "user".into(), tiny: true };
+    let Err(e) = ezigen::convert::Converter::new(&ezigen::convert::FolderTree(&folders), settings, b"{\"model\": 1}".to_vec()) else {
+        panic!("a damaged tokenizer.json was accepted");
+    };
+    assert!(e.to_string().contains("tokenizer.json"), "{e}");
 }

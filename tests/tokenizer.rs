@@ -70,3 +70,15 @@ fn a_long_prompt_names_the_part_the_encoder_sees() {
     assert_eq!(tok.encode(&kept).unwrap().0, tok.encode(&text).unwrap().0);
     assert_eq!(tok.count(&kept).unwrap().count, c.max);
 }
+
+#[test]
+fn the_pages_tokenizer_file_inflates_to_the_built_in_tokenizer() {
+    // The page sends the app's tokenizer.json.gz (the same file the native build embeds) to the
+    // converter; a server that made the browser inflate it sends the JSON itself.
+    let gz = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../crate/assets/tokenizer.json.gz")).unwrap();
+    let json = ezigen::tokenizer::inflate_json(&gz).unwrap();
+    assert_eq!(json, ezigen::tokenizer::default_tokenizer_json());
+    assert_eq!(ezigen::tokenizer::inflate_json(&json).unwrap(), json);
+    let err = ezigen::tokenizer::inflate_json(b"<html>not found</html>").unwrap_err().to_string();
+    assert!(err.contains("tokenizer.json.gz is not a gzip file (22 bytes)"), "{err}");
+}

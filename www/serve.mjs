@@ -31,6 +31,8 @@ const TYPES = {
   '.mjs': 'text/javascript; charset=utf-8',
   '.css': 'text/css; charset=utf-8',
   '.wasm': 'application/wasm',
+  // The tokenizer, fetched as bytes (a `gzip` content type, never a Content-Encoding).
+  '.gz': 'application/gzip',
   '.json': 'application/json',
   '.webmanifest': 'application/manifest+json',
   '.png': 'image/png',
@@ -83,8 +85,8 @@ export function readConfig(dir) {
   return JSON.parse(text);
 }
 
-/** A content-hashed file name: `name.<8 hex digits>.js|css|wasm` (the same pattern as in sw.js). */
-export const HASHED = /\.[0-9a-f]{8}\.(?:js|css|wasm)$/;
+/** A content-hashed file name: `name.<8 hex digits>.js|css|wasm|gz` (the same pattern as in sw.js). */
+export const HASHED = /\.[0-9a-f]{8}\.(?:js|css|wasm|gz)$/;
 
 /** The Cache-Control of `path`: a year and `immutable` for hashed names, revalidation otherwise. */
 export function cacheControl(path) {

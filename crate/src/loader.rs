@@ -38,7 +38,8 @@ impl LoadOptions {
 }
 
 /// A pipeline of `configs`' architecture with random weights on `device` (benchmarks and
-/// memory measurements of the full-size model without its weights).
+/// memory measurements of the full-size model without its weights; native builds).
+#[cfg(feature = "native")]
 pub fn random_pipeline(configs: &ModelConfigs, device: &Device, dtype: DType, options: LoadOptions) -> Result<Pipeline> {
     let mut builder = ModelBuilder::new(configs, device, dtype)?;
     builder.set_options(options);
@@ -174,7 +175,9 @@ impl ModelBuilder {
         }
     }
 
-    /// Builds every model of a component with random weights (benchmarks, shape checks).
+    /// Builds every model of a component with random weights (benchmarks, shape checks; native
+    /// builds, whose tokenizer is the built-in one).
+    #[cfg(feature = "native")]
     pub fn random_component(&mut self, component: Component) -> Result<()> {
         match component {
             Component::Tokenizer => {

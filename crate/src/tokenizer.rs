@@ -18,19 +18,31 @@ pub const EOS: u32 = 49407;
 pub const PAD: u32 = 0;
 
 /// The project's default tokenizer file, built from OpenAI's CLIP BPE vocabulary by
-/// `tests/gen/make_tokenizer.py`, gzip-compressed: it is embedded in the wasm, where the
-/// 1.5 MB of JSON take 0.54 MB this way.
+/// `tests/gen/make_tokenizer.py`, gzip-compressed (1.5 MB of JSON, 0.54 MB this way). Native
+/// builds embed it; the page does not (it would be a twentieth of the wasm for the one
+/// operation that needs it, converting published weights): the build copies it next to the
+/// wasm as `tokenizer.<hash>.json.gz`, and the page's converter fetches it (`inflate_json`).
+#[cfg(feature = "native")]
 const DEFAULT_TOKENIZER_GZ: &[u8] = include_bytes!("../assets/tokenizer.json.gz");
 
-/// The project's default tokenizer.json (inflated once, on first use).
+/// The project's default tokenizer.json (inflated once, on first use; native builds).
+#[cfg(feature = "native")]
 pub fn default_tokenizer_json() -> &'static [u8] {
     static JSON: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
-    JSON.get_or_init(|| {
-        let mut out = Vec::new();
-        std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(DEFAULT_TOKENIZER_GZ), &mut out)
-            .expect("the embedded tokenizer is valid gzip (checked by tests/tokenizer.rs)");
-        out
-    })
+    JSON.get_or_init(|| inflate_json(DEFAULT_TOKENIZER_GZ).expect("the embedded tokenizer is valid gzip (checked by tests/tokenizer.rs)"))
+}
+
+/// Inflates a gzip-compressed `tokenizer.json` (the project's `tokenizer.json.gz`). Bytes
+/// that are already JSON are returned as they are (a server that sends the file with
+/// `Content-Encoding: gzip` has the browser inflate it); anything else is an input error.
+pub fn inflate_json(gz: &[u8]) -> Result<Vec<u8>> {
+    if gz.first() == Some(&b'{') {
+        return Ok(gz.to_vec());
+    }
+    let mut out = Vec::new();
+    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(gz), &mut out)
+        .map_err(|e| Error::Input(format!("tokenizer.json.gz is not a gzip file ({} bytes): {e}", gz.len())))?;
+    Ok(out)
 }
 
 /// How a prompt fits the text encoder: its content tokens (BOS/EOS and padding not counted)
@@ -61,7 +73,8 @@ impl ClipTokenizer {
         Ok(Self { inner, whole: std::sync::OnceLock::new() })
     }
 
-    /// The built-in tokenizer ([`default_tokenizer_json`]).
+    /// The built-in tokenizer ([`default_tokenizer_json`]; native builds).
+    #[cfg(feature = "native")]
     pub fn builtin() -> Self {
         Self::from_bytes(default_tokenizer_json()).expect("the built-in tokenizer.json is valid")
     }

@@ -172,15 +172,18 @@ pub struct Conversion {
 impl Conversion {
     /// Reads the picked folders' configurations and weight-file headers and plans the shards;
     /// throws a `CoreError` for inputs EZIGen cannot use (wrong model, missing adapters, damaged
-    /// or missing files).
+    /// or missing files). `tokenizer_gz` is the app's `tokenizer.json.gz` (written with the
+    /// model; the wasm does not embed it).
     #[wasm_bindgen(constructor)]
     pub fn new(
         #[wasm_bindgen(unchecked_param_type = "ConvertInput[]")] inputs: js_sys::Array,
         #[wasm_bindgen(unchecked_param_type = "ConvertSettings")] settings: JsValue,
+        tokenizer_gz: &[u8],
     ) -> Result<Conversion, JsValue> {
         let settings: ConvertSettings = from_js(settings, "conversion settings")?;
         let tree = picked_files(&inputs)?;
-        Ok(Conversion { inner: Converter::new(&tree, settings).map_err(js_err)? })
+        let tokenizer_json = crate::tokenizer::inflate_json(tokenizer_gz).map_err(js_err)?;
+        Ok(Conversion { inner: Converter::new(&tree, settings, tokenizer_json).map_err(js_err)? })
     }
 
     /// What the conversion will make (sizes for the storage check, warnings).

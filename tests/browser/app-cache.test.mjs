@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { DIST, FULL, launch, openApp, serveApp, waitForAsync, waitForServiceWorker, waitModelReady } from './app-helpers.mjs';
 
 /** The hashed files of the build under test (main.js → main.<hash>.js, …). */
-const ASSETS = JSON.parse(readFileSync(join(DIST, 'asset-manifest.json'), 'utf8')).assets;
+const { assets: ASSETS, lazy: LAZY } = JSON.parse(readFileSync(join(DIST, 'asset-manifest.json'), 'utf8'));
 
 /** Opens the app, waits for the model and returns the page with its load time and requests. */
 async function visit(context, server) {
@@ -116,11 +116,15 @@ test('second visit: no wasm or other hashed file is fetched, the self-test is no
 test('server: hashed files are immutable, the rest revalidate with ETag / Last-Modified (304)', async () => {
   const server = await serveApp();
   try {
-    for (const name of Object.values(ASSETS)) {
+    for (const name of [...Object.values(ASSETS), ...Object.values(LAZY)]) {
       const res = await fetch(`${server.url}${name}`, { method: 'HEAD' });
       assert.equal(res.status, 200, name);
       assert.equal(res.headers.get('cache-control'), 'public, max-age=31536000, immutable', name);
     }
+    // The tokenizer goes as bytes: a gzip type, no Content-Encoding (the core inflates it).
+    const tok = await fetch(`${server.url}${LAZY['tokenizer.json.gz']}`, { method: 'HEAD' });
+    assert.equal(tok.headers.get('content-type'), 'application/gzip');
+    assert.equal(tok.headers.get('content-encoding'), null);
     for (const name of ['', 'index.html', 'sw.js', 'asset-manifest.json', 'manifest.webmanifest', 'icons/icon-192.png']) {
       const res = await fetch(`${server.url}${name}`);
       assert.equal(res.status, 200, name);

@@ -18,11 +18,18 @@ const TINY = join(ROOT, 'tests/fixtures/tiny');
 const CLI = join(ROOT, 'target/release/ezigen');
 const RUN_TIMEOUT = Number(process.env.EZIGEN_RUN_TIMEOUT_MS ?? 600_000);
 
-/** The page with no weights of its own: every /models/ request is answered 404. */
-const serveWithoutWeights = () =>
+/** Requests for the app's tokenizer file (fetched by a conversion only). */
+const tokenizerRequests = (server) => server.requests.filter((r) => /^\/tokenizer\.json\.[0-9a-f]{8}\.gz$/.test(r.path));
+
+/**
+ * The page with no weights of its own: every /models/ request is answered 404; with
+ * `tokenizerMissing`, the app's tokenizer file is too while `tokenizerMissing.value` is true.
+ */
+const serveWithoutWeights = (tokenizerMissing = { value: false }) =>
   serveApp({
     intercept: (req, res, path) => {
-      if (!path.startsWith('/models/')) return false;
+      const missing = path.startsWith('/models/') || (tokenizerMissing.value && path.startsWith('/tokenizer.json.'));
+      if (!missing) return false;
       res.writeHead(404);
       res.end();
       return true;
@@ -62,11 +69,13 @@ test('the page converts the original files, stores them, generates, and loads th
     await pickFolders(page, { sd: TINY, ezigen: join(TINY, 'ezigen/checkpoint'), clip: join(TINY, 'clip') });
     assert.match(await page.locator('#convert-sd-name').innerText(), /^tiny\/ · \d+ files$/);
     const requestsBefore = server.modelRequests().length;
+    assert.equal(tokenizerRequests(server).length, 0, 'opening the page does not download the tokenizer');
     const t0 = Date.now();
     await page.click('#convert-start');
     await waitModelReady(page);
     console.log(`convert + load: ${Date.now() - t0} ms`);
     assert.equal(server.modelRequests().length, requestsBefore, 'no weights were fetched');
+    assert.equal(tokenizerRequests(server).length, 1, 'the conversion downloaded the tokenizer once');
     assert.match(await page.locator('#model-status').textContent(), /all from browser storage/);
     assert.match(await page.locator('#convert-status').innerText(), /next visit loads it from storage/);
 
@@ -117,17 +126,25 @@ test('the page converts the original files, stores them, generates, and loads th
   }
 });
 
-test('wrong folders and a .bin-only checkpoint: the core says what is wrong, nothing is stored', async () => {
-  const server = await serveWithoutWeights();
+test('wrong folders, a .bin-only checkpoint, no tokenizer file: the page says what is wrong, nothing is stored', async () => {
+  const tokenizerMissing = { value: true };
+  const server = await serveWithoutWeights(tokenizerMissing);
   const { context, close } = await launch({ webgpu: true });
   try {
     const { page } = await openApp(context, server.url);
     await waitModelFailed(page);
 
-    // The SD folder chosen as the CLIP folder: no config.json there.
-    await pickFolders(page, { sd: TINY, ezigen: join(TINY, 'ezigen/checkpoint'), clip: join(TINY, 'scheduler') });
+    // The right folders, but the app's tokenizer file cannot be downloaded.
+    await pickFolders(page, { sd: TINY, ezigen: join(TINY, 'ezigen/checkpoint'), clip: join(TINY, 'clip') });
     await page.click('#convert-start');
     let text = await waitModelFailed(page);
+    assert.match(text, /The app's tokenizer file \(tokenizer\.json\.[0-9a-f]{8}\.gz\) could not be downloaded \(HTTP 404\)/, text);
+    tokenizerMissing.value = false;
+
+    // The SD folder chosen as the CLIP folder: no config.json there.
+    await page.setInputFiles('#convert-clip', join(TINY, 'scheduler'));
+    await page.click('#convert-start');
+    text = await waitModelFailed(page);
     assert.match(text, /could not be converted/);
     assert.match(text, /config\.json in the CLIP ViT-B\/32 folder not found: is this the CLIP ViT-B\/32 folder\?/, text);
     assert.match(await page.locator('#convert-status').innerText(), /Not converted/);

@@ -5,6 +5,7 @@
 // one shard and one input tensor. The model is then loaded from storage like a downloaded one.
 
 import { Conversion } from '../pkg/ezigen.js';
+import { TOKENIZER_FILE } from './build-info.js';
 import type { ConvertProgress, PickedWeightFile, StorageInfo } from './protocol.js';
 import { CONVERTED_MANIFEST_KEY, WeightsError, formatBytes, type WeightStore } from './weights.js';
 
@@ -33,13 +34,36 @@ function convertError(e: unknown): WeightsError {
 }
 
 /**
+ * The app's tokenizer.json.gz (written with the converted model), from the service worker's cache
+ * or the network.
+ */
+async function fetchTokenizer(): Promise<Uint8Array> {
+  const url = new URL(`./${TOKENIZER_FILE}`, import.meta.url);
+  let res: Response;
+  try {
+    res = await fetch(url);
+  } catch (e) {
+    throw new WeightsError(
+      'network',
+      `The app's tokenizer file (${TOKENIZER_FILE}) could not be downloaded (${e instanceof Error ? e.message : String(e)}); ` +
+        'connect to the network once and convert again.',
+    );
+  }
+  if (!res.ok) {
+    throw new WeightsError('network', `The app's tokenizer file (${TOKENIZER_FILE}) could not be downloaded (HTTP ${res.status}); reload the page and convert again.`);
+  }
+  return new Uint8Array(await res.arrayBuffer());
+}
+
+/**
  * Converts the picked files into the weights cache and stores the manifest under
  * CONVERTED_MANIFEST_KEY. On failure or cancel, the shards this run stored are deleted again.
  */
 export async function convertIntoStore(files: PickedWeightFile[], store: WeightStore, hooks: ConvertHooks): Promise<void> {
+  const tokenizer = await fetchTokenizer();
   let conv: Conversion;
   try {
-    conv = new Conversion(files, { dtype: 'f16', shardBytes: CONVERT_SHARD_BYTES, name: CONVERTED_NAME, tiny: false });
+    conv = new Conversion(files, { dtype: 'f16', shardBytes: CONVERT_SHARD_BYTES, name: CONVERTED_NAME, tiny: false }, tokenizer);
   } catch (e) {
     throw convertError(e);
   }

@@ -1,12 +1,13 @@
 // Service worker: keeps the app shell (page, scripts, styles, wasm, manifest, icons) in Cache
-// Storage so the page opens offline, and so that a second visit loads the scripts and the 33 MB
+// Storage so the page opens offline, and so that a second visit loads the scripts and the 11 MB
 // wasm without the network. Model weights are not handled here: the app's worker keeps them in
 // their own cache (www/src/weights.ts) and they never pass through this file.
 //
 // Two kinds of files (www/tools/build-web.mjs makes them):
-// - content-hashed (main.<hash>.js, worker.<hash>.js, style.<hash>.css, ezigen_bg.<hash>.wasm):
-//   cache first. A name's bytes never change, so a cached copy is always right; the network is
-//   only asked for a file not cached yet.
+// - content-hashed (main.<hash>.js, worker.<hash>.js, style.<hash>.css, ezigen_bg.<hash>.wasm,
+//   and tokenizer.json.<hash>.gz, which only a conversion fetches, so it is cached on first use
+//   rather than at install): cache first. A name's bytes never change, so a cached copy is
+//   always right; the network is only asked for a file not cached yet.
 // - stable names (index.html, asset-manifest.json, manifest.webmanifest, icons): network first,
 //   cache as fallback, so a new deploy (a new index.html naming new hashed files) is picked up
 //   on the next visit and the page still opens offline. The server answers them with 304 when
@@ -23,17 +24,19 @@
 // config.json still knows the weights are in models/. Weights on another origin (config.json's
 // weightsBaseUrl) are never seen here: cross-origin requests go straight to the network.
 
-const BUILD = { id: 'dev', assets: [] };
+const BUILD = { id: 'dev', assets: [], lazy: [] };
 
 const SHELL_CACHE = 'ezigen-shell-v2';
 /** Files with stable names: network first. */
 const STABLE = ['./', 'index.html', 'asset-manifest.json', 'config.json', 'manifest.webmanifest', 'icons/icon.svg', 'icons/icon-192.png', 'icons/icon-512.png'];
 /** A content-hashed name (the same pattern as HASHED in www/serve.mjs). */
-const HASHED = /\.[0-9a-f]{8}\.(?:js|css|wasm)$/;
+const HASHED = /\.[0-9a-f]{8}\.(?:js|css|wasm|gz)$/;
 
 const scoped = (path) => new URL(path, self.registration.scope).href;
 const stableUrls = new Set(STABLE.map(scoped));
-const assetUrls = new Set(BUILD.assets.map(scoped));
+/** This build's hashed files: `assets` are fetched at install, `lazy` ones (the tokenizer, which
+ * only a conversion needs) are kept once a page asked for them. */
+const assetUrls = new Set([...BUILD.assets, ...BUILD.lazy].map(scoped));
 const configUrl = scoped('config.json');
 
 /** Whether `res` for `key` is worth keeping: a good answer, or config.json's 404 ("no config"). */

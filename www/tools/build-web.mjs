@@ -4,6 +4,7 @@
 // cache without asking the network (www/serve.mjs, www/static/sw.js).
 //
 //   ezigen_bg.<hash>.wasm   www/pkg/ezigen_bg.wasm (wasm-bindgen output)
+//   tokenizer.json.<hash>.gz crate/assets/tokenizer.json.gz (only the page's converter fetches it)
 //   worker.<hash>.js        www/src/worker.ts bundled, the wasm name built in (EZIGEN_WASM_FILE)
 //   main.<hash>.js          www/src/main.ts bundled, the worker name built in (EZIGEN_WORKER_FILE)
 //   style.<hash>.css        www/style.css
@@ -93,12 +94,16 @@ try {
 }
 
 const wasm = emit('ezigen_bg.wasm', readFileSync(join(ROOT, 'www/pkg/ezigen_bg.wasm')));
-const worker = emit('worker.js', await bundle('www/src/worker.ts', { EZIGEN_WASM_FILE: wasm }));
+// The CLIP tokenizer, which only the page's converter needs: a file of its own (not in the wasm),
+// cached by the service worker when first asked for (`lazy`), not at install.
+const tokenizer = emit('tokenizer.json.gz', readFileSync(join(ROOT, 'crate/assets/tokenizer.json.gz')));
+const worker = emit('worker.js', await bundle('www/src/worker.ts', { EZIGEN_WASM_FILE: wasm, EZIGEN_TOKENIZER_FILE: tokenizer }));
 const main = emit('main.js', await bundle('www/src/main.ts', { EZIGEN_WASM_FILE: wasm, EZIGEN_WORKER_FILE: worker }));
 const style = emit('style.css', readFileSync(join(ROOT, 'www/style.css')));
 const assets = { 'main.js': main, 'worker.js': worker, 'style.css': style, 'ezigen_bg.wasm': wasm };
+const lazy = { 'tokenizer.json.gz': tokenizer };
 /** The build's id: a hash over the hashed names (it changes whenever any of them does). */
-const id = createHash('sha256').update(Object.values(assets).join('\n')).digest('hex').slice(0, HASH_DIGITS);
+const id = createHash('sha256').update([...Object.values(assets), ...Object.values(lazy)].join('\n')).digest('hex').slice(0, HASH_DIGITS);
 
 let html = readFileSync(join(ROOT, 'www/index.html'), 'utf8');
 html = replaceOnce(html, 'href="style.css"', `href="${style}"`, 'index.html');
@@ -111,7 +116,7 @@ cpSync(join(ROOT, 'www/static'), OUT, { recursive: true });
 const swLine = /^const BUILD = .*;$/m;
 const sw = readFileSync(join(ROOT, 'www/static/sw.js'), 'utf8');
 if ((sw.match(new RegExp(swLine.source, 'gm')) ?? []).length !== 1) throw new Error('sw.js: expected one `const BUILD = …;` line');
-writeFileSync(join(OUT, 'sw.js'), sw.replace(swLine, `const BUILD = ${JSON.stringify({ id, assets: Object.values(assets) })};`));
-writeFileSync(join(OUT, 'asset-manifest.json'), `${JSON.stringify({ build: id, assets }, null, 2)}\n`);
+writeFileSync(join(OUT, 'sw.js'), sw.replace(swLine, `const BUILD = ${JSON.stringify({ id, assets: Object.values(assets), lazy: Object.values(lazy) })};`));
+writeFileSync(join(OUT, 'asset-manifest.json'), `${JSON.stringify({ build: id, assets, lazy }, null, 2)}\n`);
 
 console.log(`build ${id}: ${Object.values(assets).join(', ')}${weightsOrigin ? `; weights from ${weightsOrigin} (config.json)` : ''}`);

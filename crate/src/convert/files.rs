@@ -153,7 +153,7 @@ pub fn convert(opts: &ConvertOptions) -> Result<Manifest> {
         }
     }
     let settings = ConvertSettings { dtype: opts.dtype, shard_bytes: opts.shard_bytes, name: opts.name.clone(), tiny: opts.tiny };
-    let mut conv = Converter::new(&FolderTree(f), settings)?;
+    let mut conv = Converter::new(&FolderTree(f), settings, crate::tokenizer::default_tokenizer_json().to_vec())?;
     for w in conv.warnings() {
         eprintln!("warning: {w}");
     }

@@ -428,15 +428,20 @@ pub struct Converter {
     done_bytes: u64,
     components: BTreeMap<String, ComponentEntry>,
     shards: BTreeMap<String, ShardEntry>,
+    /// The `tokenizer.json` written with the model (the converter's caller supplies it: the CLI
+    /// its built-in one, the page the app's `tokenizer.json.gz` asset).
+    tokenizer_json: Vec<u8>,
 }
 
 impl Converter {
     /// Reads the configurations and the input files' headers, refuses what EZIGen cannot run
     /// (wrong model, missing or misfitting adapters, damaged files) and plans the shards.
-    pub fn new(tree: &dyn SourceTree, settings: ConvertSettings) -> Result<Self> {
+    /// `tokenizer_json` is the CLIP tokenizer written with the model; it is checked here.
+    pub fn new(tree: &dyn SourceTree, settings: ConvertSettings, tokenizer_json: Vec<u8>) -> Result<Self> {
         if settings.shard_bytes == 0 {
             return Err(Error::Input("the shard size must be at least 1 byte".into()));
         }
+        crate::tokenizer::ClipTokenizer::from_bytes(&tokenizer_json)?;
         let configs = read_configs(tree)?;
         let unet = UNet2DConditionConfig::from_json(&configs.unet.to_string())?;
         let warnings = check_model(&configs, &unet, settings.tiny)?;
@@ -512,6 +517,7 @@ impl Converter {
             done_bytes: 0,
             components,
             shards: BTreeMap::new(),
+            tokenizer_json,
         })
     }
 
@@ -554,7 +560,7 @@ impl Converter {
     /// Output bytes of tensors in all (shard headers aside): what the output will take.
     pub fn output_bytes(&self) -> u64 {
         let tensors: usize = self.plan.iter().flat_map(|p| &p.pieces).map(|p| p.shape.iter().product::<usize>() * p.to.size()).sum();
-        tensors as u64 + crate::tokenizer::default_tokenizer_json().len() as u64
+        tensors as u64 + self.tokenizer_json.len() as u64
     }
 
     /// The manifest's entry for `component` as far as it is converted.
@@ -568,7 +574,7 @@ impl Converter {
         let component = planned.component;
         let file = planned.file.clone();
         let bytes = if component == Component::Tokenizer {
-            crate::tokenizer::default_tokenizer_json().to_vec()
+            self.tokenizer_json.clone()
         } else {
             let mut parts = Vec::with_capacity(planned.pieces.len());
             for piece in &planned.pieces {
