@@ -112,6 +112,8 @@ static SUBGROUP_MIN: std::sync::Mutex<Vec<(cubecl::device::DeviceId, u32)>> = st
 /// Records whether `device` may run subgroup kernels: `Some(smallest subgroup size)` when it
 /// was created with subgroup operations, `None` to use the plain kernels only. Devices never
 /// recorded use the plain kernels.
+// In the wasm build the cube device is the only kind, and the pattern cannot fail.
+#[allow(irrefutable_let_patterns)]
 pub fn record_subgroups(device: &burn::tensor::Device, min_size: Option<u32>) {
     let DispatchDevice::Cube(cube) = device.as_dispatch() else { return };
     let id = cube.to_id();
@@ -124,6 +126,7 @@ pub fn record_subgroups(device: &burn::tensor::Device, min_size: Option<u32>) {
 }
 
 /// The smallest subgroup size recorded for `device`, when it runs subgroup kernels.
+#[allow(irrefutable_let_patterns)]
 pub fn device_subgroups(device: &burn::tensor::Device) -> Option<u32> {
     let DispatchDevice::Cube(cube) = device.as_dispatch() else { return None };
     recorded_subgroups(cube.to_id())
