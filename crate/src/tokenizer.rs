@@ -21,7 +21,7 @@ pub const PAD: u32 = 0;
 /// `tests/gen/make_tokenizer.py`, gzip-compressed (1.5 MB of JSON, 0.54 MB this way). Native
 /// builds embed it; the page does not (it would be a twentieth of the wasm for the one
 /// operation that needs it, converting published weights): the build copies it next to the
-/// wasm as `tokenizer.<hash>.json.gz`, and the page's converter fetches it (`inflate_json`).
+/// wasm as `tokenizer.json.<hash>.gz`, and the page's converter fetches it (`inflate_json`).
 #[cfg(feature = "native")]
 const DEFAULT_TOKENIZER_GZ: &[u8] = include_bytes!("../assets/tokenizer.json.gz");
 
@@ -36,7 +36,7 @@ pub fn default_tokenizer_json() -> &'static [u8] {
 /// that are already JSON are returned as they are (a server that sends the file with
 /// `Content-Encoding: gzip` has the browser inflate it); anything else is an input error.
 pub fn inflate_json(gz: &[u8]) -> Result<Vec<u8>> {
-    if gz.first() == Some(&b'{') {
+    if gz.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{') {
         return Ok(gz.to_vec());
     }
     let mut out = Vec::new();
