@@ -1,7 +1,7 @@
 // The content-hashed file names of this build. www/tools/build-web.mjs bundles the worker with
-// EZIGEN_WASM_FILE and EZIGEN_TOKENIZER_FILE and the page with EZIGEN_WORKER_FILE defined (esbuild `define`), because each
-// name is a hash of the file's bytes and is only known once that file is built. Unbundled (type
-// check, unit tests) they fall back to the plain names.
+// EZIGEN_WASM_FILE and EZIGEN_TOKENIZER_FILE and the page with EZIGEN_WORKER_FILE defined
+// (esbuild `define`), because each name is a hash of the file's bytes and is only known once that
+// file is built. Unbundled (type check, unit tests) they fall back to the plain names.
 
 declare const EZIGEN_WASM_FILE: string | undefined;
 declare const EZIGEN_WORKER_FILE: string | undefined;
@@ -11,10 +11,10 @@ declare const EZIGEN_TOKENIZER_FILE: string | undefined;
 export const WASM_FILE: string = typeof EZIGEN_WASM_FILE === 'string' ? EZIGEN_WASM_FILE : 'ezigen_bg.wasm';
 
 /**
- * The CLIP tokenizer (gzip-compressed tokenizer.json, e.g. `tokenizer.9a8b7c6d.json.gz`), next to
+ * The CLIP tokenizer (gzip-compressed tokenizer.json, e.g. `tokenizer.json.9a8b7c6d.gz`), next to
  * the worker script: the converter writes it with a model converted in the page. It is a file of
  * its own, not part of the wasm, so that only a conversion downloads it (the service worker keeps
- * it with the app for offline use).
+ * it once fetched).
  */
 export const TOKENIZER_FILE: string = typeof EZIGEN_TOKENIZER_FILE === 'string' ? EZIGEN_TOKENIZER_FILE : 'tokenizer.json.gz';
 
