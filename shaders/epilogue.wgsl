@@ -8,8 +8,12 @@
 // plain ops run them, so in f32 storage the result is bit-identical to theirs; in f16 it is
 // rounded once instead of after every add.
 //
+// y may also be the f32 workspace of a split-K GEMM (`gemm.wgsl`): `parts` partial sums of
+// `count` elements each, summed in order first (parts = 1 for a plain y).
+//
 // Template values (crate/src/kernels/epilogue.rs): {{ enable }}, {{ elem }} as in
-// flash_attention.wgsl, {{ threads }} the workgroup size.
+// flash_attention.wgsl, {{ y_elem }} (ELEM, or f32 for a split-K workspace), {{ threads }}
+// the workgroup size.
 {{ enable }}
 
 alias ELEM = {{ elem }};
@@ -19,12 +23,12 @@ const T: u32 = {{ threads }}u;
 // wgpu refuses one buffer bound both read-only and read-write in a dispatch. An absent term is
 // bound to a small placeholder tensor and not read (WebGPU refuses one buffer range in two
 // writable bindings).
-@group(0) @binding(0) var<storage, read_write> y: array<ELEM>;
+@group(0) @binding(0) var<storage, read_write> y: array<{{ y_elem }}>;
 @group(0) @binding(1) var<storage, read_write> bias: array<ELEM>;
 @group(0) @binding(2) var<storage, read_write> r1: array<ELEM>;
 @group(0) @binding(3) var<storage, read_write> r2: array<ELEM>;
 @group(0) @binding(4) var<storage, read_write> out: array<ELEM>;
-// [count, n, flags, grid_x]
+// [count, n, flags, grid_x, parts]
 @group(0) @binding(5) var<uniform> params: array<vec4<u32>, 2>;
 
 fn param(i: u32) -> u32 {
@@ -41,6 +45,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         return;
     }
     var v = f32(y[idx]);
+    for (var p = 1u; p < param(4u); p++) {
+        v += f32(y[p * count + idx]);
+    }
     if ((flags & 1u) != 0u) {
         v += f32(bias[idx % n]);
     }

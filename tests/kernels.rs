@@ -5,7 +5,8 @@
 
 use burn::tensor::{DType, Tensor, TensorData};
 use ezigen::kernels::flash_attention::{self, Variant};
-use ezigen::kernels::{Kernels, LaunchCounter, geglu, gemm, norm};
+use ezigen::kernels::gemm::{GemmImpl, GemmShape};
+use ezigen::kernels::{Kernels, LaunchCounter, geglu, gemm, norm, tune};
 use ezigen_tests::{assert_close, host, wgpu, wgpu_dtypes};
 
 /// Deterministic pseudo-random values in [-1, 1) (a 64-bit LCG), scaled and offset.
@@ -357,64 +358,227 @@ fn gemm_tol(dtype: DType, k: usize) -> f32 {
     if dtype == DType::F16 { F16_TOL } else { F32_TOL * (k as f32 / 64.0).sqrt().max(1.0) }
 }
 
+/// The implementations of the GEMM family the tests force in `dtype`: in f32 each tile without
+/// split and with an odd and an even K split (a split count larger than K's tiles is clamped);
+/// in f16 (the same code with another storage type) the largest and the smallest tile, without
+/// and with a split. Each tile is a shader compile of its own, seconds each on a cold lavapipe.
+fn family(dtype: DType) -> Vec<GemmImpl> {
+    if dtype == DType::F16 {
+        return [gemm::TILES[0], gemm::TILES[4]].into_iter().flat_map(|tile| [1, 3].map(|split| GemmImpl::Tiled { tile, split })).collect();
+    }
+    gemm::TILES.into_iter().flat_map(|tile| [1, 3, 4].map(|split| GemmImpl::Tiled { tile, split })).collect()
+}
+
+/// Launches of the family's kernel and of the split-K reduction (the epilogue kernel).
+fn assert_family_ran(name: &str, imp: GemmImpl, counter: &LaunchCounter, split_used: bool) {
+    assert_eq!(counter.matching("Gemm"), 1, "{name} {}: the GEMM family did not run exactly once", imp.name());
+    let expected = if split_used { 2 } else { 1 };
+    assert_eq!(counter.total(), expected, "{name} {}: {:?}", imp.name(), counter.counts());
+}
+
 #[test]
-fn gemm_linear_matches_reference() {
+fn gemm_family_linear_every_tile_and_split_on_awkward_shapes() {
     let _turn = serial();
-    // [rows, K] → N: partial tiles on every axis, the cross-attention K/V width, a large
-    // product (8×8 register tiles) and no bias.
-    for (name, shape, n, bias) in [
-        ("2x33x40→24", [2, 33, 40], 24, true),
-        ("2x77x1024→320", [2, 77, 1024], 320, false),
-        ("1x1100x320→640", [1, 1100, 320], 640, true),
-        ("3x1x7→5", [3, 1, 7], 5, true),
+    // [rows, K] → N with the epilogue: partial tiles on every axis, M or N of 1, K not a
+    // multiple of any K tile, K = 4 and 2 560 (one split of several K tiles), two residuals,
+    // and SiLU (the time embedding).
+    for (name, shape, n, bias, residuals, silu) in [
+        ("2x33x40→24 bias", [2, 33, 40], 24, true, 0, false),
+        ("1x1x12→1", [1, 1, 12], 1, true, 0, false),
+        ("3x1x4→5 silu", [3, 1, 4], 5, true, 0, true),
+        ("1x77x2560→8 2 residuals", [1, 77, 2560], 8, true, 2, false),
+        ("2x70x320→260 residual, no bias", [2, 70, 320], 260, false, 1, false),
     ] {
         let k = shape[2];
         for (dtype, _) in dtypes() {
             let (x, x32) = pair(shape, 21, 1.0, 0.1, dtype);
             let (w, w32) = pair([n, k], 22, 0.2, 0.0, dtype);
             let (b, b32) = pair([n], 23, 0.5, 0.0, dtype);
-            let counter = LaunchCounter::start();
-            let out = gemm::linear(Kernels::WgslGemm, x, &w, bias.then_some(&b));
-            assert_eq!(counter.total(), counter.matching("Gemm"), "{name}: more than the GEMM kernel ran");
-            assert_eq!(counter.matching("Gemm"), 1, "{name}: the WGSL GEMM kernel did not run exactly once");
-            drop(counter);
-            assert_eq!(out.dims(), [shape[0], shape[1], n]);
-            assert_eq!(out.dtype(), dtype);
-            let expected = gemm::linear_reference(x32, &w32, bias.then_some(&b32));
-            assert_close(&format!("linear {name} wgpu {dtype:?}"), &host(out), &host(expected), gemm_tol(dtype, k));
+            let res: Vec<_> = (0..residuals).map(|i| pair([shape[0], shape[1], n], 30 + i as u64, 1.0, 0.0, dtype)).collect();
+            let (r, r32): (Vec<_>, Vec<_>) = res.into_iter().unzip();
+            let epi32 = gemm::Epilogue { bias: bias.then_some(&b32), residuals: &r32, silu };
+            let expected = host(gemm::linear_fused(Kernels::Reference, x32.clone(), &w32, epi32));
+            for imp in family(dtype) {
+                let GemmImpl::Tiled { tile, split } = imp else { unreachable!() };
+                let counter = LaunchCounter::start();
+                let epi = gemm::Epilogue { bias: bias.then_some(&b), residuals: &r, silu };
+                let out = gemm::linear_fused(Kernels::Forced(imp), x.clone(), &w, epi);
+                assert_family_ran(name, imp, &counter, gemm::split_parts(k, tile, split) > 1);
+                drop(counter);
+                assert_eq!(out.dims(), [shape[0], shape[1], n]);
+                assert_eq!(out.dtype(), dtype);
+                assert_close(&format!("linear {name} {} {dtype:?}", imp.name()), &host(out), &expected, gemm_tol(dtype, k));
+            }
         }
     }
 }
 
 #[test]
-fn gemm_conv2d_matches_reference() {
+fn gemm_family_conv2d_every_tile_and_split_on_awkward_shapes() {
     let _turn = serial();
-    // [B, Cin, H, W], Cout, kernel, stride, padding: the UNet's 3×3 (odd sizes), its stride-2
-    // downsampler, a 1×1 shortcut without bias, a wide image (8×8 register tiles) and a
-    // convolution without padding.
-    for (name, shape, cout, ks, stride, pad, bias) in [
-        ("2x8x9x7 3x3", [2, 8, 9, 7], 12, 3, 1, 1, true),
-        ("1x16x10x10 3x3 s2", [1, 16, 10, 10], 16, 3, 2, 1, true),
-        ("2x24x6x5 1x1", [2, 24, 6, 5], 8, 1, 1, 0, false),
-        ("1x32x40x40 3x3", [1, 32, 40, 40], 260, 3, 1, 1, true),
-        ("1x4x9x9 3x3 s2 p0", [1, 4, 9, 9], 4, 3, 2, 0, true),
+    // [B, Cin, H, W], Cout, kernel, stride, padding: a 3×3 on odd sizes, the stride-2
+    // downsampler, a 1×1 shortcut without bias, 4 input channels (conv_in) with stride 2 and no
+    // padding, a 1×1 map, and a map stored channels-last (what convolutions and norms write).
+    for (name, shape, cout, ks, stride, pad, bias, channels_last) in [
+        ("2x8x9x7 3x3", [2, 8, 9, 7], 12, 3, 1, 1, true, false),
+        ("1x16x10x10 3x3 s2", [1, 16, 10, 10], 16, 3, 2, 1, true, true),
+        ("2x24x6x5 1x1", [2, 24, 6, 5], 8, 1, 1, 0, false, true),
+        ("1x4x9x9 3x3 s2 p0", [1, 4, 9, 9], 4, 3, 2, 0, true, false),
+        ("1x64x1x1 3x3 →1", [1, 64, 1, 1], 1, 3, 1, 1, true, true),
     ] {
         let k = shape[1] * ks * ks;
         for (dtype, _) in dtypes() {
             let (x, x32) = pair(shape, 24, 1.0, 0.1, dtype);
+            let x = if channels_last {
+                let [b, c, h, w] = shape;
+                x.permute([0, 2, 3, 1]).reshape([b * h * w * c]).reshape([b, h, w, c]).permute([0, 3, 1, 2])
+            } else {
+                x
+            };
             let (w, w32) = pair([cout, shape[1], ks, ks], 25, 0.2, 0.0, dtype);
+            let w = gemm::conv_weight(Kernels::Wgsl, w);
             let (b, b32) = pair([cout], 26, 0.5, 0.0, dtype);
-            let counter = LaunchCounter::start();
-            let out = gemm::conv2d(Kernels::WgslGemm, x, &w, bias.then_some(&b), stride, pad);
-            assert_eq!(counter.total(), counter.matching("Gemm"), "{name}: more than the GEMM kernel ran");
-            assert_eq!(counter.matching("Gemm"), 1, "{name}: the WGSL GEMM kernel did not run exactly once");
-            drop(counter);
-            assert_eq!(out.dtype(), dtype);
             let expected = gemm::conv2d_reference(x32, &w32, bias.then_some(&b32), stride, pad);
-            assert_eq!(out.dims(), expected.dims(), "{name}");
-            assert_close(&format!("conv2d {name} wgpu {dtype:?}"), &host(out), &host(expected), gemm_tol(dtype, k));
+            let expected_dims = expected.dims();
+            let expected = host(expected);
+            for imp in family(dtype) {
+                let GemmImpl::Tiled { tile, split } = imp else { unreachable!() };
+                let counter = LaunchCounter::start();
+                let out = gemm::conv2d(Kernels::Forced(imp), x.clone(), &w, bias.then_some(&b), stride, pad);
+                let copies = counter.total() - counter.matching("Gemm") - counter.matching("Epilogue");
+                assert_eq!(copies, usize::from(!channels_last), "{name}: a channels-last map is read in place, another copied once");
+                assert_eq!(counter.matching("Gemm"), 1, "{name} {}: the GEMM family did not run exactly once", imp.name());
+                assert_eq!(counter.matching("Epilogue"), usize::from(gemm::split_parts(k, tile, split) > 1), "{name} {}", imp.name());
+                drop(counter);
+                assert_eq!(out.dtype(), dtype);
+                assert_eq!(out.dims(), expected_dims, "{name}");
+                assert_close(&format!("conv2d {name} {} {dtype:?}", imp.name()), &host(out), &expected, gemm_tol(dtype, k));
+            }
         }
     }
+}
+
+#[test]
+fn gemm_family_declines_what_it_cannot_run() {
+    let _turn = serial();
+    // 3 input channels (the VAE's and CLIP's first convolutions) and K = 7 are not multiples of
+    // 4: burn's kernels run them even when a tile is forced.
+    let imp = GemmImpl::Tiled { tile: gemm::TILES[1], split: 1 };
+    let (x, x32) = pair([1, 3, 8, 8], 1, 1.0, 0.0, DType::F32);
+    let (w, w32) = pair([16, 3, 3, 3], 2, 0.2, 0.0, DType::F32);
+    let counter = LaunchCounter::start();
+    let out = gemm::conv2d(Kernels::Forced(imp), x, &w, None, 1, 1);
+    assert_eq!(counter.matching("Gemm"), 0);
+    drop(counter);
+    assert_close("conv 3 channels", &host(out), &host(gemm::conv2d_reference(x32, &w32, None, 1, 1)), F32_TOL);
+    let (x, _) = pair([5, 7], 3, 1.0, 0.0, DType::F32);
+    let (w, _) = pair([6, 7], 4, 1.0, 0.0, DType::F32);
+    let counter = LaunchCounter::start();
+    let _ = gemm::linear(Kernels::Forced(imp), x, &w, None);
+    assert_eq!(counter.matching("Gemm"), 0);
+}
+
+/// The SD 2.1-base UNet's and VAE's distinct convolution and Linear geometries (channels,
+/// kernel, stride; K up to 23 040), on small maps and few tokens so that lavapipe runs them in
+/// seconds, with the shipped heuristic choice (`wgsl-gemm`; the awkward-shape tests above
+/// cover every tile and split).
+#[test]
+fn gemm_family_on_the_sd21_channel_geometries() {
+    let _turn = serial();
+    let convs: &[(usize, usize, usize, usize)] = &[
+        (4, 320, 3, 1), (320, 320, 3, 1), (320, 320, 3, 2), (320, 640, 3, 1), (640, 640, 3, 1), (320, 640, 1, 1),
+        (640, 1280, 3, 1), (1280, 1280, 3, 1), (2560, 1280, 3, 1), (2560, 1280, 1, 1), (1920, 640, 3, 1), (960, 320, 1, 1),
+        (320, 4, 3, 1), (512, 512, 3, 1), (256, 128, 3, 1), (128, 8, 3, 1), (4, 512, 3, 1),
+    ];
+    let linears: &[(usize, usize)] = &[(320, 320), (1024, 640), (1280, 10240), (5120, 1280), (320, 1280), (1280, 1280)];
+    let tiles = [Kernels::WgslGemm];
+    for (i, &(cin, cout, ks, stride)) in convs.iter().enumerate() {
+        let (x, x32) = pair([1, cin, 4, 4], 40 + i as u64, 1.0, 0.0, DType::F32);
+        let (w, w32) = pair([cout, cin, ks, ks], 60 + i as u64, 0.05, 0.0, DType::F32);
+        let w = gemm::conv_weight(Kernels::Wgsl, w);
+        let (b, b32) = pair([cout], 80 + i as u64, 0.5, 0.0, DType::F32);
+        let pad = ks / 2;
+        let expected = host(gemm::conv2d_reference(x32, &w32, Some(&b32), stride, pad));
+        for &kernels in &tiles {
+            let out = gemm::conv2d(kernels, x.clone(), &w, Some(&b), stride, pad);
+            assert_close(&format!("conv {cin}->{cout} k{ks} s{stride} {}", kernels.name()), &host(out), &expected, gemm_tol(DType::F32, cin * ks * ks));
+        }
+    }
+    for (i, &(k, n)) in linears.iter().enumerate() {
+        let (x, x32) = pair([2, 24, k], 100 + i as u64, 1.0, 0.0, DType::F32);
+        let (w, w32) = pair([n, k], 120 + i as u64, 0.05, 0.0, DType::F32);
+        let expected = host(gemm::linear_reference(x32, &w32, None));
+        for &kernels in &tiles {
+            let out = gemm::linear(kernels, x.clone(), &w, None);
+            assert_close(&format!("linear {k}->{n} {}", kernels.name()), &host(out), &expected, gemm_tol(DType::F32, k));
+        }
+    }
+}
+
+#[test]
+fn tuner_keeps_its_choice_and_tunes_again_for_another_build() {
+    let _turn = serial();
+    let device = wgpu();
+    tune::uninstall(&device);
+    // A Linear problem and a 1 × 1 convolution (the 3 × 3 shaders are the conv tests' to compile).
+    let problems = [
+        (DType::F32, GemmShape::Linear { m: 64, n: 32, k: 48 }),
+        (DType::F32, GemmShape::Conv { b: 1, h: 6, w: 6, cin: 8, cout: 16, ks: 1, stride: 1, pad: 0 }),
+    ];
+    let start = std::time::Instant::now();
+    let now = move || start.elapsed().as_secs_f64() * 1000.0;
+    let first = pollster::block_on(tune::tune(&device, &problems, "test-build-a", 60_000.0, &now, &mut |_| {})).unwrap();
+    assert_eq!(first.problems.len(), 2);
+    for (p, (_, shape)) in first.problems.iter().zip(&problems) {
+        assert_eq!(p.candidates.len(), shape.candidates().len(), "{p:?}");
+        assert!(p.candidates.iter().any(|c| c.choice == p.choice), "{p:?}");
+        assert!(p.candidates.iter().all(|c| c.ms.is_finite() && c.ms >= 0.0), "{p:?}");
+    }
+    assert_eq!(first.table.choices.len(), 2);
+    assert_eq!(tune::installed(&device).as_ref(), Some(&first.table));
+    // The kept table round-trips through its JSON, and the second run times nothing.
+    let kept = tune::TuneTable::from_json(&first.table.to_json()).unwrap();
+    assert_eq!(kept, first.table);
+    tune::install(&device, kept);
+    let second = pollster::block_on(tune::tune(&device, &problems, "test-build-a", 60_000.0, &now, &mut |_| panic!("timed a kept problem"))).unwrap();
+    assert!(second.problems.is_empty());
+    assert_eq!(second.table.choices, first.table.choices);
+    // A run takes the kept choice: the GEMM family or burn's kernels, as chosen.
+    let (x, _) = pair([1, 64, 48], 5, 1.0, 0.0, DType::F32);
+    let (w, _) = pair([32, 48], 6, 1.0, 0.0, DType::F32);
+    let counter = LaunchCounter::start();
+    let _ = gemm::linear(Kernels::Wgsl, x, &w, None);
+    let chosen = &first.table.choices["f32 linear m64 n32 k48"];
+    assert_eq!(counter.matching("Gemm") == 1, *chosen != GemmImpl::Burn, "{chosen:?}: {:?}", counter.counts());
+    drop(counter);
+    // Another build key: tuned again.
+    let third = pollster::block_on(tune::tune(&device, &problems, "test-build-b", 60_000.0, &now, &mut |_| {})).unwrap();
+    assert_eq!(third.problems.len(), 2);
+    assert_eq!(third.table.key, "test-build-b");
+    // Past the budget nothing more is timed: the rest keep the default.
+    tune::uninstall(&device);
+    let none = pollster::block_on(tune::tune(&device, &problems, "test-build-c", -1.0, &now, &mut |_| {})).unwrap();
+    assert_eq!((none.problems.len(), none.skipped), (0, 2));
+    tune::uninstall(&device);
+    assert!(tune::TuneTable::from_json("{\"key\": 3}").is_err());
+    assert!(tune::TuneTable::from_json(r#"{"key":"k","choices":{"f32 linear m1 n1 k4":"9x9k9t9"},"tuning_ms":1}"#).is_err());
+}
+
+#[test]
+fn untuned_problems_are_recorded_and_run_on_burn() {
+    let _turn = serial();
+    let device = wgpu();
+    tune::uninstall(&device);
+    let _ = tune::take_untuned(&device);
+    let (x, _) = pair([3, 40], 7, 1.0, 0.0, DType::F32);
+    let (w, _) = pair([8, 40], 8, 1.0, 0.0, DType::F32);
+    let counter = LaunchCounter::start();
+    let _ = gemm::linear(Kernels::Wgsl, x.clone(), &w, None);
+    let _ = gemm::linear(Kernels::Wgsl, x, &w, None);
+    assert_eq!(counter.matching("Gemm"), 0);
+    drop(counter);
+    assert_eq!(tune::take_untuned(&device), vec![(DType::F32, GemmShape::Linear { m: 3, n: 8, k: 40 })]);
+    assert!(tune::take_untuned(&device).is_empty());
 }
 
 #[test]

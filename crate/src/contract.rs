@@ -186,6 +186,7 @@ pub fn typescript() -> String {
     use crate::device::AdapterReport;
     use crate::eval::{ScoreRequest, Scores};
     use crate::kernels::check::KernelCheck;
+    use crate::kernels::tune::{CandidateTime, TuneReport, TuneTable, TunedProblem};
     use crate::pipeline::{EditRequest, Event, GenerateRequest, Mask, RgbaImage, SamplingOptions, Stage, SubjectImage};
     use crate::smoke::SmokeOutput;
     use crate::tokenizer::PromptTokens;
@@ -212,7 +213,7 @@ pub fn typescript() -> String {
         RgbaImage, Mask, SubjectImage, SamplingOptions, GenerateRequest, EditRequest, Stage, Event<'static>, FailureKind,
         AdapterReport, SmokeOutput, KernelCheck, BenchOptions, Component, Manifest, ComponentEntry, ShardEntry,
         TensorEntry, Range, Limits, GpuLimits, PromptTokens, Root, ConvertSettings, ConvertPlan, ConvertProgress, Shard,
-        Scores, ScoreRequest,
+        Scores, ScoreRequest, TuneTable, CandidateTime, TunedProblem, TuneReport,
     );
 
     let json = |v: &dyn erased::Json| v.json();

@@ -27,6 +27,7 @@ pub mod presets;
 pub mod schedulers;
 pub mod smoke;
 pub mod tokenizer;
+pub mod tuning;
 #[cfg(feature = "native")]
 pub mod train;
 pub mod weights;

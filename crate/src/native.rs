@@ -147,3 +147,41 @@ pub fn load_converted_with(dir: &Path, device: &Device, dtype: DType, options: L
     }
     builder.into_pipeline()
 }
+
+/// Where the CLI keeps GEMM tuning tables ([`crate::kernels::tune`]): `$EZIGEN_TUNE_CACHE`,
+/// else `$XDG_CACHE_HOME/ezigen/gemm-tuning.json`, else `~/.cache/ezigen/gemm-tuning.json`.
+pub fn tune_cache_path() -> PathBuf {
+    if let Some(p) = std::env::var_os("EZIGEN_TUNE_CACHE") {
+        return PathBuf::from(p);
+    }
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .unwrap_or_else(std::env::temp_dir);
+    base.join("ezigen").join("gemm-tuning.json")
+}
+
+/// The tables kept in the cache file `path` (several devices and builds); none when the file
+/// does not exist. A file that is not a list of tables is an error naming it.
+pub fn read_tune_tables(path: &Path) -> Result<Vec<crate::kernels::tune::TuneTable>> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => serde_json::from_str(&text)
+            .map_err(|e| Error::Input(format!("{}: not a GEMM tuning cache ({e}); delete it to tune again", path.display()))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(e) => Err(Error::Input(format!("{}: {e}", path.display()))),
+    }
+}
+
+/// Keeps `table` in the cache file `path`, replacing the table of the same key.
+pub fn write_tune_table(path: &Path, table: &crate::kernels::tune::TuneTable) -> Result<()> {
+    let mut tables = read_tune_tables(path).unwrap_or_default();
+    tables.retain(|t| t.key != table.key);
+    tables.push(table.clone());
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| Error::Input(format!("{}: {e}", dir.display())))?;
+    }
+    let text = serde_json::to_string_pretty(&tables).unwrap_or_default();
+    // Written next to the file and renamed, so a reader never sees half a table.
+    let tmp = path.with_extension("json.tmp");
+    std::fs::write(&tmp, text).and_then(|_| std::fs::rename(&tmp, path)).map_err(|e| Error::Input(format!("{}: {e}", path.display())))
+}

@@ -82,16 +82,17 @@ impl Linear {
     }
 
     /// `((x · Wᵀ + b) + residuals[0]) + residuals[1]` (at most two residuals of the output's
-    /// shape): the bias and the residual adds in one dispatch after the matmul on the WGSL path
-    /// ([`kernels::epilogue`]).
+    /// shape): fused into the GEMM on the family's path, one dispatch after burn's matmul on the
+    /// WGSL path ([`kernels::gemm::linear_fused`]).
     pub fn forward_residual<const D: usize>(&self, x: Tensor<D>, residuals: &[Tensor<D>]) -> Tensor<D> {
-        kernels::epilogue::bias_residual(self.kernels, self.forward_unbiased(x), self.bias.as_ref(), residuals)
+        let epi = kernels::gemm::Epilogue { bias: self.bias.as_ref(), residuals, silu: false };
+        kernels::gemm::linear_fused(self.kernels, x, &self.weight, epi)
     }
 
-    /// `silu(x · Wᵀ + b)`: the bias and the SiLU in one dispatch after the matmul on the WGSL
-    /// path.
+    /// `silu(x · Wᵀ + b)`, fused like [`Self::forward_residual`].
     pub fn forward_silu<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
-        kernels::epilogue::bias_silu(self.kernels, self.forward_unbiased(x), self.bias.as_ref())
+        let epi = kernels::gemm::Epilogue { bias: self.bias.as_ref(), residuals: &[], silu: true };
+        kernels::gemm::linear_fused(self.kernels, x, &self.weight, epi)
     }
 
     /// `x · Wᵀ` without the bias, for a kernel that adds [`Self::bias`] itself.

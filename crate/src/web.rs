@@ -396,6 +396,45 @@ impl Session {
         crate::bench::run(&pipe, &cfg, &now, &mut emit).await.map_err(js_err)
     }
 
+    /// The key the GEMM tuning table of this device is kept under: adapter, `browser` (the
+    /// page passes `navigator.userAgent`, which names the browser and its version) and build.
+    #[wasm_bindgen(js_name = tuningKey)]
+    pub fn tuning_key(&self, browser: &str) -> String {
+        crate::kernels::tune::device_key(&self.report, browser)
+    }
+
+    /// Whether tuning is worth its time here (not on a CPU rasteriser such as SwiftShader,
+    /// where the shipped defaults apply).
+    #[wasm_bindgen(js_name = tuningWanted)]
+    pub fn tuning_wanted(&self) -> bool {
+        crate::kernels::tune::tunable(&self.report)
+    }
+
+    /// Installs a kept GEMM tuning table (its JSON, as [`Session::tune_gemm`] returned it) on the
+    /// device; `false` (nothing installed) when it was made for another device, browser or
+    /// build, an error when it is not a table.
+    #[wasm_bindgen(js_name = installTuning)]
+    pub fn install_tuning(&self, json: &str, browser: &str) -> Result<bool, JsValue> {
+        let table = crate::kernels::tune::TuneTable::from_json(json).map_err(js_err)?;
+        if table.key != self.tuning_key(browser) {
+            return Ok(false);
+        }
+        crate::kernels::tune::install(&self.device, table);
+        Ok(true)
+    }
+
+    /// Times the loaded model's GEMM problems on this device within `budget_ms`
+    /// ([`crate::tuning::tune_pipeline`]) and installs the fastest; returns the report, whose
+    /// `table` the page keeps (IndexedDB).
+    #[wasm_bindgen(js_name = tuneGemm, unchecked_return_type = "TuneReport")]
+    pub async fn tune_gemm(&self, browser: &str, budget_ms: f64) -> Result<JsValue, JsValue> {
+        let pipe = self.pipeline()?;
+        let key = self.tuning_key(browser);
+        let now = || js_sys::Date::now();
+        let report = crate::tuning::tune_pipeline(&pipe, &key, budget_ms, &now, &mut |_| {}).await.map_err(js_err)?;
+        to_js(&report)
+    }
+
     /// Subject-driven generation. `on_event` receives progress and every iteration's image;
     /// returning `false` cancels.
     pub async fn generate(

@@ -1,10 +1,18 @@
 #!/usr/bin/env bash
 # The one GPU check, for a lent GPU machine (an NVIDIA card with its driver and PyTorch, no
-# package registry, no Rust toolchain): the native full-size benchmark on the card through
-# Vulkan (f16 and f32, the WGSL kernels and plain burn ops), the same UNet step in PyTorch CUDA
-# fp16, TFLOP/s of each and the fraction of the card's fp16 peaks, then the wgpu parity suites
-# (kernels, wgpu_parity, wgpu_pipeline) on the card. Everything runs under one deadline
-# (GPU_SH_BUDGET seconds, default 520), most important first, so it ends in under 9 minutes.
+# package registry, no Rust toolchain), most important first:
+#   1. the GEMM sweep: `ezigen tune --sweep` on the full-size random SD 2.1-base (f16, then f32):
+#      every implementation (burn's kernels, every tile and K split of shaders/gemm.wgsl) on
+#      every distinct GEMM problem of the UNet, the VAE and the CLIP towers, ms and TFLOP/s,
+#      and the fastest kept per problem (the tuner's table, in $W/gemm-tuning.json);
+#   2. the full-size benchmark with that table (f16, f32), and with burn's kernels forced (the
+#      "before" on the same card);
+#   3. the same UNet step in PyTorch CUDA fp16;
+#   4. the same UNet step through the wasm build under Node with Dawn (npm `webgpu`), when the
+#      bundle carries Node (make_gpu_bundle.sh --dawn);
+#   5. the wgpu parity suites (kernels, wgpu_parity, wgpu_pipeline) on the card.
+# TFLOP/s and fractions of the card's f32 and f16 vector peaks in the summary. Everything runs
+# under one deadline (GPU_SH_BUDGET seconds, default 470), so it ends within 8 minutes.
 #
 #   tests/bench/make_gpu_bundle.sh               (here: builds target/gpu-bundle)
 #   device run, carry target/gpu-bundle:  tests/bench/gpu.sh [OUT_DIR]
@@ -22,7 +30,7 @@ OUT=${1:-${OUT:-bench-gpu}}
 mkdir -p "$OUT" && OUT=$(cd "$OUT" && pwd)
 W=${TMPDIR:-/tmp}/ezigen-gpu && rm -rf "$W" && mkdir -p "$W/logs" "$W/bin"
 START=$SECONDS
-BUDGET=${GPU_SH_BUDGET:-520}
+BUDGET=${GPU_SH_BUDGET:-470}
 log() { echo "== [$((SECONDS - START))s] $*" >&2; }
 # Runs "$@" with at most $1 seconds, never past the deadline; skips it when under 15 s remain.
 step() {
@@ -61,9 +69,24 @@ log "card: $(cat "$W/logs/gpu.txt")"
 step 60 "$BIN" info >"$W/logs/adapter.json" 2>"$W/logs/adapter.log" || log "ezigen info failed: $(tail -3 "$W/logs/adapter.log")"
 log "adapter: $(tr -d '\n' <"$W/logs/adapter.json")"
 
+export EZIGEN_TUNE_CACHE=$W/gemm-tuning.json
+tune() { # dtype
+  log "ezigen tune --sweep $1 (every GEMM implementation on every problem; the choice is kept)"
+  step "${GPU_SH_TUNE_LIMIT:-110}" "$BIN" tune "${MODEL[@]}" --dtype "$1" --sweep --force --budget-ms 80000 \
+    >"$W/logs/sweep-$1.jsonl" 2>"$W/logs/sweep-$1.log" || log "  failed or stopped: $(tail -2 "$W/logs/sweep-$1.log")"
+}
+dawn() { # dtype
+  [ -f "$B/node.xz" ] && [ -f "$B/dawn.node.xz" ] || { log "no Node/Dawn in the bundle (make_gpu_bundle.sh --dawn)"; return; }
+  [ -x "$W/bin/node" ] || unxz_to "$B/node.xz" "$W/bin/node"
+  mkdir -p "$W/dawn/node_modules/webgpu/dist/linux-x64" && cp -r "$B/webgpu/." "$W/dawn/node_modules/webgpu/"
+  [ -f "$W/dawn/node_modules/webgpu/dist/linux-x64/dawn.node" ] || unxz_to "$B/dawn.node.xz" "$W/dawn/node_modules/webgpu/dist/linux-x64/dawn.node"
+  log "wasm under Node + Dawn: UNet step $1"
+  NODE_PATH="$W/dawn/node_modules" step 120 "$W/bin/node" tests/bench/dawn_step.mjs --pkg "$B/pkg" --dtype "$1" \
+    >"$W/logs/dawn-$1.jsonl" 2>"$W/logs/dawn-$1.log" || log "  failed or stopped: $(tail -3 "$W/logs/dawn-$1.log")"
+}
 bench() { # dtype kernels
   log "ezigen bench $1 $2"
-  step "${GPU_SH_BENCH_LIMIT:-100}" "$BIN" bench "${MODEL[@]}" --backend wgpu --no-pipeline --repeats 5 \
+  step "${GPU_SH_BENCH_LIMIT:-80}" "$BIN" bench "${MODEL[@]}" --backend wgpu --no-pipeline --repeats 5 \
     --only unet_step,reference_pass,attention,vae_encode,vae_decode,clip_vision,text_encoder \
     --dtype "$1" --kernels "$2" >"$W/logs/ezigen-$1-$2.jsonl" 2>"$W/logs/ezigen-$1-$2.log" \
     || log "  failed or stopped: $(tail -2 "$W/logs/ezigen-$1-$2.log")"
@@ -85,9 +108,11 @@ suite() { # name limit
 }
 
 # GPU_SH_PLAN: the steps in order (default: everything, most important first).
-for s in ${GPU_SH_PLAN:-bench:f16:wgsl torch bench:f16:wgsl-gemm bench:f16:reference suite:kernels:90 bench:f32:wgsl bench:f32:reference suite:wgpu_parity:120 suite:wgpu_pipeline:150}; do
+for s in ${GPU_SH_PLAN:-tune:f16 bench:f16:wgsl torch bench:f16:burn tune:f32 bench:f32:wgsl dawn:f16 suite:kernels:60 bench:f32:burn suite:wgpu_parity:90 suite:wgpu_pipeline:90}; do
   IFS=: read -r what a b <<<"$s"
   case $what in
+    tune) tune "$a" ;;
+    dawn) dawn "$a" ;;
     bench) bench "$a" "$b" ;;
     torch) torch_step ;;
     suite) suite "$a" "$b" ;;
@@ -102,8 +127,9 @@ try:
     adapter = json.load(open(f"{d}/adapter.json"))
 except Exception:
     adapter = {}
-# Dense fp16 peaks (TFLOP/s) without sparsity: tensor cores, and the plain vector units.
-PEAKS = {"H200": (989.5, 133.8), "H100": (989.5, 133.8), "A100": (312.0, 78.0), "L40S": (362.0, 91.6)}
+# Dense peaks (TFLOP/s) without sparsity: fp16 tensor cores, fp16 vector units, f32 vector units
+# (H100/H200 SXM: 132 SMs × 128 FP32 lanes × 2 × 1.98 GHz = 67 TFLOP/s; fp16 vector at 2×).
+PEAKS = {"H200": (989.5, 133.8, 66.9), "H100": (989.5, 133.8, 66.9), "A100": (312.0, 78.0, 19.5), "L40S": (362.0, 91.6, 91.6)}
 peak = next((v for k, v in PEAKS.items() if k in card), None)
 recs = []
 for f in sorted(glob.glob(f"{d}/*.jsonl")):
@@ -117,24 +143,47 @@ torch_rec = next((r for r in recs if r.get("backend") == "pytorch-cuda"), None)
 flops = torch_rec.get("flops") if torch_rec else None
 print(f"card: {card}")
 print(f"wgpu adapter: {adapter.get('name', '?')} ({adapter.get('backend', '?')}, driver {adapter.get('driver', '?')}, shader_f16 {adapter.get('shader_f16', '?')}, subgroups {adapter.get('subgroups', '?')})")
-print(f"fp16 peaks (tensor / vector): {peak or 'unknown'} TFLOP/s; UNet step FLOPs (torch count, adapters off): {flops}")
-print()
-print("| run | stage | adapters (attention: keys, kernel variant) | ms | dispatches | TFLOP/s | of fp16 tensor peak | of fp16 vector peak |")
-print("|---|---|---|---|---|---|---|---|")
+print(f"peaks (fp16 tensor / fp16 vector / f32 vector): {peak or 'unknown'} TFLOP/s; UNet step FLOPs (torch count, adapters off): {flops}")
+# The GEMM sweep: per problem and dtype, burn's time, the best tile's, the choice.
+sweep = {}
 for r in recs:
-    if "ms" not in r:
+    if r.get("bench") == "gemm":
+        key = (r["labels"]["dtype"], r["problem"].split(" ", 1)[1])
+        sweep.setdefault(key, []).append(r)
+if sweep:
+    print()
+    print("| dtype | GEMM problem | GFLOP | burn ms | best tile | ms | TFLOP/s | of f32 vector peak | of f16 vector peak | chosen |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for (dt, prob), rs in sorted(sweep.items(), key=lambda kv: (kv[0][0], -kv[1][0]["flops"])):
+        burn = next((r for r in rs if r["impl"] == "burn"), None)
+        tiles = [r for r in rs if r["impl"] != "burn"]
+        best = min(tiles, key=lambda r: r["ms"]) if tiles else None
+        chosen = next((r["impl"] for r in rs if r.get("chosen")), "?")
+        f32p = f"{best['tflops'] / peak[2]:.1%}" if best and peak else ""
+        f16p = f"{best['tflops'] / peak[1]:.1%}" if best and peak else ""
+        print(f"| {dt} | {prob} | {rs[0]['flops'] / 1e9:.2f} | {burn['ms']:.3f} | {best['impl'] if best else '—'} | "
+              f"{best['ms']:.3f} | {best['tflops']:.1f} | {f32p} | {f16p} | {chosen} |" if best and burn else f"| {dt} | {prob} | | | | | | | | {chosen} |")
+for r in recs:
+    if r.get("bench") == "tune":
+        print(f"\ntuning {r['labels']['dtype']}: {r['problems']} problems in {r['tuning_ms'] / 1000:.1f} s, chosen {r['chosen']}, skipped {r['skipped']}")
+print()
+print()
+print("| run | stage | adapters (attention: keys, kernel variant) | ms | dispatches | TFLOP/s | of fp16 tensor peak | of fp16 vector peak | of f32 vector peak |")
+print("|---|---|---|---|---|---|---|---|---|")
+for r in recs:
+    if "ms" not in r or r.get("bench") == "gemm":
         continue
     name = " ".join(str(r.get(k, "")) for k in ("backend", "dtype", "kernels")).strip()
-    tf = frac_t = frac_v = ""
+    tf = frac_t = frac_v = frac_32 = ""
     # The FLOP count is torch's for the stock step (adapters off); our adapters-on step does more.
     if flops and r.get("bench") == "unet_step" and not r.get("adapters"):
         t = flops / (r["ms"] / 1000) / 1e12
         tf = f"{t:.1f}"
         if peak:
-            frac_t, frac_v = f"{t / peak[0]:.1%}", f"{t / peak[1]:.1%}"
+            frac_t, frac_v, frac_32 = f"{t / peak[0]:.1%}", f"{t / peak[1]:.1%}", f"{t / peak[2]:.1%}"
     ms = r["ms"]
     detail = r.get("adapters", f"{r.get('keys', '')} {r.get('variant', '')}".strip())
-    print(f"| {name} | {r.get('bench', '?')} | {detail} | {ms:.2f} | {r.get('dispatches', '')} | {tf} | {frac_t} | {frac_v} |")
+    print(f"| {name} | {r.get('bench', '?')} | {detail} | {ms:.2f} | {r.get('dispatches', '')} | {tf} | {frac_t} | {frac_v} | {frac_32} |")
 print()
 try:
     print("tests on the card:\n" + open(f"{d}/tests.txt").read())

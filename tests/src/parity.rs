@@ -10,6 +10,8 @@ use ezigen::models::clip::{ClipConfig, ClipTextModel, ClipVisionModel};
 use ezigen::models::unet::{FeatureBank, RefMode, UNet2DConditionConfig, UNet2DConditionModel};
 use ezigen::models::vae::{AutoencoderKLConfig, VaeDecoder, VaeEncoder};
 use ezigen::schedulers::{DdpmScheduler, DpmSolverInverse, SchedulerConfig};
+use ezigen::kernels::Kernels;
+use ezigen::nn::Vars;
 use ezigen::weights::is_adapter_key;
 
 use crate::{Io, assert_close, host, loader, max_diff, read};
@@ -44,11 +46,16 @@ pub fn exclip(name: &str, device: &Device, dtype: DType, tol: f32) {
 /// `AutoencoderKL`: encoder mean, log-variance and sample, decoder on square and non-square
 /// latents (weights stored bf16 in the fixture).
 pub fn vae(name: &str, device: &Device, dtype: DType, tol: f32) {
+    vae_with(name, device, dtype, tol, Kernels::default());
+}
+
+/// [`vae`] with the layers on `kernels`.
+pub fn vae_with(name: &str, device: &Device, dtype: DType, tol: f32, kernels: Kernels) {
     let io = Io::load("io/vae.safetensors");
     let config = AutoencoderKLConfig::from_json(std::str::from_utf8(&read("tiny/vae/config.json")).unwrap()).unwrap();
     let l = loader("vae", &["tiny/vae/diffusion_pytorch_model.safetensors"], device, dtype, |_| true);
-    let encoder = VaeEncoder::load(&l.root().into(), &config);
-    let decoder = VaeDecoder::load(&l.root().into(), &config);
+    let encoder = VaeEncoder::load(&Vars::new(l.root(), kernels), &config);
+    let decoder = VaeDecoder::load(&Vars::new(l.root(), kernels), &config);
     l.finish().unwrap();
 
     let post = encoder.forward(io.tensor("image", device, dtype));
@@ -78,7 +85,7 @@ pub fn clip_vision(name: &str, device: &Device, dtype: DType, tol: f32) {
     assert_close(&format!("clip_vision image_embeds {name}"), &host(out), &io.f32("image_embeds"), tol);
 }
 
-fn unet_model(device: &Device, dtype: DType) -> UNet2DConditionModel {
+fn unet_model(device: &Device, dtype: DType, kernels: Kernels) -> UNet2DConditionModel {
     let config = UNet2DConditionConfig::from_json(std::str::from_utf8(&read("tiny/unet/config.json")).unwrap()).unwrap();
     let mut store = ezigen::weights::WeightStore::new(device, dtype).keep_f32(&["learnable_weights"]);
     let base = read("tiny/unet/diffusion_pytorch_model.safetensors");
@@ -87,7 +94,7 @@ fn unet_model(device: &Device, dtype: DType) -> UNet2DConditionModel {
     let ckpt = read("tiny/ezigen/checkpoint/model.safetensors");
     store.add_safetensors(&ckpt, "ezigen", |n| is_adapter_key(n).then(|| n.to_string())).unwrap();
     let loader = store.builder("unet");
-    let model = UNet2DConditionModel::load(&loader.root().into(), &config, true);
+    let model = UNet2DConditionModel::load(&Vars::new(loader.root(), kernels), &config, true);
     loader.finish().unwrap();
     model
 }
@@ -95,8 +102,13 @@ fn unet_model(device: &Device, dtype: DType) -> UNet2DConditionModel {
 /// `UNet2DConditionModel` with EZIGen's capture and adapters: the reference pass and its 16
 /// captured features, the stock main pass, the adapter pass and a non-square latent.
 pub fn unet(name: &str, device: &Device, dtype: DType, tol: f32) {
+    unet_with(name, device, dtype, tol, Kernels::default());
+}
+
+/// [`unet`] with the layers on `kernels` (each GEMM choice of the family in turn).
+pub fn unet_with(name: &str, device: &Device, dtype: DType, tol: f32, kernels: Kernels) {
     let io = Io::load("io/unet.safetensors");
-    let unet = unet_model(device, dtype);
+    let unet = unet_model(device, dtype, kernels);
     assert_eq!(unet.num_transformer_blocks(), 16);
 
     // Reference pass (capture).

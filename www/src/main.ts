@@ -111,6 +111,9 @@ function onReply(msg: Reply): void {
       perf.onModelReady(msg.ms);
       scores.onModelReady();
       break;
+    case 'gemm-tuning':
+      perf.onGemmTuning(msg.info);
+      break;
     case 'storage-info':
       storage.show(msg.storage);
       if (msg.deleted) storage.note('The stored weights were deleted.');

@@ -53,7 +53,11 @@ export type {
   Scores,
   SmokeOutput,
   Stage,
+  TuneReport,
+  TuneTable,
 } from './generated/contract.js';
+export type { GemmTuningInfo } from './gemm-tuning.js';
+import type { GemmTuningInfo } from './gemm-tuning.js';
 
 /** Why the GPU could not be used, in categories the page explains to the user. */
 export type GpuFailure = 'no-webgpu' | 'no-adapter' | 'device-failed';
@@ -125,6 +129,8 @@ export interface LoadOptions {
   confirmedLargeDownload: boolean;
   /** Keep downloaded shards in browser storage (false: load into the GPU only). */
   saveToStorage: boolean;
+  /** Time the GEMM kernels even on a software adapter when nothing is kept (`?tune`). */
+  forceTuning?: boolean;
 }
 
 /** Browser storage as `navigator.storage.estimate()` and the weights cache see it. */
@@ -252,6 +258,8 @@ export type Reply =
       warning: string | null; // e.g. storage full: the model works but was not saved
       wasmMemoryBytes: number; // wasm linear memory after the load (= its peak: it never shrinks)
     }
+  // The GEMM kernels of the loaded model: a kept choice installed, tuned now, or the defaults.
+  | { type: 'gemm-tuning'; info: GemmTuningInfo }
   | { type: 'storage-info'; storage: StorageInfo; deleted: boolean }
   // `variation`: which variation of the run (0-based) the event belongs to
   | { type: 'progress'; id: number; variation: number; stage: Stage; step: number; total: number; iteration: number; similarity: number | null }

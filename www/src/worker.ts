@@ -2,6 +2,7 @@
 // work happens here; the page only draws. Messages are typed in protocol.ts.
 
 import init, { Session } from '../pkg/ezigen.js';
+import { applyGemmTuning } from './gemm-tuning.js';
 import { WASM_FILE } from './build-info.js';
 import { convertIntoStore } from './conversion.js';
 import { FAILURE_KINDS } from './generated/contract.js';
@@ -220,6 +221,8 @@ async function loadModel(req: Extract<Request, { type: 'load-model' }>): Promise
     });
     modelReady = true;
     loaded = { manifestText: plan.manifestText, source, f16, save: req.options.saveToStorage };
+    // The GEMM choices of this adapter, browser and build: kept, or timed once and kept.
+    post({ type: 'gemm-tuning', info: await applyGemmTuning(core, req.options.forceTuning === true) });
     post({
       type: 'model-ready',
       name: info.name,

@@ -18,6 +18,9 @@ use ezigen::contract::MAX_SUBJECTS;
 use ezigen::weights::safetensors::{StoredDType, TensorToWrite, write};
 use ezigen::{Error, device, smoke};
 
+#[path = "cli/tuning.rs"]
+mod tuning;
+
 /// The process's Rust heap, counted: `ezigen bench` reports the peak of a model load, the
 /// figure that bounds the page's wasm linear memory (the same loader code runs there).
 #[global_allocator]
@@ -132,6 +135,9 @@ struct Common {
 enum Command {
     /// Subject image + prompt → image.
     Generate(Common),
+    /// Time the GEMM kernels (burn's and the tiles of shaders/gemm.wgsl) on every GEMM problem
+    /// of the model on this device, and keep the fastest per problem for later runs.
+    Tune(tuning::TuneArgs),
     /// Source image + mask + subject + prompt → edited image.
     Edit {
         /// The photo to edit.
@@ -387,7 +393,8 @@ fn dreambench(a: DreambenchArgs) -> ezigen::Result<()> {
             e.insert(read_image(&first)?);
         }
     }
-    let (common_device, max_binding) = pick_device(a.backend)?;
+    let (common_device, adapter) = pick_device(a.backend)?;
+    let max_binding = adapter.as_ref().map(|r| r.max_storage_buffer_binding_size);
     let dt = dtype(a.dtype, &common_device)?;
     let options = ezigen::loader::LoadOptions { max_binding, ..Default::default() };
     let pipe = match &a.weights {
@@ -467,8 +474,10 @@ struct BenchArgs {
     backend: Backend,
     #[arg(long, value_enum, default_value = "f32")]
     dtype: Dtype,
-    /// `wgsl` (the kernels of shaders/), `wgsl-gemm` (those plus shaders/gemm.wgsl for Linear
-    /// layers and convolutions) or `reference` (plain burn ops: the "before").
+    /// `wgsl` (the kernels of shaders/, GEMMs as kept by `ezigen tune`, else burn's),
+    /// `wgsl-gemm` (every GEMM on shaders/gemm.wgsl), a forced GEMM implementation (`burn`,
+    /// `128x64k16t256`, `128x64k16t256/s4`: see `ezigen tune --sweep`) or `reference` (plain
+    /// burn ops: the "before").
     #[arg(long, default_value = "wgsl")]
     kernels: String,
     /// Latent side of the stage benchmarks (default: the model's, 64 for SD 2.1-base).
@@ -513,20 +522,20 @@ fn bench(a: BenchArgs) -> ezigen::Result<()> {
         return Ok(());
     }
     let kernels = ezigen::kernels::Kernels::parse(&a.kernels)
-        .ok_or_else(|| Error::Input(format!("--kernels must be wgsl, wgsl-gemm or reference, not `{}`", a.kernels)))?;
-    let (device, adapter, max_binding, subgroups) = match (a.backend, a.max_binding_mib, a.max_buffer_mib) {
-        (Backend::Cpu, None, None) => (device::cpu(), "cpu (flex)".to_string(), None, None),
+        .ok_or_else(|| Error::Input(format!("--kernels must be wgsl, wgsl-gemm, reference, burn or a GEMM tile name (128x64k16t256, 128x64k16t256/s4), not `{}`", a.kernels)))?;
+    let (device, adapter, max_binding, subgroups, report) = match (a.backend, a.max_binding_mib, a.max_buffer_mib) {
+        (Backend::Cpu, None, None) => (device::cpu(), "cpu (flex)".to_string(), None, None, None),
         (Backend::Cpu, _, _) => return Err(Error::Input("--max-*-mib apply to --backend wgpu".into())),
         (Backend::Wgpu, None, None) => {
             let (d, r) = device::init_wgpu()?;
-            (d, r.name, Some(r.max_storage_buffer_binding_size), r.subgroups)
+            (d, r.name.clone(), Some(r.max_storage_buffer_binding_size), r.subgroups, Some(r))
         }
         (Backend::Wgpu, binding, buffer) => {
             let binding = binding.unwrap_or(u64::MAX >> 20) << 20;
             let buffer = buffer.unwrap_or(u64::MAX >> 20) << 20;
             let (d, r) = device::init_wgpu_limited(binding, buffer)?;
             eprintln!("limits forced: maxStorageBufferBindingSize {} MiB, maxBufferSize {} MiB", r.max_storage_buffer_binding_size >> 20, r.max_buffer_size >> 20);
-            (d, r.name, Some(r.max_storage_buffer_binding_size), r.subgroups)
+            (d, r.name.clone(), Some(r.max_storage_buffer_binding_size), r.subgroups, Some(r))
         }
     };
     let dt = dtype(a.dtype, &device)?;
@@ -543,7 +552,13 @@ fn bench(a: BenchArgs) -> ezigen::Result<()> {
         (None, false) => (ezigen::native::DiffusersFolders::builtin_tiny().load_with(&device, dt, options)?, "tiny".to_string()),
     };
     let load_s = t0.elapsed().as_secs_f64();
+    // The GEMM choices kept for this device (a forced --kernels ignores them).
+    let kept = match (&report, kernels) {
+        (Some(r), ezigen::kernels::Kernels::Wgsl | ezigen::kernels::Kernels::WgslGemm) => tuning::apply_kept(&pipe, r),
+        _ => None,
+    };
     let mut labels = serde_json::Map::new();
+    labels.insert("gemm_kept".into(), kept.map(|t| serde_json::json!(t.summary())).unwrap_or(serde_json::Value::Null));
     labels.insert("model".into(), model.into());
     labels.insert("backend".into(), match a.backend { Backend::Wgpu => "wgpu", Backend::Cpu => "cpu" }.into());
     labels.insert("adapter".into(), adapter.into());
@@ -581,6 +596,53 @@ fn bench(a: BenchArgs) -> ezigen::Result<()> {
         println!("{record}");
         let _ = std::io::Write::flush(&mut std::io::stdout());
     }))
+}
+
+/// `ezigen tune`: tunes the model's GEMMs on the wgpu device and keeps the table; with --sweep
+/// every candidate's time is a JSON line.
+fn tune(a: tuning::TuneArgs) -> ezigen::Result<()> {
+    let (device, report) = device::init_wgpu()?;
+    let dt = match a.dtype.as_str() {
+        "f32" => Dtype::F32,
+        "f16" => Dtype::F16,
+        other => return Err(Error::Input(format!("--dtype must be f32 or f16, not `{other}`"))),
+    };
+    let dt = dtype(dt, &device)?;
+    if !a.force && !ezigen::kernels::tune::tunable(&report) {
+        eprintln!("{} is a CPU rasteriser: the shipped defaults apply (--force tunes anyway)", report.name);
+        return Ok(());
+    }
+    let options = ezigen::loader::LoadOptions { max_binding: Some(report.max_storage_buffer_binding_size), ..Default::default() };
+    let pipe = match (&a.weights, a.random_sd21) {
+        (Some(dir), _) => ezigen::native::load_converted_with(dir, &device, dt, options)?,
+        (None, true) => ezigen::loader::random_pipeline(&ezigen::weights::components::ModelConfigs::sd21_base(), &device, dt, options)?,
+        (None, false) => ezigen::native::DiffusersFolders::builtin_tiny().load_with(&device, dt, options)?,
+    };
+    if !a.force && !a.no_cache && tuning::apply_kept(&pipe, &report).is_some() {
+        eprintln!("already tuned (--force tunes again)");
+    }
+    if a.force {
+        ezigen::kernels::tune::uninstall(&device);
+    }
+    let label = serde_json::json!({"adapter": report.name, "driver": report.driver, "dtype": format!("{dt:?}").to_lowercase()});
+    let sweep = a.sweep;
+    let out = tuning::tune_and_keep(&pipe, &report, a.budget_ms, !a.no_cache, &mut |p| {
+        let lines: Vec<serde_json::Value> = if sweep {
+            p.candidates
+                .iter()
+                .map(|c| serde_json::json!({"bench": "gemm", "problem": p.problem, "flops": p.flops, "impl": c.choice,
+                    "ms": c.ms, "tflops": c.tflops, "chosen": c.choice == p.choice, "labels": label}))
+                .collect()
+        } else {
+            vec![serde_json::json!({"bench": "gemm_choice", "problem": p.problem, "choice": p.choice, "labels": label})]
+        };
+        for l in lines {
+            println!("{l}");
+        }
+    })?;
+    println!("{}", serde_json::json!({"bench": "tune", "key": out.table.key, "tuning_ms": out.table.tuning_ms,
+        "problems": out.table.choices.len(), "skipped": out.skipped, "chosen": out.table.summary(), "labels": label}));
+    Ok(())
 }
 
 /// `ezigen train`: the run with a progress bar.
@@ -648,7 +710,7 @@ fn train(a: TrainArgs) -> ezigen::Result<()> {
 }
 
 /// The device, and on wgpu its largest storage binding (the VAE stays within it).
-fn pick_device(backend: Backend) -> ezigen::Result<(Device, Option<u64>)> {
+fn pick_device(backend: Backend) -> ezigen::Result<(Device, Option<device::AdapterReport>)> {
     match backend {
         Backend::Cpu => Ok((device::cpu(), None)),
         Backend::Wgpu => device::init_wgpu().map(|(device, report)| {
@@ -660,7 +722,7 @@ fn pick_device(backend: Backend) -> ezigen::Result<(Device, Option<u64>)> {
                 report.shader_f16,
                 report.subgroups.map_or("no".to_string(), |s| format!("≥ {s} lanes"))
             );
-            (device, Some(report.max_storage_buffer_binding_size))
+            (device, Some(report))
         }),
     }
 }
@@ -686,7 +748,8 @@ fn read_mask(path: &Path) -> ezigen::Result<Mask> {
 }
 
 fn load_pipeline(c: &Common) -> ezigen::Result<(Pipeline, Device)> {
-    let (device, max_binding) = pick_device(c.backend)?;
+    let (device, adapter) = pick_device(c.backend)?;
+    let max_binding = adapter.as_ref().map(|a| a.max_storage_buffer_binding_size);
     let dtype = dtype(c.dtype, &device)?;
     let t0 = Instant::now();
     let options = ezigen::loader::LoadOptions { max_binding, ..Default::default() };
@@ -701,6 +764,9 @@ fn load_pipeline(c: &Common) -> ezigen::Result<(Pipeline, Device)> {
         }
     };
     eprintln!("models loaded in {:.1} s ({:?})", t0.elapsed().as_secs_f64(), dtype);
+    if let Some(adapter) = &adapter {
+        tuning::kept_or_tuned(&pipe, adapter);
+    }
     Ok((pipe, device))
 }
 
@@ -910,6 +976,7 @@ fn run(cli: Cli) -> ezigen::Result<()> {
             eprintln!("wrote {} in {:.1} s:\n{}", out.display(), t0.elapsed().as_secs_f64(), ezigen::convert::summary(&manifest));
         }
         Command::Bench(a) => bench(a)?,
+        Command::Tune(a) => tune(a)?,
         Command::Dreambench(a) => dreambench(a)?,
         Command::Eval(a) => eval(a)?,
         Command::Train(a) => train(a)?,

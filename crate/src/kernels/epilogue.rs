@@ -7,22 +7,28 @@ use burn::tensor::{DType, Tensor};
 use cubecl::CubeDim;
 use cubecl::prelude::KernelId;
 
-use super::{Kernels, empty_like, grid, launch, on_wgpu, placeholder, template, wrap};
+use burn::backend::wgpu::CubeTensor;
+
+use super::{Kernels, empty_like, empty_like_dtype, grid, launch, on_wgpu, placeholder, template, wrap};
 
 /// Threads per workgroup (one element each).
 const THREADS: u32 = 256;
 
 struct Epilogue {
     dtype: DType,
+    /// y is a split-K GEMM's f32 workspace (else of `dtype`).
+    y_f32: bool,
 }
 
 impl KernelSource for Epilogue {
     fn source(&self) -> SourceTemplate {
-        template(include_str!("../../../shaders/epilogue.wgsl"), self.dtype).register("threads", THREADS.to_string())
+        template(include_str!("../../../shaders/epilogue.wgsl"), self.dtype)
+            .register("threads", THREADS.to_string())
+            .register("y_elem", if self.y_f32 { "f32" } else { "ELEM" })
     }
 
     fn id(&self) -> KernelId {
-        KernelId::new::<Self>().info(format!("{:?}", self.dtype))
+        KernelId::new::<Self>().info((format!("{:?}", self.dtype), self.y_f32))
     }
 
     fn lang(&self) -> &'static str {
@@ -32,7 +38,32 @@ impl KernelSource for Epilogue {
 
 /// The WGSL source of the epilogue kernel in `dtype`, as the device receives it.
 pub(crate) fn source(dtype: DType) -> String {
-    Epilogue { dtype }.source().complete()
+    Epilogue { dtype, y_f32: false }.source().complete()
+}
+
+/// The end of a split-K GEMM: sums the `parts` partial products of `workspace` (f32
+/// `[parts, count]`), then adds `bias` (rows of `n`) and the residuals and applies SiLU, into a
+/// new `dtype` tensor of `shape` (`count` elements). One dispatch.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn reduce(
+    workspace: &CubeTensor,
+    parts: usize,
+    dtype: DType,
+    bias: Option<&CubeTensor>,
+    residuals: &[CubeTensor],
+    silu: bool,
+    count: usize,
+    n: usize,
+    shape: Vec<usize>,
+) -> CubeTensor {
+    let out = empty_like_dtype(workspace, shape, dtype);
+    let flags = u32::from(bias.is_some()) | u32::from(!residuals.is_empty()) << 1 | u32::from(residuals.len() == 2) << 2 | u32::from(silu) << 3;
+    let groups = grid(count.div_ceil(THREADS as usize));
+    let hold = || placeholder(&out);
+    let [b, r1, r2] = [bias.cloned(), residuals.first().cloned(), residuals.get(1).cloned()].map(|t| t.unwrap_or_else(hold));
+    let params = [count as u32, n as u32, flags, groups.0, parts as u32];
+    launch(Epilogue { dtype, y_f32: true }, CubeDim::new_1d(THREADS), groups, &[workspace, &b, &r1, &r2], &out, &params);
+    out
 }
 
 /// `((y + bias) + residuals[0]) + residuals[1]` with `bias` `[N]` broadcast over the last axis
@@ -85,7 +116,7 @@ fn launch_on_wgpu<const D: usize>(
     let flags = u32::from(bc.is_some()) | u32::from(!rc.is_empty()) << 1 | u32::from(rc.len() == 2) << 2 | u32::from(silu) << 3;
     let groups = grid(count.div_ceil(THREADS as usize));
     let [bc, r1, r2] = [bc, rc.first().cloned(), rc.get(1).cloned()].map(|t| t.unwrap_or_else(|| placeholder(&yc)));
-    launch(Epilogue { dtype: yc.dtype }, CubeDim::new_1d(THREADS), groups, &[&yc, &bc, &r1, &r2], &out, &[count as u32, n as u32, flags, groups.0]);
+    launch(Epilogue { dtype: yc.dtype, y_f32: false }, CubeDim::new_1d(THREADS), groups, &[&yc, &bc, &r1, &r2], &out, &[count as u32, n as u32, flags, groups.0, 1]);
     Some(out)
 }
 

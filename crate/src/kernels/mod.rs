@@ -11,6 +11,7 @@ pub mod flash_attention;
 pub mod gemm;
 pub mod geglu;
 pub mod norm;
+pub mod tune;
 
 use burn::backend::wgpu::{CubeTensor, KernelSource, SourceKernel, SourceTemplate, into_contiguous};
 use burn::backend::{DispatchDevice, Wgpu};
@@ -25,46 +26,47 @@ use cubecl::ir::attributes::BufferIOAttr;
 /// the layers that use it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Kernels {
-    /// The WGSL kernels of `shaders/` on wgpu devices (reference ops elsewhere); Linear layers
-    /// and convolutions through burn's matmul and convolution.
+    /// The WGSL kernels of `shaders/` on wgpu devices (reference ops elsewhere); each Linear
+    /// layer and convolution runs what the device's kept tuning chose for its shape
+    /// ([`tune`]), burn's matmul and convolution where nothing was tuned.
     #[default]
     Wgsl,
-    /// [`Kernels::Wgsl`] plus `shaders/gemm.wgsl` for Linear layers and convolutions. Not the
-    /// default: on an H200 it made the UNet step 2.5× slower than burn's kernels
-    /// (`shaders/README.md`), so it stays a measured option until it wins on a GPU.
+    /// [`Kernels::Wgsl`] with every Linear layer and convolution the family supports on
+    /// `shaders/gemm.wgsl`: the kept tuned tile, else [`gemm::GemmShape::heuristic`].
     WgslGemm,
+    /// [`Kernels::Wgsl`] with one GEMM implementation forced for every shape the family supports
+    /// (`burn`, or a tile name such as `128x64k16t256/s2`): the sweep and the per-choice parity
+    /// runs.
+    Forced(gemm::GemmImpl),
     /// Plain burn ops everywhere (the oracle; also the "before" of the benchmark).
     Reference,
 }
 
 impl Kernels {
-    /// Parses `wgsl` / `reference` (CLI and bench option values).
+    /// Parses `wgsl`, `wgsl-gemm`, `reference` or a GEMM implementation's name (`burn`,
+    /// `128x64k16t256`, `128x64k16t256/s2`: forced) (CLI and bench option values).
     pub fn parse(name: &str) -> Option<Self> {
         match name {
             "wgsl" => Some(Self::Wgsl),
             "wgsl-gemm" => Some(Self::WgslGemm),
             "reference" => Some(Self::Reference),
-            _ => None,
+            other => gemm::GemmImpl::parse(other).map(Self::Forced),
         }
     }
 
     /// The option value naming this choice.
-    pub fn name(self) -> &'static str {
+    pub fn name(self) -> String {
         match self {
-            Self::Wgsl => "wgsl",
-            Self::WgslGemm => "wgsl-gemm",
-            Self::Reference => "reference",
+            Self::Wgsl => "wgsl".into(),
+            Self::WgslGemm => "wgsl-gemm".into(),
+            Self::Forced(imp) => imp.name(),
+            Self::Reference => "reference".into(),
         }
     }
 
     /// Whether the WGSL kernels of `shaders/` run (on wgpu devices).
     pub fn wgsl(self) -> bool {
-        matches!(self, Self::Wgsl | Self::WgslGemm)
-    }
-
-    /// Whether Linear layers and convolutions use `shaders/gemm.wgsl`.
-    pub fn gemm(self) -> bool {
-        self == Self::WgslGemm
+        !matches!(self, Self::Reference)
     }
 }
 
@@ -176,9 +178,10 @@ pub fn submit_uploads<const D: usize>(x: &Tensor<D>) {
     }
 }
 
-/// Words of the uniform parameter block every kernel of `shaders/` declares as
-/// `var<uniform> params: array<vec4<u32>, 2>`.
-pub const PARAM_WORDS: usize = 8;
+/// Words of the uniform parameter block the kernels of `shaders/` read: they declare
+/// `var<uniform> params: array<vec4<u32>, 2>` (`gemm.wgsl`: 3), and the block is always this
+/// long (a binding may be larger than what a shader declares).
+pub const PARAM_WORDS: usize = 12;
 
 /// Launches `kernel` over `count` workgroups with `inputs`, then `output`, bound in that order
 /// (bindings 0, 1, …), and `params` (at most [`PARAM_WORDS`] u32) as the uniform after them —
@@ -232,7 +235,12 @@ fn assert_no_aliasing<'a>(bindings: impl Iterator<Item = &'a CubeTensor>) {
 
 /// An uninitialised contiguous output on `like`'s device.
 fn empty_like(like: &CubeTensor, shape: Vec<usize>) -> CubeTensor {
-    empty_device_contiguous_dtype(like.client.clone(), like.device.clone(), Shape::from(shape), like.dtype)
+    empty_like_dtype(like, shape, like.dtype)
+}
+
+/// An uninitialised contiguous tensor of `dtype` on `like`'s device.
+fn empty_like_dtype(like: &CubeTensor, shape: Vec<usize>, dtype: DType) -> CubeTensor {
+    empty_device_contiguous_dtype(like.client.clone(), like.device.clone(), Shape::from(shape), dtype)
 }
 
 /// A small uninitialised tensor to bind where a kernel's optional input is absent (the kernel

@@ -183,7 +183,8 @@ export function createModelPanel(deps: ModelPanelDeps): ModelPanel {
     if (source.kind === 'convert') picker.note('');
     $('model-cancel').textContent = source.kind === 'convert' ? 'Cancel conversion' : 'Cancel download';
     setStatus('loading', reading[source.kind]);
-    client.send({ type: 'load-model', source, options });
+    const forceTuning = new URLSearchParams(location.search).has('tune');
+    client.send({ type: 'load-model', source, options: { ...options, forceTuning } });
   }
 
   function onInfo(info: ModelInfo, needsConfirmation: boolean, st: StorageInfo | null): void {

@@ -2,7 +2,8 @@
 // denoising step) and the benchmark (run, its table, copy as JSON lines).
 
 import { $, show } from '../dom.js';
-import type { BenchRecord, Stage } from '../protocol.js';
+import { describeGemmTuning } from '../gemm-tuning.js';
+import type { BenchRecord, GemmTuningInfo, Stage } from '../protocol.js';
 import { formatBytes } from '../weights.js';
 import type { WorkerClient } from '../worker-client.js';
 import { state } from './state.js';
@@ -17,6 +18,8 @@ export interface PerfPanel {
   onRecord(r: BenchRecord): void;
   /** The benchmark finished (error: why it failed). */
   onDone(ms: number, error: string | null): void;
+  /** Which GEMM kernels the loaded model runs (kept, tuned now, or the defaults). */
+  onGemmTuning(info: GemmTuningInfo): void;
 }
 
 /** Wires the benchmark buttons. */
@@ -116,5 +119,12 @@ export function createPerfPanel(client: WorkerClient): PerfPanel {
   $('bench-run').addEventListener('click', runBenchmark);
   $('bench-copy').addEventListener('click', copyBenchResults);
 
-  return { onModelReady, noteFirstStep, onRecord, onDone };
+  function onGemmTuning(info: GemmTuningInfo): void {
+    const el = $('perf-gemm');
+    el.textContent = describeGemmTuning(info);
+    el.dataset.state = info.state;
+    show(el, true);
+  }
+
+  return { onModelReady, noteFirstStep, onRecord, onDone, onGemmTuning };
 }
