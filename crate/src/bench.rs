@@ -14,7 +14,7 @@ use ts_rs::TS;
 
 use crate::Result;
 use crate::kernels::flash_attention::{self, Variant};
-use crate::kernels::{Kernels, LaunchCounter};
+use crate::kernels::{Kernels, LaunchCounter, gemm, tune};
 use crate::models::unet::{FeatureBank, RefMode};
 use crate::pipeline::{
     EditRequest, GenerateRequest, Mask, NoProgress, Pipeline, RgbaImage, SamplingOptions, SeededNoise, read_f32,
@@ -37,7 +37,7 @@ pub struct BenchConfig {
     pub labels: serde_json::Map<String, Value>,
     /// Only these stages (`reference_pass`, `unet_step`, `vae_encode`, `vae_decode`,
     /// `clip_vision`, `text_encoder`); empty = all. `attention` (the UNet's widest attention
-    /// alone) runs only when named.
+    /// alone) and `gemm` (the widest GEMM problems on every implementation) run only when named.
     pub only: Vec<String>,
     /// The kernels the models were loaded with (the `attention` stage calls the same ones).
     pub kernels: Kernels,
@@ -192,6 +192,37 @@ pub async fn run(pipe: &Pipeline, cfg: &BenchConfig, now: &dyn Fn() -> f64, emit
             })
             .await?;
             record("attention", with(joint, fields(2 * n)), &mut peak_reserved);
+        }
+    }
+
+    if cfg.only.iter().any(|s| s == "gemm") {
+        // The UNet's and VAE's widest GEMM problems at this size, on burn's kernels, the
+        // family's heuristic choice and every tile (`ezigen tune --sweep` times every problem).
+        let unet = m.unet.config();
+        let c = &unet.block_out_channels;
+        let (c0, c3) = (c[0], c[c.len() - 1]);
+        let (l8, tokens) = (l.div_ceil(8).max(1), 2 * l * l);
+        let conv = |b, side: usize, cin, cout, ks| gemm::GemmShape::Conv { b, h: side, w: side, cin, cout, ks, stride: 1, pad: ks / 2 };
+        let problems = [
+            conv(2, l, c0, c0, 3),
+            conv(2, l8, c3, c3, 3),
+            conv(2, l8, 2 * c3, c3, 3),
+            conv(1, l, 512, 512, 3),
+            gemm::GemmShape::Linear { m: tokens, n: c0, k: c0 },
+            gemm::GemmShape::Linear { m: tokens, n: 8 * c0, k: c0 },
+            gemm::GemmShape::Linear { m: tokens, n: c0, k: 4 * c0 },
+            gemm::GemmShape::Linear { m: 2 * l8 * l8, n: c3, k: c3 },
+        ];
+        for shape in problems {
+            let mut cands = vec![gemm::GemmImpl::Burn, shape.heuristic()];
+            cands.extend(gemm::TILES.map(|tile| gemm::GemmImpl::Tiled { tile, split: 1 }));
+            cands.dedup();
+            let (mm, nn, kk) = shape.mnk();
+            for (imp, t) in tune::time_candidates(&device, shape, dtype, Some(&cands), now).await? {
+                let fields = json!({"problem": shape.key(), "m": mm, "n": nn, "k": kk, "impl": imp.name(),
+                    "heuristic": imp == cands[1], "ms": t.ms, "tflops": t.tflops});
+                record("gemm", obj(fields), &mut peak_reserved);
+            }
         }
     }
 

@@ -21,6 +21,7 @@ const ENTRIES = {
   'run-progress': 'www/src/ui/run-progress.ts',
   'score-line': 'www/src/ui/score-line.ts',
   contract: 'www/src/generated/contract.ts',
+  'gemm-tuning': 'www/src/gemm-tuning.ts',
 };
 
 await build({

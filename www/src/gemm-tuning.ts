@@ -91,7 +91,7 @@ export function describeGemmTuning(info: GemmTuningInfo): string {
 }
 
 export async function applyGemmTuning(core: Session, force: boolean): Promise<GemmTuningInfo> {
-  const browser = navigator.userAgent;
+  const browser = globalThis.navigator?.userAgent ?? '';
   const key = core.tuningKey(browser);
   let note: string | null = null;
   try {

@@ -251,6 +251,52 @@ impl Problem {
     }
 }
 
+/// Times `imp` on `problem`: one run to compile and warm up, one to calibrate, then the best of
+/// two batches of runs issued back to back and waited for once (so that the readback's latency is
+/// shared by the batch), per run. A candidate already 4× slower than `best` is not timed further.
+async fn time_one(problem: &Problem, imp: GemmImpl, best: f64, now: &dyn Fn() -> f64) -> Result<f64> {
+    settle(problem.run(imp)).await?;
+    let t0 = now();
+    settle(problem.run(imp)).await?;
+    let mut ms = now() - t0;
+    // Batches of at least ~4 ms of work, at most 16 runs.
+    let reps = ((4.0 / ms.max(0.05)).ceil() as usize).clamp(1, 16);
+    for _ in 0..2 {
+        if ms > 4.0 * best {
+            break;
+        }
+        let t0 = now();
+        let mut last = problem.run(imp);
+        for _ in 1..reps {
+            last = problem.run(imp);
+        }
+        settle(last).await?;
+        ms = ms.min((now() - t0) / reps as f64);
+    }
+    Ok(ms)
+}
+
+/// Times every candidate of `shape` in `dtype` on `device` ([`GemmShape::candidates`], or the
+/// given ones), in order; the fastest is the first of the minimal times.
+pub async fn time_candidates(
+    device: &Device,
+    shape: GemmShape,
+    dtype: DType,
+    candidates: Option<&[GemmImpl]>,
+    now: &dyn Fn() -> f64,
+) -> Result<Vec<(GemmImpl, CandidateTime)>> {
+    let problem = Problem::new(device, shape, dtype);
+    let all = shape.candidates();
+    let mut best = f64::INFINITY;
+    let mut out = Vec::new();
+    for &imp in candidates.unwrap_or(&all) {
+        let ms = time_one(&problem, imp, best, now).await?;
+        best = best.min(ms);
+        out.push((imp, CandidateTime { choice: imp.name(), ms, tflops: shape.flops() / (ms.max(1e-6) * 1e9) }));
+    }
+    Ok(out)
+}
+
 /// Times every candidate of each problem on `device` in `dtype`s as listed, keeps the fastest,
 /// and installs the resulting table (merged over the one installed, under `key`). Stops
 /// starting new problems once `budget_ms` have passed (those keep the default; the report counts
@@ -276,27 +322,9 @@ pub async fn tune(
             skipped += 1;
             continue;
         }
-        let problem = Problem::new(device, shape, dtype);
-        let mut times = Vec::new();
-        let mut best = (f64::INFINITY, GemmImpl::Burn);
-        for imp in shape.candidates() {
-            // The first run compiles the kernel; then up to three timed runs, fewer for a
-            // candidate already 4× slower than the best.
-            settle(problem.run(imp)).await?;
-            let mut ms = f64::INFINITY;
-            for _ in 0..3 {
-                let t0 = now();
-                settle(problem.run(imp)).await?;
-                ms = ms.min(now() - t0);
-                if ms > 4.0 * best.0 {
-                    break;
-                }
-            }
-            if ms < best.0 {
-                best = (ms, imp);
-            }
-            times.push(CandidateTime { choice: imp.name(), ms, tflops: shape.flops() / (ms.max(1e-6) * 1e9) });
-        }
+        let timed = time_candidates(device, shape, dtype, None, now).await?;
+        let best = timed.iter().fold((f64::INFINITY, GemmImpl::Burn), |b, (imp, t)| if t.ms < b.0 { (t.ms, *imp) } else { b });
+        let times = timed.into_iter().map(|(_, t)| t).collect();
         table.choices.insert(pkey.clone(), best.1);
         let result = TunedProblem { problem: pkey, flops: shape.flops(), choice: best.1.name(), candidates: times };
         emit(&result);

@@ -675,6 +675,78 @@ subjects: Array<SubjectImage>,
  */
 prompt: string, };
 
+/**
+ * The kept choices of one device and build.
+ */
+export type TuneTable = { 
+/**
+ * [`device_key`] of the device and build it was measured on.
+ */
+key: string, 
+/**
+ * `"<dtype> <problem key>"` → implementation name (`burn`, `128x64k16t256/s2`, …).
+ */
+choices: Record<string, string>, 
+/**
+ * Milliseconds the tuning took.
+ */
+tuning_ms: number, };
+
+/**
+ * One candidate's time on one problem.
+ */
+export type CandidateTime = { 
+/**
+ * Implementation name.
+ */
+choice: string, 
+/**
+ * Best of the timed runs, ms (device time plus one small readback).
+ */
+ms: number, 
+/**
+ * 2·M·N·K / time, TFLOP/s.
+ */
+tflops: number, };
+
+/**
+ * What tuning found for one problem.
+ */
+export type TunedProblem = { 
+/**
+ * `"<dtype> <problem key>"`.
+ */
+problem: string, 
+/**
+ * 2·M·N·K.
+ */
+flops: number, 
+/**
+ * The chosen implementation.
+ */
+choice: string, 
+/**
+ * Every candidate timed, in the order tried.
+ */
+candidates: Array<CandidateTime>, };
+
+/**
+ * The outcome of [`tune`].
+ */
+export type TuneReport = { 
+/**
+ * The table now installed (also what the host keeps).
+ */
+table: TuneTable, 
+/**
+ * Per problem, the candidates' times.
+ */
+problems: Array<TunedProblem>, 
+/**
+ * Problems left to the defaults because the time budget ran out.
+ */
+skipped: number, };
+
 /** The official sampling defaults (configs/infer_config.yaml). */
 export const DEFAULT_OPTIONS: SamplingOptions = {"seed":3154,"steps":50,"guidance":7.5,"editGuidance":2.0,"splitRatio":0.4,"simThreshold":0.99,"iterations":null};
 
