@@ -61,6 +61,9 @@ pub struct BenchOptions {
     /// Latent side of the stages (the model's `sample_size`).
     #[ts(optional)]
     pub latent: Option<usize>,
+    /// Only these stages (all).
+    #[ts(optional)]
+    pub only: Option<Vec<String>>,
     /// Fields added to every record.
     #[ts(optional, type = "Record<string, string | number | boolean>")]
     pub labels: Option<serde_json::Map<String, Value>>,
@@ -76,7 +79,7 @@ impl BenchOptions {
             steps: self.steps.unwrap_or(50),
             iterations: self.iterations.unwrap_or(3),
             labels: self.labels.unwrap_or_default(),
-            only: Vec::new(),
+            only: self.only.unwrap_or_default(),
             kernels: Kernels::default(),
         }
     }
@@ -215,8 +218,12 @@ pub async fn run(pipe: &Pipeline, cfg: &BenchConfig, now: &dyn Fn() -> f64, emit
         ];
         for shape in problems {
             let mut cands = vec![gemm::GemmImpl::Burn, shape.heuristic()];
-            cands.extend(gemm::TILES.map(|tile| gemm::GemmImpl::Tiled { tile, split: 1 }));
-            cands.dedup();
+            for tile in gemm::TILES {
+                let imp = gemm::GemmImpl::Tiled { tile, split: 1 };
+                if !cands.contains(&imp) {
+                    cands.push(imp);
+                }
+            }
             let (mm, nn, kk) = shape.mnk();
             for (imp, t) in tune::time_candidates(&device, shape, dtype, Some(&cands), now).await? {
                 let fields = json!({"problem": shape.key(), "m": mm, "n": nn, "k": kk, "impl": imp.name(),

@@ -38,13 +38,23 @@ impl LoadOptions {
 }
 
 /// A pipeline of `configs`' architecture with random weights on `device` (benchmarks and
-/// memory measurements of the full-size model without its weights; native builds).
+/// memory measurements of the full-size model without its weights), with the built-in tokenizer
+/// (native builds).
 #[cfg(feature = "native")]
 pub fn random_pipeline(configs: &ModelConfigs, device: &Device, dtype: DType, options: LoadOptions) -> Result<Pipeline> {
+    random_pipeline_with(configs, ClipTokenizer::builtin(), device, dtype, options)
+}
+
+/// [`random_pipeline`] with a given tokenizer (the page's, in the wasm build: the benchmark of
+/// the full-size model through the browser's engine, `tests/bench/dawn_step.mjs`).
+pub fn random_pipeline_with(configs: &ModelConfigs, tokenizer: ClipTokenizer, device: &Device, dtype: DType, options: LoadOptions) -> Result<Pipeline> {
     let mut builder = ModelBuilder::new(configs, device, dtype)?;
     builder.set_options(options);
+    builder.tokenizer = Some(tokenizer);
     for component in Component::ALL {
-        builder.random_component(component)?;
+        if component != Component::Tokenizer {
+            builder.random_component(component)?;
+        }
     }
     builder.into_pipeline()
 }
@@ -175,15 +185,17 @@ impl ModelBuilder {
         }
     }
 
-    /// Builds every model of a component with random weights (benchmarks, shape checks; native
-    /// builds, whose tokenizer is the built-in one).
-    #[cfg(feature = "native")]
+    /// Builds every model of a component with random weights (benchmarks, shape checks). The
+    /// tokenizer is the built-in one (native builds; elsewhere [`random_pipeline_with`] sets it).
     pub fn random_component(&mut self, component: Component) -> Result<()> {
         match component {
+            #[cfg(feature = "native")]
             Component::Tokenizer => {
                 self.tokenizer = Some(ClipTokenizer::builtin());
                 Ok(())
             }
+            #[cfg(not(feature = "native"))]
+            Component::Tokenizer => Err(Error::Input("no built-in tokenizer in this build".into())),
             Component::Unet => Ok(()),
             _ => self.build(component, WeightStore::random_builder(&self.device, self.dtype, self.max_binding, component.as_str())),
         }

@@ -396,6 +396,21 @@ impl Session {
         crate::bench::run(&pipe, &cfg, &now, &mut emit).await.map_err(js_err)
     }
 
+    /// Loads the full-size SD 2.1-base + adapters + CLIP architecture with random weights
+    /// (benchmarks through the browser's engine without the published weights;
+    /// `tests/bench/dawn_step.mjs`), f16 where asked for and available. `tokenizer_gz` is the
+    /// app's `tokenizer.json.<hash>.gz`.
+    #[wasm_bindgen(js_name = loadRandomModel)]
+    pub fn load_random_model(&self, f16: bool, tokenizer_gz: &[u8]) -> Result<(), JsValue> {
+        let json = crate::tokenizer::inflate_json(tokenizer_gz).map_err(js_err)?;
+        let tokenizer = crate::tokenizer::ClipTokenizer::from_bytes(&json).map_err(js_err)?;
+        let configs = crate::weights::components::ModelConfigs::sd21_base();
+        let options = crate::loader::LoadOptions { max_binding: Some(self.report.max_storage_buffer_binding_size), ..Default::default() };
+        let pipe = crate::loader::random_pipeline_with(&configs, tokenizer, &self.device, self.dtype(f16), options).map_err(js_err)?;
+        *self.pipeline.borrow_mut() = Some(Rc::new(pipe));
+        Ok(())
+    }
+
     /// The key the GEMM tuning table of this device is kept under: adapter, `browser` (the
     /// page passes `navigator.userAgent`, which names the browser and its version) and build.
     #[wasm_bindgen(js_name = tuningKey)]

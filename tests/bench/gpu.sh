@@ -80,8 +80,11 @@ dawn() { # dtype
   [ -x "$W/bin/node" ] || unxz_to "$B/node.xz" "$W/bin/node"
   mkdir -p "$W/dawn/node_modules/webgpu/dist/linux-x64" && cp -r "$B/webgpu/." "$W/dawn/node_modules/webgpu/"
   [ -f "$W/dawn/node_modules/webgpu/dist/linux-x64/dawn.node" ] || unxz_to "$B/dawn.node.xz" "$W/dawn/node_modules/webgpu/dist/linux-x64/dawn.node"
+  mkdir -p "$W/pkg" && cp "$B/pkg/ezigen.js" "$B/pkg/tokenizer.json.gz" "$W/pkg/"
+  [ -f "$W/pkg/ezigen_bg.wasm" ] || xz -dc "$B/pkg/ezigen_bg.wasm.xz" >"$W/pkg/ezigen_bg.wasm" 2>/dev/null \
+    || python3 -c 'import lzma,sys,shutil; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2],"wb"))' "$B/pkg/ezigen_bg.wasm.xz" "$W/pkg/ezigen_bg.wasm"
   log "wasm under Node + Dawn: UNet step $1"
-  NODE_PATH="$W/dawn/node_modules" step 120 "$W/bin/node" tests/bench/dawn_step.mjs --pkg "$B/pkg" --dtype "$1" \
+  step 150 "$W/bin/node" tests/bench/dawn_step.mjs --webgpu "$W/dawn/node_modules/webgpu" --pkg "$W/pkg" --dtype "$1" --tune-budget-ms 40000 \
     >"$W/logs/dawn-$1.jsonl" 2>"$W/logs/dawn-$1.log" || log "  failed or stopped: $(tail -3 "$W/logs/dawn-$1.log")"
 }
 bench() { # dtype kernels

@@ -39,22 +39,22 @@ function fakeCore({ wanted, report = null, fail = null }) {
 
 test('without storage: a software adapter keeps the defaults; a GPU is tuned, and the note says it was not kept', async () => {
   const soft = fakeCore({ wanted: false });
-  const info = await applyGemmTuning(soft, false);
+  const info = await applyGemmTuning(soft, null);
   assert.equal(info.state, 'defaults');
   assert.deepEqual(soft.calls, [], 'nothing is timed on a software adapter');
 
   const table = { key: 'k', choices: { 'f32 linear m1 n4 k4': 'burn', 'f32 conv3s1p1 b2 8x8 4->8': '64x64k32t256', 'f16 linear m2 n4 k4': 'burn' }, tuning_ms: 1500 };
   const gpu = fakeCore({ wanted: true, report: { table, problems: [], skipped: 2 } });
-  const tuned = await applyGemmTuning(gpu, false);
+  const tuned = await applyGemmTuning(gpu, null);
   assert.equal(tuned.state, 'tuned');
   assert.deepEqual(tuned.chosen, { burn: 2, '64x64k32t256': 1 });
   assert.equal(tuned.tuningMs, 1500);
   assert.match(tuned.note, /^2 problems keep the defaults \(time budget spent\); tuned but not kept \(/);
   assert.deepEqual(gpu.calls, ['tune 20000']);
 
-  // ?tune times even a software adapter; a failing tuning leaves the defaults with its reason.
+  // ?tune=5000 times even a software adapter; a failing tuning leaves the defaults with its reason.
   const forced = fakeCore({ wanted: false, fail: 'device lost' });
-  const failed = await applyGemmTuning(forced, true);
+  const failed = await applyGemmTuning(forced, 5000);
   assert.equal(failed.state, 'defaults');
   assert.equal(failed.note, 'the GEMM tuning failed (device lost)');
 });

@@ -70,11 +70,6 @@ function summary(table: TuneTable): Record<string, number> {
   return out;
 }
 
-/**
- * Installs the kept table of this adapter, browser and build, or tunes now (on a GPU, or with
- * `force`) and keeps the result. Never throws: storage failures leave the defaults or an unkept
- * table, said in `note`.
- */
 /** The panel's line for `info`. */
 export function describeGemmTuning(info: GemmTuningInfo): string {
   const chosen = Object.entries(info.chosen)
@@ -90,7 +85,12 @@ export function describeGemmTuning(info: GemmTuningInfo): string {
   return info.note ? `${head} — ${info.note}` : head;
 }
 
-export async function applyGemmTuning(core: Session, force: boolean): Promise<GemmTuningInfo> {
+/**
+ * Installs the kept table of this adapter, browser and build, or tunes now (on a GPU within
+ * TUNE_BUDGET_MS, or on any adapter within `forceMs` when given) and keeps the result. Never
+ * throws: a failed tuning leaves the defaults, a storage failure an unkept table, said in `note`.
+ */
+export async function applyGemmTuning(core: Session, forceMs: number | null): Promise<GemmTuningInfo> {
   const browser = globalThis.navigator?.userAgent ?? '';
   const key = core.tuningKey(browser);
   let note: string | null = null;
@@ -103,12 +103,12 @@ export async function applyGemmTuning(core: Session, force: boolean): Promise<Ge
   } catch (e) {
     note = `the kept tuning could not be read (${e instanceof Error ? e.message : String(e)})`;
   }
-  if (!force && !core.tuningWanted()) {
+  if (forceMs === null && !core.tuningWanted()) {
     return { state: 'defaults', chosen: {}, tuningMs: null, note: 'software adapter: the GEMM kernels are not timed here' };
   }
   let report: TuneReport;
   try {
-    report = (await core.tuneGemm(browser, TUNE_BUDGET_MS)) as TuneReport;
+    report = (await core.tuneGemm(browser, forceMs ?? TUNE_BUDGET_MS)) as TuneReport;
   } catch (e) {
     return { state: 'defaults', chosen: {}, tuningMs: null, note: `the GEMM tuning failed (${e instanceof Error ? e.message : String(e)})` };
   }

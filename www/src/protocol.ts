@@ -129,8 +129,9 @@ export interface LoadOptions {
   confirmedLargeDownload: boolean;
   /** Keep downloaded shards in browser storage (false: load into the GPU only). */
   saveToStorage: boolean;
-  /** Time the GEMM kernels even on a software adapter when nothing is kept (`?tune`). */
-  forceTuning?: boolean;
+  /** Time the GEMM kernels even on a software adapter when nothing is kept, within this many ms
+   * (`?tune` or `?tune=MS`). */
+  forceTuningMs?: number;
 }
 
 /** Browser storage as `navigator.storage.estimate()` and the weights cache see it. */

@@ -222,7 +222,7 @@ async function loadModel(req: Extract<Request, { type: 'load-model' }>): Promise
     modelReady = true;
     loaded = { manifestText: plan.manifestText, source, f16, save: req.options.saveToStorage };
     // The GEMM choices of this adapter, browser and build: kept, or timed once and kept.
-    post({ type: 'gemm-tuning', info: await applyGemmTuning(core, req.options.forceTuning === true) });
+    post({ type: 'gemm-tuning', info: await applyGemmTuning(core, req.options.forceTuningMs ?? null) });
     post({
       type: 'model-ready',
       name: info.name,

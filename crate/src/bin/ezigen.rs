@@ -618,11 +618,15 @@ fn tune(a: tuning::TuneArgs) -> ezigen::Result<()> {
         (None, true) => ezigen::loader::random_pipeline(&ezigen::weights::components::ModelConfigs::sd21_base(), &device, dt, options)?,
         (None, false) => ezigen::native::DiffusersFolders::builtin_tiny().load_with(&device, dt, options)?,
     };
-    if !a.force && !a.no_cache && tuning::apply_kept(&pipe, &report).is_some() {
-        eprintln!("already tuned (--force tunes again)");
-    }
-    if a.force {
-        ezigen::kernels::tune::uninstall(&device);
+    // The kept table is the start: its problems are not timed again, but with --force those of
+    // this dtype are (the other dtype's choices stay).
+    let kept = if a.no_cache { None } else { tuning::apply_kept(&pipe, &report) };
+    if let (Some(mut table), true) = (kept.clone(), a.force) {
+        let prefix = format!("{} ", format!("{dt:?}").to_lowercase());
+        table.choices.retain(|problem, _| !problem.starts_with(&prefix));
+        ezigen::kernels::tune::install(&device, table);
+    } else if kept.is_some() {
+        eprintln!("kept choices are reused (--force times this dtype's problems again)");
     }
     let label = serde_json::json!({"adapter": report.name, "driver": report.driver, "dtype": format!("{dt:?}").to_lowercase()});
     let sweep = a.sweep;

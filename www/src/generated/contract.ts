@@ -355,6 +355,10 @@ iterations?: number,
  */
 latent?: number, 
 /**
+ * Only these stages (all).
+ */
+only?: Array<string>, 
+/**
  * Fields added to every record.
  */
 labels?: Record<string, string | number | boolean>, };

@@ -2,6 +2,7 @@
 // large-download confirmation, per-component progress, the status line and header chip, and
 // model failures with their recovery actions.
 
+import { TUNE_BUDGET_MS } from '../gemm-tuning.js';
 import { DEFAULT_WEIGHTS_BASE, type ConfigResult } from '../config.js';
 import { $, setText, show } from '../dom.js';
 import { explain } from '../messages.js';
@@ -183,8 +184,11 @@ export function createModelPanel(deps: ModelPanelDeps): ModelPanel {
     if (source.kind === 'convert') picker.note('');
     $('model-cancel').textContent = source.kind === 'convert' ? 'Cancel conversion' : 'Cancel download';
     setStatus('loading', reading[source.kind]);
-    const forceTuning = new URLSearchParams(location.search).has('tune');
-    client.send({ type: 'load-model', source, options: { ...options, forceTuning } });
+    // ?tune (or ?tune=MS, the time budget): time the GEMM kernels even on a software adapter.
+    const q = new URLSearchParams(location.search);
+    const ms = Number(q.get('tune'));
+    const forceTuningMs = q.has('tune') ? (Number.isFinite(ms) && ms > 0 ? ms : TUNE_BUDGET_MS) : undefined;
+    client.send({ type: 'load-model', source, options: { ...options, forceTuningMs } });
   }
 
   function onInfo(info: ModelInfo, needsConfirmation: boolean, st: StorageInfo | null): void {
