@@ -16,6 +16,9 @@
 #
 #   tests/bench/make_gpu_bundle.sh               (here: builds target/gpu-bundle)
 #   device run, carry target/gpu-bundle:  tests/bench/gpu.sh [OUT_DIR]
+#   then, for the Dawn step (Node does not fit in the same carry):
+#   tests/bench/make_gpu_bundle.sh --dawn        (here: target/gpu-bundle-dawn, after ./build.sh build)
+#   device run, carry target/gpu-bundle-dawn:  GPU_SH_PLAN="dawn:f16 dawn:f32" tests/bench/gpu.sh
 #
 # GPU_SH_BUNDLE (another bundle folder, e.g. a CLI built with --features autotune),
 # GPU_SH_PLAN and GPU_SH_BENCH_LIMIT choose a shorter run for a second call.
@@ -26,6 +29,9 @@ set -uo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
 B=$ROOT/${GPU_SH_BUNDLE:-target/gpu-bundle}
+D=$ROOT/${GPU_SH_DAWN_BUNDLE:-target/gpu-bundle-dawn}
+# A call that carries only the Dawn bundle takes its Vulkan loader from there.
+[ -d "$B" ] || B=$D
 OUT=${1:-${OUT:-bench-gpu}}
 mkdir -p "$OUT" && OUT=$(cd "$OUT" && pwd)
 W=${TMPDIR:-/tmp}/ezigen-gpu && rm -rf "$W" && mkdir -p "$W/logs" "$W/bin"
@@ -53,7 +59,8 @@ icd=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
   && export VK_DRIVER_FILES=$icd
 export XDG_RUNTIME_DIR=${XDG_RUNTIME_DIR:-/tmp/xdg} && mkdir -p "$XDG_RUNTIME_DIR"
 BIN=$W/bin/ezigen
-unxz_to "$B/ezigen.xz" "$BIN" || { echo "no $B/ezigen.xz: run tests/bench/make_gpu_bundle.sh and carry target/gpu-bundle" >&2; exit 1; }
+# The Dawn bundle carries the Vulkan loader but no CLI: the native steps are skipped then.
+if [ -f "$B/ezigen.xz" ]; then unxz_to "$B/ezigen.xz" "$BIN"; else BIN=""; log "no native CLI (target/gpu-bundle): native steps skipped"; fi
 # The test binaries read tests/fixtures through the repository path they were built in.
 built=$(cat "$B/build-root" 2>/dev/null || echo "$ROOT")
 if [ "$built" != "$ROOT" ] && [ ! -e "$built" ]; then mkdir -p "$(dirname "$built")" && ln -s "$ROOT" "$built"; fi
@@ -71,23 +78,24 @@ log "adapter: $(tr -d '\n' <"$W/logs/adapter.json")"
 
 export EZIGEN_TUNE_CACHE=$W/gemm-tuning.json
 tune() { # dtype
+  [ -n "$BIN" ] || return
   log "ezigen tune --sweep $1 (every GEMM implementation on every problem; the choice is kept)"
   step "${GPU_SH_TUNE_LIMIT:-110}" "$BIN" tune "${MODEL[@]}" --dtype "$1" --sweep --force --budget-ms 80000 \
     >"$W/logs/sweep-$1.jsonl" 2>"$W/logs/sweep-$1.log" || log "  failed or stopped: $(tail -2 "$W/logs/sweep-$1.log")"
 }
 dawn() { # dtype
-  [ -f "$B/node.xz" ] && [ -f "$B/dawn.node.xz" ] || { log "no Node/Dawn in the bundle (make_gpu_bundle.sh --dawn)"; return; }
-  [ -x "$W/bin/node" ] || unxz_to "$B/node.xz" "$W/bin/node"
-  mkdir -p "$W/dawn/node_modules/webgpu/dist/linux-x64" && cp -r "$B/webgpu/." "$W/dawn/node_modules/webgpu/"
-  [ -f "$W/dawn/node_modules/webgpu/dist/linux-x64/dawn.node" ] || unxz_to "$B/dawn.node.xz" "$W/dawn/node_modules/webgpu/dist/linux-x64/dawn.node"
-  mkdir -p "$W/pkg" && cp "$B/pkg/ezigen.js" "$B/pkg/tokenizer.json.gz" "$W/pkg/"
-  [ -f "$W/pkg/ezigen_bg.wasm" ] || xz -dc "$B/pkg/ezigen_bg.wasm.xz" >"$W/pkg/ezigen_bg.wasm" 2>/dev/null \
-    || python3 -c 'import lzma,sys,shutil; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2],"wb"))' "$B/pkg/ezigen_bg.wasm.xz" "$W/pkg/ezigen_bg.wasm"
+  [ -f "$D/node.xz" ] && [ -f "$D/dawn.node.xz" ] || { log "no Dawn bundle (make_gpu_bundle.sh --dawn, a call of its own)"; return; }
+  [ -x "$W/bin/node" ] || unxz_to "$D/node.xz" "$W/bin/node"
+  mkdir -p "$W/dawn/node_modules/webgpu/dist/linux-x64" && cp -r "$D/webgpu/." "$W/dawn/node_modules/webgpu/"
+  [ -f "$W/dawn/node_modules/webgpu/dist/linux-x64/dawn.node" ] || unxz_to "$D/dawn.node.xz" "$W/dawn/node_modules/webgpu/dist/linux-x64/dawn.node"
+  mkdir -p "$W/pkg" && cp "$D/pkg/ezigen.js" "$D/pkg/tokenizer.json.gz" "$W/pkg/"
+  [ -f "$W/pkg/ezigen_bg.wasm" ] || unxz_to "$D/pkg/ezigen_bg.wasm.xz" "$W/pkg/ezigen_bg.wasm"
   log "wasm under Node + Dawn: UNet step $1"
   step 150 "$W/bin/node" tests/bench/dawn_step.mjs --webgpu "$W/dawn/node_modules/webgpu" --pkg "$W/pkg" --dtype "$1" --tune-budget-ms 40000 \
     >"$W/logs/dawn-$1.jsonl" 2>"$W/logs/dawn-$1.log" || log "  failed or stopped: $(tail -3 "$W/logs/dawn-$1.log")"
 }
 bench() { # dtype kernels
+  [ -n "$BIN" ] || return
   log "ezigen bench $1 $2"
   step "${GPU_SH_BENCH_LIMIT:-80}" "$BIN" bench "${MODEL[@]}" --backend wgpu --no-pipeline --repeats 5 \
     --only unet_step,reference_pass,attention,vae_encode,vae_decode,clip_vision,text_encoder \
@@ -111,7 +119,7 @@ suite() { # name limit
 }
 
 # GPU_SH_PLAN: the steps in order (default: everything, most important first).
-for s in ${GPU_SH_PLAN:-tune:f16 bench:f16:wgsl torch bench:f16:burn tune:f32 bench:f32:wgsl dawn:f16 suite:kernels:60 bench:f32:burn suite:wgpu_parity:90 suite:wgpu_pipeline:90}; do
+for s in ${GPU_SH_PLAN:-tune:f16 bench:f16:wgsl torch bench:f16:burn tune:f32 bench:f32:wgsl suite:kernels:60 bench:f32:burn dawn:f16 suite:wgpu_parity:90 suite:wgpu_pipeline:90}; do
   IFS=: read -r what a b <<<"$s"
   case $what in
     tune) tune "$a" ;;
