@@ -48,6 +48,13 @@ mesa_ok() {
 install_backports_mesa() {
   local sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  # Package sources are changed only on the system this recipe was made for (Debian 12); anywhere
+  # else the script says what is needed and leaves the system's sources alone.
+  if ! grep -qs '^VERSION_CODENAME=bookworm$' /etc/os-release || ! grep -qs '^ID=debian$' /etc/os-release; then
+    echo "Mesa 25 or newer (mesa-vulkan-drivers, for lavapipe) is needed and not installed; this is not Debian 12," >&2
+    echo "so no package source is added: install Mesa >= 25 with your system's package manager, then run this again." >&2
+    return 1
+  fi
   log "apt: installing Mesa 25 (lavapipe) from bookworm-backports"
   if ! grep -rqs "bookworm-backports" /etc/apt/sources.list /etc/apt/sources.list.d/; then
     printf 'Types: deb\nURIs: http://deb.debian.org/debian\nSuites: bookworm-backports\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' \

@@ -198,6 +198,21 @@ fn converted_metric_models_match_transformers() {
     let text = pollster::block_on(metrics.embed_text(&tokenizer, "a photo of a dog")).unwrap();
     assert_close("converted clip text_embeds", &text, &io.f32("text.text_embeds")[..16], 1e-5);
 
+    // A scored image whose size does not match its bytes (it arrives deserialised from the page)
+    // is refused before any pixel is read.
+    let config = ClipConfig::from_json(std::str::from_utf8(&read("tiny/clip/config.json")).unwrap(), "vision_config").unwrap();
+    let l = loader("clip_vision", &["tiny/clip/model.safetensors"], &device, DType::F32, |n| {
+        n.starts_with("vision_model.") || n.starts_with("visual_projection.")
+    })
+    .allow_unused("vision_model.embeddings.position_ids");
+    let vision = ClipVisionModel::load(&l.root().into(), &config);
+    l.finish().unwrap();
+    let subject = ezigen::pipeline::SubjectImage { image: ezigen::pipeline::RgbaImage::new(8, 8, vec![200; 256]).unwrap(), mask: None };
+    let wrong = ezigen::pipeline::RgbaImage { width: 64, height: 64, data: vec![0, 0, 0, 255] };
+    let req = ezigen::eval::ScoreRequest { image: wrong, subjects: vec![subject], prompt: "a dog".into() };
+    let err = pollster::block_on(metrics.score_request(&vision, &tokenizer, &req)).unwrap_err().to_string();
+    assert!(err.contains("the scored image"), "{err}");
+
     let without = dir.join("without");
     run(&["convert", "--tiny", "--shard-mb", "1", "--out", without.to_str().unwrap()]);
     let manifest = Manifest::from_json(&std::fs::read_to_string(without.join("manifest.json")).unwrap()).unwrap();

@@ -199,3 +199,36 @@ fn tables_over_the_binding_limit_load_as_row_blocks_with_identical_results() {
     assert_eq!(host(blocked.forward(ids.clone())), host(whole.forward(ids)), "4 row blocks, same hidden states");
     assert_eq!(host(blocked.forward_exception(7788, 77)), host(whole.forward_exception(7788, 77)));
 }
+
+/// A config value that a layer divides by is refused when it is 0, with an error naming the file
+/// and the key, instead of a division by zero (in the page a panic kills the worker). Each case
+/// edits one key of the tiny model's real config.
+#[test]
+fn zero_divisors_in_model_configs_are_refused_with_the_key_named() {
+    use ezigen::models::clip::ClipConfig;
+    use ezigen::models::vae::AutoencoderKLConfig;
+    fn edited(file: &str, path: &[&str], value: serde_json::Value) -> String {
+        let mut v: serde_json::Value = serde_json::from_slice(&read(file)).unwrap();
+        let mut at = &mut v;
+        for key in &path[..path.len() - 1] {
+            at = at.get_mut(*key).unwrap_or_else(|| panic!("{file}: no {key}"));
+        }
+        at[path[path.len() - 1]] = value;
+        v.to_string()
+    }
+    let message = |r: Result<(), Error>| match r {
+        Err(Error::Config(m)) => m,
+        other => panic!("expected a config error, got {other:?}"),
+    };
+    let unet = |path: &[&str], value| message(UNet2DConditionConfig::from_json(&edited("tiny/unet/config.json", path, value)).map(|_| ()));
+    let groups = unet(&["norm_num_groups"], 0.into());
+    assert!(groups.contains("unet config.json") && groups.contains("norm_num_groups"), "{groups}");
+    assert!(unet(&["attention_head_dim"], 0.into()).contains("attention_head_dim"));
+    let vae = message(AutoencoderKLConfig::from_json(&edited("tiny/vae/config.json", &["norm_num_groups"], 0.into())).map(|_| ()));
+    assert!(vae.contains("vae config.json") && vae.contains("norm_num_groups"), "{vae}");
+    let clip = |file, key, section| message(ClipConfig::from_json(&edited(file, &[key], 0.into()), section).map(|_| ()));
+    let heads = clip("tiny/clip/config.json", "num_attention_heads", "vision_config");
+    assert!(heads.contains("vision_config") && heads.contains("num_attention_heads"), "{heads}");
+    assert!(clip("tiny/clip/config.json", "patch_size", "vision_config").contains("patch_size"));
+    assert!(clip("tiny/text_encoder/config.json", "num_attention_heads", "text_config").contains("num_attention_heads"));
+}

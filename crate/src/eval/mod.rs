@@ -98,6 +98,11 @@ impl Metrics {
     /// and tokenizer.
     pub async fn score_request(&self, vision: &ClipVisionModel, tokenizer: &ClipTokenizer, req: &ScoreRequest) -> Result<Scores> {
         crate::pipeline::subject::check_subjects(&req.subjects)?;
+        // Deserialised from the page: its size is checked against its bytes before any pixel is read.
+        req.image.check().map_err(|e| match e {
+            Error::Input(m) => Error::Input(format!("the scored image: {m}")),
+            other => other,
+        })?;
         let references: Vec<Image8> = req.subjects.iter().map(|s| s.image.to_rgb_on_white()).collect();
         self.score(vision, tokenizer, &req.image.to_rgb_on_white(), &references, &req.prompt).await
     }

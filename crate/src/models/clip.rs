@@ -98,6 +98,12 @@ impl ClipConfig {
         }
         let config: Self =
             serde_json::from_value(inner).map_err(|e| Error::Config(format!("CLIP config.json ({section}): {e}")))?;
+        if config.num_attention_heads == 0 {
+            return Err(Error::Config(format!("CLIP config.json ({section}): num_attention_heads must be at least 1")));
+        }
+        if section == "vision_config" && config.patch_size == 0 {
+            return Err(Error::Config(format!("CLIP config.json ({section}): patch_size must be at least 1")));
+        }
         if config.hidden_size % config.num_attention_heads != 0 {
             return Err(Error::Config("CLIP hidden_size is not a multiple of num_attention_heads".into()));
         }

@@ -52,6 +52,9 @@ impl AutoencoderKLConfig {
     /// Parses and validates diffusers' `vae/config.json`.
     pub fn from_json(json: &str) -> Result<Self> {
         let c: Self = serde_json::from_str(json).map_err(|e| Error::Config(format!("vae config.json: {e}")))?;
+        if c.norm_num_groups == 0 {
+            return Err(Error::Config("vae config.json: norm_num_groups must be at least 1".into()));
+        }
         if c.block_out_channels.is_empty() || c.block_out_channels.iter().any(|ch| ch % c.norm_num_groups != 0) {
             return Err(Error::Config("vae: block_out_channels must be non-empty multiples of norm_num_groups".into()));
         }

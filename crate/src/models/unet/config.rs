@@ -155,7 +155,7 @@ impl UNet2DConditionConfig {
 
     fn validate(&self) -> Result<()> {
         let n = self.block_out_channels.len();
-        let bad = |m: String| Err(Error::Config(format!("unet: {m}")));
+        let bad = |m: String| Err(Error::Config(format!("unet config.json: {m}")));
         if n == 0 || self.down_block_types.len() != n || self.up_block_types.len() != n {
             return bad("block_out_channels, down_block_types and up_block_types must have equal, non-zero lengths".into());
         }
@@ -178,7 +178,13 @@ impl UNet2DConditionConfig {
         if (0..n).any(|i| self.transformer_layers_per_block.get(i) != 1) {
             return bad("only transformer_layers_per_block = 1 is supported".into());
         }
+        if self.norm_num_groups == 0 {
+            return bad("norm_num_groups must be at least 1".into());
+        }
         for (i, &c) in self.block_out_channels.iter().enumerate() {
+            if self.heads(i) == 0 {
+                return bad(format!("block {i}: attention_head_dim gives no heads"));
+            }
             if c % self.norm_num_groups != 0 || c % self.heads(i) != 0 {
                 return bad(format!("block {i}: {c} channels do not divide into groups/heads"));
             }
