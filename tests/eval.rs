@@ -15,6 +15,18 @@ use ezigen::models::clip::{ClipConfig, ClipTextModelWithProjection, ClipVisionMo
 use ezigen::models::vit::{VitConfig, VitModel};
 use ezigen_tests::{Io, assert_close, host, loader, max_diff, read, targets};
 
+/// The tiny CLIP vision tower (the generation model's, which the scores also use), f32.
+fn vision_model(device: &burn::tensor::Device) -> ClipVisionModel {
+    let config = ClipConfig::from_json(std::str::from_utf8(&read("tiny/clip/config.json")).unwrap(), "vision_config").unwrap();
+    let l = loader("clip_vision", &["tiny/clip/model.safetensors"], device, DType::F32, |n| {
+        n.starts_with("vision_model.") || n.starts_with("visual_projection.")
+    })
+    .allow_unused("vision_model.embeddings.position_ids");
+    let vision = ClipVisionModel::load(&l.root().into(), &config);
+    l.finish().unwrap();
+    vision
+}
+
 fn io() -> Io {
     Io::load("io/eval.safetensors")
 }
@@ -149,13 +161,7 @@ fn scores_match_the_reference() {
     let score = mean_cosine(&ours[0], &ours[1..]).unwrap();
     eprintln!("PARITY score dino end to end: {score:.9} vs {:.9}", io.f32("score.dino")[0]);
     assert!((score - f64::from(io.f32("score.dino")[0])).abs() < 1e-4);
-    let config = ClipConfig::from_json(std::str::from_utf8(&read("tiny/clip/config.json")).unwrap(), "vision_config").unwrap();
-    let l = loader("clip_vision", &["tiny/clip/model.safetensors"], &device, DType::F32, |n| {
-        n.starts_with("vision_model.") || n.starts_with("visual_projection.")
-    })
-    .allow_unused("vision_model.embeddings.position_ids");
-    let vision = ClipVisionModel::load(&l.root().into(), &config);
-    l.finish().unwrap();
+    let vision = vision_model(&device);
     let clip_in: Vec<f32> = imgs.iter().flat_map(|i| clip_preprocess(i, 224)).collect();
     let clip_out = host(vision.forward(Tensor::from_data(TensorData::new(clip_in, [3, 3, 224, 224]), &device)));
     let e = clip_out.len() / 3;
@@ -200,13 +206,7 @@ fn converted_metric_models_match_transformers() {
 
     // A scored image whose size does not match its bytes (it arrives deserialised from the page)
     // is refused before any pixel is read.
-    let config = ClipConfig::from_json(std::str::from_utf8(&read("tiny/clip/config.json")).unwrap(), "vision_config").unwrap();
-    let l = loader("clip_vision", &["tiny/clip/model.safetensors"], &device, DType::F32, |n| {
-        n.starts_with("vision_model.") || n.starts_with("visual_projection.")
-    })
-    .allow_unused("vision_model.embeddings.position_ids");
-    let vision = ClipVisionModel::load(&l.root().into(), &config);
-    l.finish().unwrap();
+    let vision = vision_model(&device);
     let subject = ezigen::pipeline::SubjectImage { image: ezigen::pipeline::RgbaImage::new(8, 8, vec![200; 256]).unwrap(), mask: None };
     let wrong = ezigen::pipeline::RgbaImage { width: 64, height: 64, data: vec![0, 0, 0, 255] };
     let req = ezigen::eval::ScoreRequest { image: wrong, subjects: vec![subject], prompt: "a dog".into() };
