@@ -35,3 +35,20 @@ fn edit_nonsquare_free_running_stays_close_cpu() {
 fn two_subject_photos_match_official_logic_cpu() {
     run_generate(&tiny(&cpu()), "generate_2subjects", "cpu f32", Mode::Forced);
 }
+
+/// Issue 28: the official pipeline with only its scheduler swapped, generate and edit, forced
+/// round by round; DPM-Solver++ also free-running.
+#[test]
+fn dpmpp_generate_and_edit_match_official_logic_with_the_scheduler_swapped_cpu() {
+    let pipe = tiny(&cpu());
+    run_generate(&pipe, "generate_dpmpp", "cpu f32", Mode::Forced);
+    run_edit(&pipe, "edit_dpmpp", "cpu f32", Mode::Forced);
+    run_generate(&pipe, "generate_dpmpp", "cpu f32", Mode::Free);
+}
+
+#[test]
+fn ddim_generate_and_edit_match_official_logic_with_the_scheduler_swapped_cpu() {
+    let pipe = tiny(&cpu());
+    run_generate(&pipe, "generate_ddim", "cpu f32", Mode::Forced);
+    run_edit(&pipe, "edit_ddim", "cpu f32", Mode::Forced);
+}

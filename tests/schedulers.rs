@@ -60,3 +60,44 @@ fn dpm_inverse_timesteps_sigmas_and_trajectory_match() {
     assert_close("dpminv sigmas", &sig, &io.f32("dpminv.sigmas"), 2e-6);
     parity::dpm_inverse_trajectory(&cpu(), "cpu f32");
 }
+
+/// Every spacing ("leading", "linspace", "trailing") of DDIM and DPM-Solver++ for 1 to 50
+/// steps gives diffusers' timesteps exactly; the DDIM constants and DPM-Solver++'s σ match.
+#[test]
+fn ddim_and_dpmpp_timesteps_and_constants_match() {
+    use ezigen::schedulers::{DdimScheduler, DpmSolverMultistep, TimestepSpacing};
+    let io = Io::load("io/samplers.safetensors");
+    let base = parity::scheduler_config();
+    assert_eq!(base.timestep_spacing, None, "SD 2.1-base's file has no timestep_spacing");
+    assert!(!base.clip_sample && !base.set_alpha_to_one);
+    for (name, spacing) in [("leading", TimestepSpacing::Leading), ("linspace", TimestepSpacing::Linspace), ("trailing", TimestepSpacing::Trailing)] {
+        let config = ezigen::schedulers::SchedulerConfig { timestep_spacing: Some(spacing), ..base.clone() };
+        for n in [1usize, 7, 10, 15, 20, 25, 50] {
+            let want = |s: &str| -> Vec<usize> { io.ints(&format!("{s}.timesteps.{name}.{n}")).iter().map(|&t| t as usize).collect() };
+            assert_eq!(DdimScheduler::new(&config, n).timesteps(), want("ddim").as_slice(), "ddim {name} {n}");
+            assert_eq!(DpmSolverMultistep::new(&config, n).timesteps(), want("dpmpp").as_slice(), "dpmpp {name} {n}");
+        }
+    }
+    // Without the key each class takes its own default: DDIM "leading", DPM-Solver++ "linspace".
+    assert_eq!(DdimScheduler::new(&base, 25).timesteps()[0], 961);
+    assert_eq!(DpmSolverMultistep::new(&base, 25).timesteps()[0], 999);
+    // The loops start at t = 400 whenever 5 divides N (the re-noise timestep).
+    for n in [10usize, 15, 25, 50] {
+        let s = DpmSolverMultistep::new(&base, n);
+        assert_eq!(s.timesteps()[(n as f64 - 0.4 * n as f64) as usize], 400, "dpmpp {n}");
+    }
+    let ac: Vec<f32> = DdimScheduler::new(&base, 25).alphas_cumprod().iter().map(|&v| v as f32).collect();
+    for (i, (a, e)) in ac.iter().zip(io.f32("ddim.alphas_cumprod")).enumerate() {
+        assert!(((a - e) / e).abs() < 2e-6, "alphas_cumprod[{i}]: {a} vs {e}");
+    }
+    assert!((io.f32("ddim.final_alpha_cumprod")[0] - ac[0]).abs() < 1e-7, "set_alpha_to_one false: ᾱ₀");
+    for n in [1usize, 7, 10, 15, 20, 25, 50] {
+        let sig: Vec<f32> = DpmSolverMultistep::new(&base, n).sigmas().iter().map(|&v| v as f32).collect();
+        assert_close(&format!("dpmpp sigmas {n}"), &sig, &io.f32(&format!("dpmpp.sigmas.{n}")), 2e-6);
+    }
+}
+
+#[test]
+fn ddim_and_dpmpp_trajectories_match() {
+    parity::sampler_trajectories(&cpu(), "cpu f32");
+}

@@ -52,6 +52,11 @@ fn dpm_inverse_trajectory_matches() {
     parity::dpm_inverse_trajectory(&wgpu(), "wgpu f32");
 }
 
+#[test]
+fn ddim_and_dpmpp_trajectories_match() {
+    parity::sampler_trajectories(&wgpu(), "wgpu f32");
+}
+
 /// Every GEMM choice the tuner may make passes the UNet parity checks (f32): each tile of the
 /// family and a K split (burn's kernels are the default of the tests above); the VAE (the same convolution code on other channel counts)
 /// with the largest tile and the split; f16 with the family's heuristic tiles.

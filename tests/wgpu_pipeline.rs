@@ -30,6 +30,17 @@ fn generate_and_edit_match_on_wgpu() {
     run_edit(&pipe, "edit_nonsquare", "wgpu f32", Mode::Free);
 }
 
+/// The official pipeline with only its scheduler swapped (DDIM, DPM-Solver++), on wgpu.
+#[test]
+fn other_samplers_match_on_wgpu() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let pipe = tiny(&wgpu());
+    run_generate(&pipe, "generate_dpmpp", "wgpu f32", Mode::Forced);
+    run_generate(&pipe, "generate_ddim", "wgpu f32", Mode::Forced);
+    run_edit(&pipe, "edit_dpmpp", "wgpu f32", Mode::Forced);
+    run_edit(&pipe, "edit_ddim", "wgpu f32", Mode::Forced);
+}
+
 /// A 192 MiB f16 shard of 48 tensors of 4 MiB, uploaded as f32 (widened to 8 MiB each): the
 /// host memory above the shard itself stays within a few upload pieces. Before each upload
 /// was flushed, cubecl's queue of 32 tasks held up to 31 converted tensors (248 MiB here; the

@@ -88,6 +88,15 @@ impl ProgressSink for JsSink {
             Err(_) => ControlFlow::Break(()),
         }
     }
+
+    /// The page shows the image forming at every step.
+    fn wants_previews(&self) -> bool {
+        true
+    }
+
+    fn clock_ms(&self) -> Option<f64> {
+        Some(js_sys::Date::now())
+    }
 }
 
 /// A JS exception's message.

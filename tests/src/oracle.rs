@@ -21,6 +21,7 @@ use std::ops::ControlFlow;
 
 use burn::tensor::{DType, Device};
 use ezigen::native::DiffusersFolders;
+use ezigen::schedulers::SamplerKind;
 use ezigen::imageops::Image8;
 use ezigen::pipeline::{EditRequest, Event, GenerateRequest, Mask, Output, Pipeline, ProgressSink, ReplayNoise, RgbaImage, RoundInputs, SamplingOptions, SubjectImage};
 use crate::{Io, max_diff, read};
@@ -38,7 +39,7 @@ impl ProgressSink for Collect {
         match e {
             Event::Image { iteration, similarity, image, .. } => self.images.push((iteration, similarity, image.clone())),
             Event::Latent { key, shape, values } => self.latents.push((key.to_string(), shape.to_vec(), values.to_vec())),
-            Event::Progress { .. } => {}
+            Event::Progress { .. } | Event::Preview { .. } => {}
         }
         ControlFlow::Continue(())
     }
@@ -55,6 +56,7 @@ fn params(io: &Io) -> Value {
 fn options(p: &Value) -> SamplingOptions {
     SamplingOptions {
         seed: p["noise_seed"].as_u64().unwrap(),
+        sampler: SamplerKind::parse(p["sampler"].as_str().unwrap_or("ddpm")).expect("a known sampler"),
         steps: p["infer_steps"].as_u64().unwrap() as usize,
         guidance: p["guidance_scale_initial_run"].as_f64().unwrap_or(7.5),
         edit_guidance: p["guidance_scale_loop"].as_f64().unwrap(),

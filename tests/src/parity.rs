@@ -9,7 +9,7 @@ use burn::tensor::{DType, Device, Tensor};
 use ezigen::models::clip::{ClipConfig, ClipTextModel, ClipVisionModel};
 use ezigen::models::unet::{FeatureBank, RefMode, UNet2DConditionConfig, UNet2DConditionModel};
 use ezigen::models::vae::{AutoencoderKLConfig, VaeDecoder, VaeEncoder};
-use ezigen::schedulers::{DdpmScheduler, DpmSolverInverse, SchedulerConfig};
+use ezigen::schedulers::{DdpmScheduler, DpmSolverInverse, Sampler, SamplerKind, SchedulerConfig};
 use ezigen::kernels::Kernels;
 use ezigen::nn::Vars;
 use ezigen::weights::is_adapter_key;
@@ -186,4 +186,43 @@ pub fn dpm_inverse_trajectory(device: &Device, label: &str) {
         assert!(d <= TRAJ_TOL * m.max(1.0), "dpminv {label} step {i}: {d} of {m}");
     }
     eprintln!("PARITY dpminv trajectory {label}: 20 steps, worst rel {worst:.3e} (tol {TRAJ_TOL:.0e})");
+}
+
+/// A DDIM or DPM-Solver++ trajectory of `io/samplers.safetensors` (`{sampler}.{case}`, case
+/// `full{n}` or `slice{n}`) driven by recorded model outputs: the timesteps exactly, then every
+/// step within [`TRAJ_TOL`]. A `slice` case starts a freshly set sampler at
+/// `timesteps[int(n − 0.4·n):]`, as the pipeline's loops do.
+pub fn sampler_trajectory(sampler: &str, case: &str, device: &Device, label: &str) {
+    let io = Io::load("io/samplers.safetensors");
+    let kind = SamplerKind::parse(sampler).unwrap();
+    let (sliced, n) = match case.strip_prefix("slice") {
+        Some(n) => (true, n.parse::<usize>().unwrap()),
+        None => (false, case.strip_prefix("full").unwrap().parse::<usize>().unwrap()),
+    };
+    let mut s = Sampler::new(kind, &scheduler_config(), n);
+    let start = if sliced { (n as f64 - 0.4 * n as f64) as usize } else { 0 };
+    let timesteps = s.timesteps()[start..].to_vec();
+    let key = format!("{sampler}.{case}");
+    let expected: Vec<usize> = io.ints(&format!("{key}.timesteps")).iter().map(|&t| t as usize).collect();
+    assert_eq!(timesteps, expected, "{key} timesteps");
+    let mut x: Tensor<4> = io.tensor(&format!("{key}.x_init"), device, DType::F32);
+    let mut worst = 0f32;
+    for (i, &t) in timesteps.iter().enumerate() {
+        let eps = io.tensor(&format!("{key}.model_out.{i}"), device, DType::F32);
+        x = s.step(eps, t, x, None);
+        let expected = io.f32(&format!("{key}.x.{i}"));
+        let (d, m) = max_diff(&host(x.clone()), &expected);
+        worst = worst.max(d / m.max(1.0));
+        assert!(d <= TRAJ_TOL * m.max(1.0), "{key} {label} step {i} (t={t}): {d} of {m}");
+    }
+    eprintln!("PARITY {key} trajectory {label}: {} steps, worst rel {worst:.3e} (tol {TRAJ_TOL:.0e})", timesteps.len());
+}
+
+/// Every DDIM and DPM-Solver++ trajectory of `io/samplers.safetensors`.
+pub fn sampler_trajectories(device: &Device, label: &str) {
+    for sampler in ["ddim", "dpmpp"] {
+        for case in ["full25", "full15", "full10", "slice25", "slice15", "slice10"] {
+            sampler_trajectory(sampler, case, device, label);
+        }
+    }
 }

@@ -1,25 +1,29 @@
 //! The native `ezigen` command line: generate, edit, device information and a smoke test.
 //! Runs the same library code as the browser.
 
-use std::io::IsTerminal;
-use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
 use burn::tensor::{DType, Device};
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use indicatif::{ProgressBar, ProgressStyle};
 use ezigen::pipeline::{
-    EditRequest, Event, GenerateRequest, Mask, NoiseSource, Output, Pipeline, ProgressSink, ReplayNoise, RgbaImage,
+    EditRequest, GenerateRequest, Mask, NoiseSource, Output, Pipeline, ProgressSink, ReplayNoise, RgbaImage,
     SamplingOptions, SeededNoise, SubjectImage, Trajectory,
 };
 use ezigen::contract::MAX_SUBJECTS;
 use ezigen::weights::safetensors::{StoredDType, TensorToWrite, write};
 use ezigen::{Error, device, smoke};
 
+#[path = "cli/progress.rs"]
+mod progress;
+#[path = "cli/sampling.rs"]
+mod sampling;
 #[path = "cli/tuning.rs"]
 mod tuning;
+
+use progress::{PreviewWriter, StderrProgress};
+use sampling::Sampling;
 
 /// The process's Rust heap, counted: `ezigen bench` reports the peak of a model load, the
 /// figure that bounds the page's wasm linear memory (the same loader code runs there).
@@ -48,40 +52,6 @@ enum Backend {
 enum Dtype {
     F32,
     F16,
-}
-
-/// Sampling options of generate, edit and dreambench.
-#[derive(Args)]
-struct Sampling {
-    #[arg(long, default_value_t = SamplingOptions::default().steps)]
-    steps: usize,
-    /// Classifier-free guidance (generation).
-    #[arg(long, default_value_t = SamplingOptions::default().guidance)]
-    guidance: f64,
-    /// Share of the steps used for appearance transfer (more = more subject appearance).
-    #[arg(long, default_value_t = SamplingOptions::default().split_ratio)]
-    split_ratio: f64,
-    /// Auto-stop when consecutive images reach this CLIP similarity.
-    #[arg(long, default_value_t = SamplingOptions::default().sim_threshold)]
-    sim_threshold: f64,
-    /// Run exactly this many refinement iterations (default: auto-stop, 3 to 9).
-    #[arg(long)]
-    iterations: Option<usize>,
-}
-
-impl Sampling {
-    /// The core's options with this seed (and the default edit guidance).
-    fn options(&self, seed: u64) -> SamplingOptions {
-        SamplingOptions {
-            seed,
-            steps: self.steps,
-            guidance: self.guidance,
-            split_ratio: self.split_ratio,
-            sim_threshold: self.sim_threshold,
-            iterations: self.iterations,
-            ..SamplingOptions::default()
-        }
-    }
 }
 
 /// Options shared by generate and edit.
@@ -129,6 +99,10 @@ struct Common {
     /// Write the latent after every step and iteration to this safetensors file.
     #[arg(long)]
     trajectory: Option<PathBuf>,
+    /// Write the live preview (the clean image a step predicts, from the latent by a fixed
+    /// linear map) of every N-th UNet step as a PNG into DIR.
+    #[arg(long, num_args = 2, value_names = ["N", "DIR"])]
+    preview_every: Vec<String>,
 }
 
 #[derive(Subcommand)]
@@ -778,63 +752,6 @@ fn options(c: &Common) -> SamplingOptions {
     SamplingOptions { edit_guidance: c.edit_guidance, ..c.sampling.options(c.seed) }
 }
 
-/// Progress on stderr: on a terminal an indicatif bar for the current stage; elsewhere (a log
-/// file, CI) one plain line per finished stage. Either way one line per finished iteration.
-struct StderrProgress {
-    start: Instant,
-    /// `None` when stderr is not a terminal.
-    bar: Option<ProgressBar>,
-}
-
-impl StderrProgress {
-    fn new() -> Self {
-        let bar = std::io::stderr().is_terminal().then(|| {
-            let bar = ProgressBar::new(0);
-            bar.set_style(
-                ProgressStyle::with_template("{msg:<18} [{bar:30}] {pos}/{len}  {elapsed_precise}")
-                    .expect("a valid template")
-                    .progress_chars("#>-"),
-            );
-            bar
-        });
-        Self { start: Instant::now(), bar }
-    }
-
-    fn line(&self, text: String) {
-        match &self.bar {
-            Some(bar) => bar.println(text),
-            None => eprintln!("{text}"),
-        }
-    }
-}
-
-impl ProgressSink for StderrProgress {
-    fn event(&mut self, event: Event<'_>) -> ControlFlow<()> {
-        match event {
-            Event::Progress { stage, step, total, iteration, .. } => match &self.bar {
-                Some(bar) => {
-                    bar.set_length(total as u64);
-                    bar.set_position(step as u64);
-                    bar.set_message(format!("{stage:?} it {iteration}"));
-                }
-                None if step == total => {
-                    eprintln!("{stage:?} (iteration {iteration}): {total} step(s) done at {:.1} s", self.start.elapsed().as_secs_f64());
-                }
-                None => {}
-            },
-            Event::Image { iteration, similarity, last, .. } => {
-                let sim = similarity.map_or("—".to_string(), |s| format!("{s:.4}"));
-                self.line(format!("iteration {iteration} done, similarity to previous {sim}{}", if last { " (final)" } else { "" }));
-                if let (true, Some(bar)) = (last, &self.bar) {
-                    bar.finish_and_clear();
-                }
-            }
-            Event::Latent { .. } => {}
-        }
-        ControlFlow::Continue(())
-    }
-}
-
 fn noise_source(c: &Common, seed: u64) -> ezigen::Result<Box<dyn NoiseSource>> {
     Ok(match &c.noise {
         Some(p) => {
@@ -881,11 +798,32 @@ fn variations(
         let seed = c.seed + i as u64;
         let mut noise = noise_source(c, seed)?;
         let mut progress = StderrProgress::new();
-        let (out, traj) = record(c, &mut progress, |sink| task(seed, noise.as_mut(), sink))?;
-        eprintln!("{what} took {:.1} s", progress.start.elapsed().as_secs_f64());
+        let started = progress.start;
+        let (out, traj) = match preview_every(c, i)? {
+            Some((every, dir)) => {
+                let mut previews = PreviewWriter::new(&mut progress, every, dir)?;
+                let r = record(c, &mut previews, |sink| task(seed, noise.as_mut(), sink));
+                previews.report();
+                r?
+            }
+            None => record(c, &mut progress, |sink| task(seed, noise.as_mut(), sink))?,
+        };
+        eprintln!("{what} took {:.1} s", started.elapsed().as_secs_f64());
         save_outputs(c, i, &out, traj)?;
     }
     Ok(())
+}
+
+/// `--preview-every N DIR` for variation `i` (DIR/{i+1} when there are several).
+fn preview_every(c: &Common, i: usize) -> ezigen::Result<Option<(usize, PathBuf)>> {
+    let [n, dir] = match c.preview_every.as_slice() {
+        [] => return Ok(None),
+        [n, dir] => [n, dir],
+        _ => return Err(Error::Input("--preview-every takes two values: N (every N-th UNet step) and DIR".into())),
+    };
+    let every = n.parse::<usize>().ok().filter(|&n| n >= 1).ok_or_else(|| Error::Input(format!("--preview-every N must be a whole number ≥ 1 (got {n})")))?;
+    let dir = PathBuf::from(dir);
+    Ok(Some((every, if c.count > 1 { dir.join((i + 1).to_string()) } else { dir })))
 }
 
 /// `--count` needs seeded noise and one output per run.

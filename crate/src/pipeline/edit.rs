@@ -9,10 +9,10 @@ use ts_rs::TS;
 
 use super::image::{self, Mask, RgbaImage};
 use super::subject::{SubjectImage, check_subjects};
-use super::{AdapterGate, Blend, EXCEPTION_TOKEN, Job, NoiseSource, Output, Pass, Pipeline, ProgressSink, SamplingOptions, Stage, similarity};
+use super::{AdapterGate, Blend, EXCEPTION_TOKEN, Job, StepInfo, NoiseSource, Output, Pass, Pipeline, ProgressSink, SamplingOptions, Stage, similarity};
 use crate::imageops::{Filter, Image8};
 use crate::models::unet::RefMode;
-use crate::schedulers::{DdpmScheduler, DpmSolverInverse};
+use crate::schedulers::{DpmSolverInverse, Sampler};
 use crate::{Error, Result};
 
 /// Inputs of an edit (the page sends it as one object).
@@ -95,7 +95,7 @@ impl Pipeline {
     /// Runs an edit; the output has the source's resized size (short side = the model size).
     pub async fn edit(&self, req: &EditRequest, noise: &mut dyn NoiseSource, sink: &mut dyn ProgressSink) -> Result<Output> {
         req.validate()?;
-        Job::new(self, req.options.clone(), noise, sink).edit(req).await
+        Job::new(self, req.options.clone(), true, noise, sink).edit(req).await
     }
 }
 
@@ -103,6 +103,7 @@ impl Job<'_> {
     /// Inverts `rgb` for `split_ratio · N` steps; returns [z0, …, z_n].
     async fn invert(&mut self, rgb: &Image8, k: usize, exclip: &Tensor<3>) -> Result<Vec<Tensor<4>>> {
         let opts = self.opts.clone();
+        self.begin_pass();
         let x = image::to_tensor_f64(rgb, self.device(), self.dtype());
         let mut z = self.encode_image(x, &format!("edit/loop{k}/posterior"))?;
         let mut inv = DpmSolverInverse::new(&self.m().scheduler, opts.steps);
@@ -111,11 +112,13 @@ impl Job<'_> {
         for j in 0..steps {
             let t = inv.timesteps()[j];
             let eps = self.m().unet.forward(z.clone(), t as f32, exclip, RefMode::Off);
+            let x0 = self.sink.wants_previews().then(|| self.predicted_x0(eps.clone(), t, z.clone()));
             z = inv.step(eps, z);
             traj.push(z.clone());
-            self.after_step(format!("edit/loop{k}/inv{j}"), &z).await?;
-            self.progress(Stage::Inversion, j + 1, steps, k, None)?;
+            let at = StepInfo { stage: Stage::Inversion, step: j + 1, total: steps, iteration: k, similarity: None };
+            self.after_step(format!("edit/loop{k}/inv{j}"), &z, x0, at).await?;
         }
+        self.flush().await?;
         Ok(traj)
     }
 
@@ -148,9 +151,7 @@ impl Job<'_> {
 
         let subject = self.subject_features(&req.subjects, &req.subject_prompt)?;
 
-        let sched = DdpmScheduler::new(&self.m().scheduler, opts.steps);
         let start = opts.layout_steps();
-        let timesteps = sched.timesteps()[start..].to_vec();
         let mut current = src.clone();
         let mut current_emb = self.clip_embedding(&current).await?;
         self.image(0, None, &RgbaImage::from_rgb(&src), false)?;
@@ -174,8 +175,8 @@ impl Job<'_> {
             let x = traj.last().expect("inversion has steps").clone();
             let bg_traj = background.get_or_insert(traj);
             let pass = Pass {
-                sched: &sched,
-                timesteps: &timesteps,
+                sampler: Sampler::new(opts.sampler, &self.m().scheduler, opts.steps),
+                start,
                 ctx: &ctx,
                 subject: &subject,
                 adapter: AdapterGate::Always,
@@ -186,7 +187,7 @@ impl Job<'_> {
                 similarity: sims.last().copied(),
                 blend: Some(Blend { fg: &fg, bg: &bg, trajectory: bg_traj }),
             };
-            let x = self.denoise(x, &pass).await?;
+            let x = self.denoise(x, pass).await?;
             self.progress(Stage::Decode, 0, 1, k, sims.last().copied())?;
             let decoded = self.decode(x).await?;
             let emb = self.clip_embedding(&decoded).await?;

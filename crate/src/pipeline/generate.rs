@@ -10,7 +10,7 @@ use super::image::{self, RgbaImage};
 use super::subject::{SubjectImage, check_subjects};
 use super::{AdapterGate, Job, NoiseSource, OFFICIAL_NEGATIVE_PROMPT, Output, Pass, Pipeline, ProgressSink, SamplingOptions, Stage, similarity};
 use crate::imageops::{Filter, Image8};
-use crate::schedulers::DdpmScheduler;
+use crate::schedulers::Sampler;
 use crate::{Error, Result};
 
 /// Inputs of a generation (the page sends it as one object; the negative prompts stay the
@@ -68,16 +68,14 @@ impl Pipeline {
     /// receives progress, previews and (when it wants them) every latent, and may cancel.
     pub async fn generate(&self, req: &GenerateRequest, noise: &mut dyn NoiseSource, sink: &mut dyn ProgressSink) -> Result<Output> {
         req.validate()?;
-        Job::new(self, req.options.clone(), noise, sink).generate(req).await
+        Job::new(self, req.options.clone(), false, noise, sink).generate(req).await
     }
 }
 
 impl Job<'_> {
     async fn generate(&mut self, req: &GenerateRequest) -> Result<Output> {
         let opts = self.opts.clone();
-        let n = opts.steps;
-        let sched = DdpmScheduler::new(&self.m().scheduler, n);
-        let timesteps = sched.timesteps().to_vec();
+        let config = &self.m().scheduler;
 
         self.progress(Stage::EncodeText, 0, 3, 0, None)?;
         let cond = self.encode_prompt(&req.prompt)?;
@@ -90,9 +88,10 @@ impl Job<'_> {
         // Decoupled initial run: adapter off for i < (1 − r)·N.
         let s = self.pipe.latent_size();
         let x = self.noise("init/latents", [1, 4, s, s])?;
+        self.begin_pass();
         let pass = Pass {
-            sched: &sched,
-            timesteps: &timesteps,
+            sampler: Sampler::new(opts.sampler, config, opts.steps),
+            start: 0,
             ctx: &ctx0,
             subject: &subject,
             adapter: AdapterGate::After(1.0 - opts.split_ratio),
@@ -103,7 +102,7 @@ impl Job<'_> {
             similarity: None,
             blend: None,
         };
-        let x = self.denoise(x, &pass).await?;
+        let x = self.denoise(x, pass).await?;
         self.progress(Stage::Decode, 0, 1, 0, None)?;
         let mut current = self.decode(x).await?;
         let mut current_emb = self.clip_embedding(&current).await?;
@@ -123,10 +122,12 @@ impl Job<'_> {
             let input = current.resize(size, size, Filter::Bilinear);
             let z0 = self.encode_image(image::to_tensor(&input, self.device(), self.dtype()), &format!("loop{k}/posterior"))?;
             let eps0 = self.noise(&format!("loop{k}/renoise"), z0.dims())?;
-            let x = sched.add_noise(z0, eps0, t_renoise);
+            // The official loop re-noises with its DDPM scheduler (the same ᾱ for every sampler).
+            let x = crate::schedulers::add_noise(&config.alphas_cumprod(), z0, eps0, t_renoise);
+            self.begin_pass();
             let pass = Pass {
-                sched: &sched,
-                timesteps: &timesteps[start..],
+                sampler: Sampler::new(opts.sampler, config, opts.steps),
+                start,
                 ctx: &ctx_loop,
                 subject: &subject,
                 adapter: AdapterGate::Always,
@@ -137,7 +138,7 @@ impl Job<'_> {
                 similarity: sims.last().copied(),
                 blend: None,
             };
-            let x = self.denoise(x, &pass).await?;
+            let x = self.denoise(x, pass).await?;
             self.progress(Stage::Decode, 0, 1, k, sims.last().copied())?;
             let next: Image8 = self.decode(x).await?;
             let emb = self.clip_embedding(&next).await?;

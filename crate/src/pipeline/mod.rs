@@ -8,9 +8,12 @@
 //! here is keyed by name anyway (`docs/noise-replay.md`).
 
 pub mod edit;
+pub mod estimate;
 pub mod generate;
 pub mod image;
 pub mod noise;
+pub mod options;
+pub mod preview;
 pub mod subject;
 
 use std::ops::ControlFlow;
@@ -23,7 +26,7 @@ use crate::imageops::{Image8, clip_preprocess};
 use crate::models::clip::{ClipTextModel, ClipVisionModel};
 use crate::models::unet::{RefMode, SubjectFeatures, UNet2DConditionModel};
 use crate::models::vae::{VaeDecoder, VaeEncoder};
-use crate::schedulers::{DdpmScheduler, SchedulerConfig};
+use crate::schedulers::{Sampler, SchedulerConfig};
 use crate::tokenizer::ClipTokenizer;
 use crate::{Error, Result};
 
@@ -31,98 +34,14 @@ pub use edit::EditRequest;
 pub use generate::GenerateRequest;
 pub use image::{Mask, RgbaImage};
 pub use noise::{NoiseSource, ReplayNoise, RoundInputs, SeededNoise};
+pub use options::{MAX_ITERATIONS, MIN_ITERATIONS, PassRange, Preset, PresetInfo, SamplingOptions};
 pub use subject::{SubjectCache, SubjectImage};
 pub use crate::device::read_f32;
 
 /// The official negative prompt of the initial generation run (misspelling included).
 pub const OFFICIAL_NEGATIVE_PROMPT: &str = "dark, blur, defoucus, lack of content, dizzy.";
-/// Fewest refinement iterations under auto-stop.
-pub const MIN_ITERATIONS: usize = 3;
-/// Most refinement iterations under auto-stop.
-pub const MAX_ITERATIONS: usize = 9;
 /// The token EZIGen's inversion conditioning repeats (`ExceptionCLIPTextModel`).
 pub const EXCEPTION_TOKEN: usize = 7788;
-
-/// Sampling options shared by both tasks (defaults = the official values).
-#[derive(Clone, Debug, Serialize, Deserialize, TS)]
-#[serde(rename_all = "camelCase", default)]
-pub struct SamplingOptions {
-    /// Seed of every random draw.
-    #[ts(type = "number")]
-    pub seed: u64,
-    /// DDPM steps N (50).
-    pub steps: usize,
-    /// Classifier-free guidance of generation (7.5).
-    pub guidance: f64,
-    /// Guidance of the edit loops (hard-coded 2 in the official code).
-    pub edit_guidance: f64,
-    /// r: the last r·N steps are appearance transfer (0.4).
-    pub split_ratio: f64,
-    /// Auto-stop when consecutive images' CLIP similarity reaches this (0.99).
-    pub sim_threshold: f64,
-    /// Run exactly this many refinement iterations instead of auto-stop.
-    pub iterations: Option<usize>,
-}
-
-impl Default for SamplingOptions {
-    fn default() -> Self {
-        Self { seed: 3154, steps: 50, guidance: 7.5, edit_guidance: 2.0, split_ratio: 0.4, sim_threshold: 0.99, iterations: None }
-    }
-}
-
-impl SamplingOptions {
-    /// Checks every option against [`LIMITS`](crate::contract::LIMITS); the error names the
-    /// bad option and its range.
-    pub fn validate(&self) -> Result<()> {
-        let l = &crate::contract::LIMITS;
-        l.seed.check("seed", self.seed as f64)?;
-        l.steps.check("steps", self.steps as f64)?;
-        l.guidance.check("guidance", self.guidance)?;
-        l.edit_guidance.check("edit guidance", self.edit_guidance)?;
-        l.split_ratio.check("split ratio", self.split_ratio)?;
-        l.sim_threshold.check("similarity threshold", self.sim_threshold)?;
-        if let Some(n) = self.iterations {
-            l.iterations.check("iterations", n as f64)?;
-        }
-        if self.transfer_steps() == 0 {
-            return Err(Error::Input("split ratio × steps must be at least one step".into()));
-        }
-        Ok(())
-    }
-
-    /// Steps of the layout phase: `int(N − r·N)` (30 of 50).
-    pub fn layout_steps(&self) -> usize {
-        (self.steps as f64 - self.split_ratio * self.steps as f64) as usize
-    }
-
-    /// Steps of each appearance-transfer pass (20 of 50).
-    pub fn transfer_steps(&self) -> usize {
-        self.steps - self.layout_steps()
-    }
-
-    /// The timestep the loop re-noises to: `int(r·1000)` (400).
-    pub fn renoise_timestep(&self, train_steps: usize) -> usize {
-        ((self.split_ratio * train_steps as f64) as usize).min(train_steps - 1)
-    }
-
-    /// The official gate (`attention_main.py`): the adapter is active at step index `i` of a
-    /// call iff `skip_ratio · N < i + 1`.
-    pub fn adapter_active(&self, skip_ratio: f64, i: usize) -> bool {
-        skip_ratio * (self.steps as f64) < (i + 1) as f64
-    }
-
-    /// The loop condition of `loop_infer`: whether iteration `k` (1-based) runs, given the
-    /// similarity of the last finished iteration to its predecessor.
-    pub fn continue_loop(&self, k: usize, last_similarity: Option<f64>) -> bool {
-        match self.iterations {
-            Some(n) => k <= n,
-            None => {
-                let sim = last_similarity.unwrap_or(f64::NEG_INFINITY);
-                (k <= MAX_ITERATIONS && sim < self.sim_threshold) || k <= MIN_ITERATIONS
-            }
-        }
-    }
-}
 
 /// Pipeline stages, as reported to the progress sink.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, TS)]
@@ -163,6 +82,34 @@ pub enum Event<'a> {
         iteration: usize,
         /// Similarity of the last finished iteration to its predecessor.
         similarity: Option<f64>,
+        /// Seconds the whole run still needs, fewest and most (a range while auto-stop decides
+        /// the iteration count); absent until a UNet pass has been timed or without a clock.
+        #[serde(rename = "secondsLeft")]
+        #[ts(rename = "secondsLeft")]
+        seconds_left: Option<[f64; 2]>,
+        /// UNet passes the whole run still makes, fewest and most.
+        #[serde(rename = "passesLeft")]
+        #[ts(rename = "passesLeft")]
+        passes_left: [usize; 2],
+        /// `seconds_left` in words ([`estimate::describe`]: "about 40–70 s left").
+        #[serde(rename = "timeLeft")]
+        #[ts(rename = "timeLeft")]
+        time_left: String,
+    },
+    /// The clean image a UNet step predicts (x̂₀ through [`preview::latent_to_rgba`]: one pixel
+    /// per latent cell), after every UNet step, to sinks that
+    /// [want previews](ProgressSink::wants_previews).
+    Preview {
+        /// Stage of the step.
+        stage: Stage,
+        /// Step of the stage (1-based).
+        step: usize,
+        /// Steps of the stage.
+        total: usize,
+        /// Iteration.
+        iteration: usize,
+        /// The preview (latent size: 64 × 64 for SD 2.1-base's square image).
+        image: &'a RgbaImage,
     },
     /// An iteration's image (a preview; `last` for the result).
     Image {
@@ -202,6 +149,17 @@ pub trait ProgressSink {
     fn wants_latents(&self) -> bool {
         false
     }
+
+    /// Whether to send [`Event::Preview`] after every UNet step (a 4-channel latent-size
+    /// readback, one step behind, and well under a millisecond of host work).
+    fn wants_previews(&self) -> bool {
+        false
+    }
+
+    /// A millisecond clock for the time estimate (`None`: no estimate).
+    fn clock_ms(&self) -> Option<f64> {
+        None
+    }
 }
 
 /// A sink that ignores everything.
@@ -239,6 +197,14 @@ impl ProgressSink for Trajectory<'_> {
 
     fn wants_latents(&self) -> bool {
         true
+    }
+
+    fn wants_previews(&self) -> bool {
+        self.inner.wants_previews()
+    }
+
+    fn clock_ms(&self) -> Option<f64> {
+        self.inner.clock_ms()
     }
 }
 
@@ -291,7 +257,30 @@ pub(crate) struct Job<'a> {
     pub sink: &'a mut dyn ProgressSink,
     pub opts: SamplingOptions,
     /// A readback of the previous step kept in flight (one step behind).
-    pending: Option<Tensor<1>>,
+    pending: Option<Pending>,
+    /// The remaining-time estimate.
+    pub(crate) estimate: estimate::Estimate,
+    /// ᾱ of the schedule (x̂₀ of the previews).
+    alphas_cumprod: Vec<f64>,
+}
+
+/// What the previous step left to read back.
+enum Pending {
+    /// One value, only to keep the queue from running ahead.
+    Probe(Tensor<1>),
+    /// The predicted clean latent, for a preview.
+    Preview { x0: Tensor<4>, stage: Stage, step: usize, total: usize, iteration: usize },
+}
+
+/// Where a UNet step sits, for its progress and preview events.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct StepInfo {
+    pub stage: Stage,
+    /// 1-based.
+    pub step: usize,
+    pub total: usize,
+    pub iteration: usize,
+    pub similarity: Option<f64>,
 }
 
 impl Pipeline {
@@ -341,10 +330,13 @@ impl<'a> Job<'a> {
     pub(crate) fn new(
         pipe: &'a Pipeline,
         opts: SamplingOptions,
+        editing: bool,
         noise: &'a mut dyn NoiseSource,
         sink: &'a mut dyn ProgressSink,
     ) -> Self {
-        Self { pipe, noise, sink, opts, pending: None }
+        let estimate = estimate::Estimate::new(&opts, editing);
+        let alphas_cumprod = pipe.models.scheduler.alphas_cumprod();
+        Self { pipe, noise, sink, opts, pending: None, estimate, alphas_cumprod }
     }
 
     pub(crate) fn device(&self) -> &Device {
@@ -361,7 +353,11 @@ impl<'a> Job<'a> {
 
     /// Reports progress; `Err(Cancelled)` when the sink asks to stop.
     pub(crate) fn progress(&mut self, stage: Stage, step: usize, total: usize, iteration: usize, similarity: Option<f64>) -> Result<()> {
-        match self.sink.event(Event::Progress { stage, step, total, iteration, similarity }) {
+        let seconds_left = self.estimate.seconds_left();
+        let (lo, hi) = self.estimate.passes_left();
+        let time_left = estimate::describe(seconds_left);
+        let event = Event::Progress { stage, step, total, iteration, similarity, seconds_left, passes_left: [lo, hi], time_left };
+        match self.sink.event(event) {
             ControlFlow::Continue(()) => Ok(()),
             ControlFlow::Break(()) => Err(Error::Cancelled),
         }
@@ -391,45 +387,96 @@ impl<'a> Job<'a> {
         Some(Tensor::from_data(TensorData::new(values, like.dims()), (self.device(), self.dtype())))
     }
 
-    /// Called after every UNet step: sends the latent to a sink that wants latents, and
-    /// otherwise awaits a one-element readback of the *previous* step (keeping the GPU queue
-    /// full while giving a browser's event loop a turn).
-    pub(crate) async fn after_step(&mut self, key: String, latent: &Tensor<4>) -> Result<()> {
+    /// The next UNet pass follows other work (see [`estimate::Estimate::begin_pass`]).
+    pub(crate) fn begin_pass(&mut self) {
+        let now = self.sink.clock_ms();
+        self.estimate.begin_pass(now);
+    }
+
+    /// Called after every UNet step with the new latent under its trajectory key, and with the
+    /// clean latent x̂₀ the step predicted when the sink wants previews: sends the latent to a sink that wants latents;
+    /// otherwise awaits the readback of the *previous* step (keeping the GPU queue full while
+    /// giving a browser's event loop a turn), which for a sink that wants previews is that
+    /// step's x̂₀, sent as [`Event::Preview`]. Then times the pass and reports progress.
+    pub(crate) async fn after_step(&mut self, key: String, latent: &Tensor<4>, x0: Option<Tensor<4>>, at: StepInfo) -> Result<()> {
+        let now = self.sink.clock_ms();
+        self.estimate.pass_done(at.iteration, now);
         if self.sink.wants_latents() {
             let shape = latent.dims().to_vec();
             let values = read_f32(latent.clone()).await?;
-            return match self.sink.event(Event::Latent { key: &key, shape: &shape, values: &values }) {
-                ControlFlow::Continue(()) => Ok(()),
-                ControlFlow::Break(()) => Err(Error::Cancelled),
-            };
+            if let ControlFlow::Break(()) = self.sink.event(Event::Latent { key: &key, shape: &shape, values: &values }) {
+                return Err(Error::Cancelled);
+            }
         }
-        let probe: Tensor<1> = latent.clone().reshape([-1]).narrow(0, 0, 1);
-        if let Some(prev) = self.pending.replace(probe) {
-            read_f32(prev).await?;
+        let next = if let Some(x0) = x0 {
+            Pending::Preview { x0, stage: at.stage, step: at.step, total: at.total, iteration: at.iteration }
+        } else if self.sink.wants_latents() {
+            // The latent readback above already waited for this step.
+            return self.progress(at.stage, at.step, at.total, at.iteration, at.similarity);
+        } else {
+            Pending::Probe(latent.clone().reshape([-1]).narrow(0, 0, 1))
+        };
+        if let Some(prev) = self.pending.replace(next) {
+            self.settle(prev).await?;
         }
-        Ok(())
+        self.progress(at.stage, at.step, at.total, at.iteration, at.similarity)
     }
 
-    /// One denoising pass (the official pipeline call's loop): for every timestep a guided
-    /// UNet step (adapter on as `pass.adapter` says), the DDPM step with the draw
-    /// `{prefix}/ddpm/step{i}`, the optional background blend, then the latent as
-    /// `{prefix}/step{i}` and a progress event.
-    pub(crate) async fn denoise(&mut self, mut x: Tensor<4>, pass: &Pass<'_>) -> Result<Tensor<4>> {
+    /// Reads back the step still in flight (the last of a pass), sending its preview.
+    pub(crate) async fn flush(&mut self) -> Result<()> {
+        match self.pending.take() {
+            Some(p) => self.settle(p).await,
+            None => Ok(()),
+        }
+    }
+
+    async fn settle(&mut self, pending: Pending) -> Result<()> {
+        match pending {
+            Pending::Probe(t) => read_f32(t).await.map(|_| ()),
+            Pending::Preview { x0, stage, step, total, iteration } => {
+                let [_, _, h, w] = x0.dims();
+                let values = read_f32(x0).await?;
+                let image = preview::latent_to_rgba(&values, w, h);
+                match self.sink.event(Event::Preview { stage, step, total, iteration, image: &image }) {
+                    ControlFlow::Continue(()) => Ok(()),
+                    ControlFlow::Break(()) => Err(Error::Cancelled),
+                }
+            }
+        }
+    }
+
+    /// x̂₀ of a step at `t` (batch 1; the preview's input).
+    pub(crate) fn predicted_x0(&self, eps: Tensor<4>, t: usize, sample: Tensor<4>) -> Tensor<4> {
+        crate::schedulers::predicted_x0(&self.alphas_cumprod, eps, t, sample)
+    }
+
+    /// One denoising pass (the official pipeline call's loop) over
+    /// `pass.sampler.timesteps()[pass.start..]`: for every timestep a guided UNet step (adapter
+    /// on as `pass.adapter` says), the sampler's step (DDPM with the draw
+    /// `{prefix}/ddpm/step{i}`; DDIM and DPM-Solver++ draw nothing), the optional background
+    /// blend, then the latent as `{prefix}/step{i}`, a preview and a progress event.
+    pub(crate) async fn denoise(&mut self, mut x: Tensor<4>, mut pass: Pass<'_>) -> Result<Tensor<4>> {
         let shape = x.dims();
-        let total = pass.timesteps.len();
-        for (i, &t) in pass.timesteps.iter().enumerate() {
+        let timesteps = pass.sampler.timesteps()[pass.start..].to_vec();
+        let total = timesteps.len();
+        for (i, &t) in timesteps.iter().enumerate() {
             let subject = pass.adapter.active(&self.opts, i).then_some(pass.subject);
             let eps = self.guided_eps(&x, t, pass.ctx, subject, pass.guidance);
-            let z = self.noise(&format!("{}/ddpm/step{i}", pass.prefix), shape)?;
-            x = pass.sched.step(eps, t, x, Some(z));
+            let x0 = self.sink.wants_previews().then(|| self.predicted_x0(eps.clone(), t, x.clone()));
+            let z = match pass.sampler.draws_noise() {
+                true => Some(self.noise(&format!("{}/ddpm/step{i}", pass.prefix), shape)?),
+                false => None,
+            };
+            x = pass.sampler.step(eps, t, x, z);
             if let Some(b) = &pass.blend {
                 // Background from the first round's trajectory, one step noisier: R[i] = z_{n−i}.
                 let r = &b.trajectory[(b.trajectory.len() - 1).saturating_sub(i)];
                 x = x * b.fg.clone() + r.clone() * b.bg.clone();
             }
-            self.after_step(format!("{}/step{i}", pass.prefix), &x).await?;
-            self.progress(pass.stage, i + 1, total, pass.iteration, pass.similarity)?;
+            let at = StepInfo { stage: pass.stage, step: i + 1, total, iteration: pass.iteration, similarity: pass.similarity };
+            self.after_step(format!("{}/step{i}", pass.prefix), &x, x0, at).await?;
         }
+        self.flush().await?;
         Ok(x)
     }
 
@@ -513,8 +560,10 @@ pub(crate) struct Blend<'p> {
 
 /// What one denoising pass runs with (see [`Job::denoise`]).
 pub(crate) struct Pass<'p> {
-    pub sched: &'p DdpmScheduler,
-    pub timesteps: &'p [usize],
+    /// A freshly set sampler (diffusers resets its scheduler at every pipeline call).
+    pub sampler: Sampler,
+    /// The first step: 0, or `int(N − r·N)` for the loops (`timesteps[latents_steps:]`).
+    pub start: usize,
     /// `[uncond; cond]` text embeddings.
     pub ctx: &'p Tensor<3>,
     pub subject: &'p SubjectFeatures,

@@ -1,6 +1,7 @@
 //! Port of diffusers 0.30.1 `schedulers/scheduling_ddpm.py` (`DDPMScheduler`) as EZIGen's
-//! sampler uses it: "leading" timestep spacing with `steps_offset`, `fixed_small` variance,
-//! no clipping or thresholding, epsilon prediction, variance noise supplied by the caller.
+//! sampler uses it: the config's timestep spacing ("leading" with `steps_offset` for SD),
+//! `fixed_small` variance, optional x̂₀ clipping (off for SD), no thresholding, epsilon
+//! prediction, variance noise supplied by the caller.
 
 use burn::tensor::Tensor;
 
@@ -12,6 +13,7 @@ pub struct DdpmScheduler {
     alphas_cumprod: Vec<f64>,
     timesteps: Vec<usize>,
     step_ratio: usize,
+    clip_sample: bool,
 }
 
 impl DdpmScheduler {
@@ -20,11 +22,8 @@ impl DdpmScheduler {
     pub fn new(config: &SchedulerConfig, num_inference_steps: usize) -> Self {
         let n = num_inference_steps.clamp(1, config.num_train_timesteps);
         let step_ratio = config.num_train_timesteps / n;
-        let timesteps = (0..n)
-            .rev()
-            .map(|i| (i * step_ratio + config.steps_offset).min(config.num_train_timesteps - 1))
-            .collect();
-        Self { alphas_cumprod: config.alphas_cumprod(), timesteps, step_ratio }
+        let timesteps = config.ddpm_timesteps(n);
+        Self { alphas_cumprod: config.alphas_cumprod(), timesteps, step_ratio, clip_sample: config.clip_sample }
     }
 
     /// The timesteps, noisiest first.
@@ -66,7 +65,10 @@ impl DdpmScheduler {
     /// and is required for t > 0 (diffusers draws it there; at t = 0 it is ignored).
     pub fn step(&self, model_output: Tensor<4>, t: usize, sample: Tensor<4>, variance_noise: Option<Tensor<4>>) -> Tensor<4> {
         let [sa, sb, c_x0, c_xt, std] = self.step_coefficients(t);
-        let x0 = (sample.clone() - model_output * sb) / sa;
+        let mut x0 = (sample.clone() - model_output * sb) / sa;
+        if self.clip_sample {
+            x0 = x0.clamp(-1.0, 1.0);
+        }
         let prev = x0 * c_x0 + sample * c_xt;
         match variance_noise {
             Some(z) if t > 0 => prev + z * std,
@@ -76,7 +78,6 @@ impl DdpmScheduler {
 
     /// `add_noise(x0, ε, t) = √ᾱ_t·x0 + √(1−ᾱ_t)·ε`.
     pub fn add_noise(&self, x0: Tensor<4>, noise: Tensor<4>, t: usize) -> Tensor<4> {
-        let a = self.alphas_cumprod[t];
-        x0 * a.sqrt() + noise * (1.0 - a).sqrt()
+        super::add_noise(&self.alphas_cumprod, x0, noise, t)
     }
 }

@@ -5,6 +5,7 @@
 use burn::tensor::Tensor;
 
 use super::SchedulerConfig;
+use super::dpm_solver::{alpha_sigma, lambda, sigmas_at};
 
 /// DPM-Solver++(2M) running from clean (t = 0) towards noise.
 #[derive(Clone, Debug)]
@@ -15,31 +16,18 @@ pub struct DpmSolverInverse {
     prev_x0: Option<Tensor<4>>,
 }
 
-/// (α, σ) of the variance-preserving parametrisation for a given `sigma = σ/α`.
-fn alpha_sigma(sigma: f64) -> (f64, f64) {
-    let alpha = 1.0 / (sigma * sigma + 1.0).sqrt();
-    (alpha, sigma * alpha)
-}
-
-fn lambda(sigma: f64) -> f64 {
-    let (a, s) = alpha_sigma(sigma);
-    a.ln() - s.ln()
-}
-
 impl DpmSolverInverse {
     /// `set_timesteps(n)`: timesteps `round(linspace(0, T−1, n+1))[:-1]` (round half to even
     /// as numpy does), σ_k = √((1−ᾱ)/ᾱ) at those timesteps, plus σ at T−1 appended.
     pub fn new(config: &SchedulerConfig, num_inference_steps: usize) -> Self {
-        let ac = config.alphas_cumprod();
         let last = config.num_train_timesteps - 1;
         let n = num_inference_steps.max(1);
         let mut timesteps: Vec<usize> = (0..n)
             .map(|k| (k as f64 * (last as f64 / n as f64)).round_ties_even() as usize)
             .collect();
         timesteps.dedup();
-        let sigma_at = |t: usize| ((1.0 - ac[t]) / ac[t]).sqrt();
-        let mut sigmas: Vec<f64> = timesteps.iter().map(|&t| sigma_at(t)).collect();
-        sigmas.push(sigma_at(last));
+        let mut sigmas = sigmas_at(config, &timesteps);
+        sigmas.extend(sigmas_at(config, &[last]));
         Self { timesteps, sigmas, step_index: 0, prev_x0: None }
     }
 
