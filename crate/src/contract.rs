@@ -187,7 +187,8 @@ pub fn typescript() -> String {
     use crate::eval::{ScoreRequest, Scores};
     use crate::kernels::check::KernelCheck;
     use crate::kernels::tune::{CandidateTime, TuneReport, TuneTable, TunedProblem};
-    use crate::pipeline::{EditRequest, Event, GenerateRequest, Mask, RgbaImage, SamplingOptions, Stage, SubjectImage};
+    use crate::pipeline::{EditRequest, Event, GenerateRequest, Mask, Preset, PresetInfo, RgbaImage, SamplingOptions, Stage, SubjectImage};
+    use crate::schedulers::SamplerKind;
     use crate::smoke::SmokeOutput;
     use crate::tokenizer::PromptTokens;
     use crate::weights::components::Component;
@@ -210,15 +211,17 @@ pub fn typescript() -> String {
         ($($t:ty),* $(,)?) => { $( decl(<$t as TS>::docs(), <$t as TS>::decl(&cfg)); )* };
     }
     types!(
-        RgbaImage, Mask, SubjectImage, SamplingOptions, GenerateRequest, EditRequest, Stage, Event<'static>, FailureKind,
+        RgbaImage, Mask, SubjectImage, SamplerKind, Preset, PresetInfo, SamplingOptions, GenerateRequest, EditRequest, Stage, Event<'static>, FailureKind,
         AdapterReport, SmokeOutput, KernelCheck, BenchOptions, Component, Manifest, ComponentEntry, ShardEntry,
         TensorEntry, Range, Limits, GpuLimits, PromptTokens, Root, ConvertSettings, ConvertPlan, ConvertProgress, Shard,
         Scores, ScoreRequest, TuneTable, CandidateTime, TunedProblem, TuneReport,
     );
 
     let json = |v: &dyn erased::Json| v.json();
-    let constants: [(&str, &str, &str, String); 12] = [
+    let constants: [(&str, &str, &str, String); 14] = [
         ("The official sampling defaults (configs/infer_config.yaml).", "DEFAULT_OPTIONS", "SamplingOptions", json(&SamplingOptions::default())),
+        ("Every sampler, in the order the page lists them.", "SAMPLERS", "readonly SamplerKind[]", json(&SamplerKind::ALL)),
+        ("The presets (sampler and step count), slowest first; the first is the default.", "PRESETS", "readonly PresetInfo[]", json(&Preset::all_info())),
         ("Ranges of the sampling options; the core refuses values outside them.", "LIMITS", "Limits", json(&LIMITS)),
         ("The largest image side accepted (page upload and core).", "MAX_IMAGE_SIDE", "number", MAX_IMAGE_SIDE.to_string()),
         ("The most elongated edit source or subject accepted (long side : short side).", "MAX_ASPECT_RATIO", "number", json(&MAX_ASPECT_RATIO)),

@@ -39,7 +39,7 @@ impl ProgressSink for Collect {
         match e {
             Event::Image { iteration, similarity, image, .. } => self.images.push((iteration, similarity, image.clone())),
             Event::Latent { key, shape, values } => self.latents.push((key.to_string(), shape.to_vec(), values.to_vec())),
-            Event::Progress { .. } | Event::Preview { .. } => {}
+            Event::Progress { .. } | Event::StepPreview { .. } => {}
         }
         ControlFlow::Continue(())
     }

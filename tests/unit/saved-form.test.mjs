@@ -13,6 +13,7 @@ const good = {
   prompt: 'a dog on the moon',
   subjectPrompt: 'a toy',
   seed: 42,
+  sampler: 'dpmpp',
   steps: 7,
   guidance: 9,
   editGuidance: 3.5,
@@ -30,6 +31,7 @@ test('a valid stored form comes back as it was', () => {
     prompt: 'a dog on the moon',
     subjectPrompt: 'a toy',
     seed: 42,
+    sampler: 'dpmpp',
     steps: 7,
     guidance: 9,
     editGuidance: 3.5,
@@ -54,6 +56,7 @@ test('nothing stored (or not an object) gives the defaults', () => {
     assert.equal(f.params.prompt, '');
     assert.equal(f.params.subjectPrompt, 'a dog');
     assert.equal(f.params.steps, D.steps);
+    assert.equal(f.params.sampler, 'ddpm');
     assert.equal(f.params.iterations, D.iterations);
     assert.equal(f.params.compositeBackground, false);
     assert.equal(f.fixedIterations, 3);
@@ -102,4 +105,12 @@ test('the variation count comes back when it is one the form offers, else 1', ()
   assert.equal(checkSavedForm({ ...good, variations: 4 }, 3).variations, 4);
   assert.equal(checkSavedForm({ ...good, variations: 2 }, 3).variations, 2);
   for (const v of [3, 0, 8, '4', null, 2.5]) assert.equal(checkSavedForm({ ...good, variations: v }, 3).variations, 1, String(v));
+});
+
+test('an unknown or missing sampler (a form saved before samplers could be chosen) falls back to the paper\'s DDPM', () => {
+  for (const sampler of [undefined, 'euler', 3, null]) {
+    assert.equal(checkSavedForm({ ...good, sampler }, 3).params.sampler, D.sampler);
+  }
+  assert.equal(D.sampler, 'ddpm');
+  assert.equal(checkSavedForm({ ...good, sampler: 'ddim' }, 3).params.sampler, 'ddim');
 });

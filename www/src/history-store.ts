@@ -10,7 +10,7 @@
 // Storage must never break the page: every failure (no IndexedDB, private mode, quota, a
 // damaged database) is passed to `onFailure` and the call resolves with an empty answer.
 
-import type { EditParams } from './protocol.js';
+import { DEFAULTS, SAMPLERS, type EditParams } from './protocol.js';
 import type { Mode } from './ui/state.js';
 
 /** How many results are kept across visits; the oldest is dropped beyond it. */
@@ -109,6 +109,7 @@ function isSavedResult(v: unknown): v is SavedResult {
     typeof p.subjectPrompt === 'string' &&
     typeof p.compositeBackground === 'boolean' &&
     ['seed', 'steps', 'guidance', 'editGuidance', 'splitRatio', 'simThreshold'].every((k) => isNum(p[k])) &&
+    (p.sampler === undefined || (SAMPLERS as readonly unknown[]).includes(p.sampler)) &&
     (p.iterations === null || isNum(p.iterations))
   );
 }
@@ -138,7 +139,11 @@ export function createHistoryStore(onFailure: (why: string) => void): HistorySto
     load: () =>
       guarded([] as SavedResult[], async (db) => {
         const rows: unknown[] = await request(db.transaction(STORE, 'readonly').objectStore(STORE).getAll());
-        return rows.filter(isSavedResult).reverse();
+        // Results stored before samplers could be chosen ran the paper's DDPM.
+        return rows
+          .filter(isSavedResult)
+          .map((r) => ({ ...r, params: { ...r.params, sampler: r.params.sampler ?? DEFAULTS.sampler } }))
+          .reverse();
       }),
     add: (result) =>
       guarded(null as number | null, async (db) => {

@@ -125,6 +125,9 @@ function onReply(msg: Reply): void {
     case 'preview':
       run.onPreview(msg);
       break;
+    case 'step-preview':
+      run.onStepPreview(msg);
+      break;
     case 'result':
       void results.onResult(msg);
       break;

@@ -28,6 +28,8 @@ import {
 export {
   COMPONENTS,
   DEFAULT_OPTIONS,
+  PRESETS,
+  SAMPLERS,
   FULL_MODEL_LIMITS,
   LIMITS,
   MASK_FOREGROUND_MIN,
@@ -48,7 +50,10 @@ export type {
   FailureKind,
   GenerateRequest,
   KernelCheck,
+  Preset,
+  PresetInfo,
   PromptTokens,
+  SamplerKind,
   SamplingOptions,
   Scores,
   SmokeOutput,
@@ -263,7 +268,20 @@ export type Reply =
   | { type: 'gemm-tuning'; info: GemmTuningInfo }
   | { type: 'storage-info'; storage: StorageInfo; deleted: boolean }
   // `variation`: which variation of the run (0-based) the event belongs to
-  | { type: 'progress'; id: number; variation: number; stage: Stage; step: number; total: number; iteration: number; similarity: number | null }
+  // timeLeft: the core's estimate of the whole run in words ("about 40–70 s left")
+  | {
+      type: 'progress';
+      id: number;
+      variation: number;
+      stage: Stage;
+      step: number;
+      total: number;
+      iteration: number;
+      similarity: number | null;
+      timeLeft: string;
+    }
+  // The clean image the UNet step `step` of `stage` predicts, one pixel per latent cell
+  | { type: 'step-preview'; id: number; variation: number; stage: Stage; step: number; total: number; iteration: number; image: RgbaImage }
   // iteration 0 is the initial image, refinement iterations count from 1
   | { type: 'preview'; id: number; variation: number; iteration: number; similarity: number | null; image: RgbaImage }
   // One variation's image. iterations: refinement iterations run (the image events' largest

@@ -372,7 +372,10 @@ async function runPipeline(req: Extract<Request, { type: 'generate' | 'edit' }>)
         if (ev.type === 'progress') {
           const { stage, step, total, iteration } = ev;
           if (stage === 'subject-reused') subjectReused = true;
-          post({ type: 'progress', id: run.id, variation, stage, step, total, iteration, similarity: ev.similarity });
+          post({ type: 'progress', id: run.id, variation, stage, step, total, iteration, similarity: ev.similarity, timeLeft: ev.timeLeft });
+        } else if (ev.type === 'step-preview') {
+          const { stage, step, total, iteration, image } = ev;
+          post({ type: 'step-preview', id: run.id, variation, stage, step, total, iteration, image }, [image.data.buffer]);
         } else if (ev.type === 'image') {
           // The core hands over a fresh Uint8Array (a copy out of wasm memory); it is transferred.
           const image: RgbaImage = ev.image;

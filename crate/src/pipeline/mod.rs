@@ -99,7 +99,7 @@ pub enum Event<'a> {
     /// The clean image a UNet step predicts (x̂₀ through [`preview::latent_to_rgba`]: one pixel
     /// per latent cell), after every UNet step, to sinks that
     /// [want previews](ProgressSink::wants_previews).
-    Preview {
+    StepPreview {
         /// Stage of the step.
         stage: Stage,
         /// Step of the stage (1-based).
@@ -150,7 +150,7 @@ pub trait ProgressSink {
         false
     }
 
-    /// Whether to send [`Event::Preview`] after every UNet step (a 4-channel latent-size
+    /// Whether to send [`Event::StepPreview`] after every UNet step (a 4-channel latent-size
     /// readback, one step behind, and well under a millisecond of host work).
     fn wants_previews(&self) -> bool {
         false
@@ -397,7 +397,7 @@ impl<'a> Job<'a> {
     /// clean latent x̂₀ the step predicted when the sink wants previews: sends the latent to a sink that wants latents;
     /// otherwise awaits the readback of the *previous* step (keeping the GPU queue full while
     /// giving a browser's event loop a turn), which for a sink that wants previews is that
-    /// step's x̂₀, sent as [`Event::Preview`]. Then times the pass and reports progress.
+    /// step's x̂₀, sent as [`Event::StepPreview`]. Then times the pass and reports progress.
     pub(crate) async fn after_step(&mut self, key: String, latent: &Tensor<4>, x0: Option<Tensor<4>>, at: StepInfo) -> Result<()> {
         let now = self.sink.clock_ms();
         self.estimate.pass_done(at.iteration, now);
@@ -437,7 +437,7 @@ impl<'a> Job<'a> {
                 let [_, _, h, w] = x0.dims();
                 let values = read_f32(x0).await?;
                 let image = preview::latent_to_rgba(&values, w, h);
-                match self.sink.event(Event::Preview { stage, step, total, iteration, image: &image }) {
+                match self.sink.event(Event::StepPreview { stage, step, total, iteration, image: &image }) {
                     ControlFlow::Continue(()) => Ok(()),
                     ControlFlow::Break(()) => Err(Error::Cancelled),
                 }

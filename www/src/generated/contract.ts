@@ -51,6 +51,37 @@ image: RgbaImage,
 mask: Mask | null, };
 
 /**
+ * Which sampler denoises.
+ */
+export type SamplerKind = "ddpm" | "ddim" | "dpmpp";
+
+/**
+ * A named choice of sampler and step count.
+ */
+export type Preset = "paper" | "balanced" | "fast";
+
+/**
+ * A preset as the page lists it.
+ */
+export type PresetInfo = { 
+/**
+ * The preset.
+ */
+preset: Preset, 
+/**
+ * Its sampler.
+ */
+sampler: SamplerKind, 
+/**
+ * Its step count.
+ */
+steps: number, 
+/**
+ * One line for the page and the CLI's help.
+ */
+description: string, };
+
+/**
  * Sampling options shared by both tasks (defaults = the official values).
  */
 export type SamplingOptions = { 
@@ -59,7 +90,11 @@ export type SamplingOptions = {
  */
 seed: number, 
 /**
- * DDPM steps N (50).
+ * The sampler of the main pipeline (DDPM, the paper's).
+ */
+sampler: SamplerKind, 
+/**
+ * Inference steps N of the sampler (50); the edit's inversion uses the same N.
  */
 steps: number, 
 /**
@@ -105,7 +140,11 @@ subjectPrompt: string,
  */
 seed: number, 
 /**
- * DDPM steps N (50).
+ * The sampler of the main pipeline (DDPM, the paper's).
+ */
+sampler: SamplerKind, 
+/**
+ * Inference steps N of the sampler (50); the edit's inversion uses the same N.
  */
 steps: number, 
 /**
@@ -163,7 +202,11 @@ compositeBackground: boolean,
  */
 seed: number, 
 /**
- * DDPM steps N (50).
+ * The sampler of the main pipeline (DDPM, the paper's).
+ */
+sampler: SamplerKind, 
+/**
+ * Inference steps N of the sampler (50); the edit's inversion uses the same N.
  */
 steps: number, 
 /**
@@ -216,7 +259,40 @@ iteration: number,
 /**
  * Similarity of the last finished iteration to its predecessor.
  */
-similarity: number | null, } | { "type": "image", 
+similarity: number | null, 
+/**
+ * Seconds the whole run still needs, fewest and most (a range while auto-stop decides
+ * the iteration count); absent until a UNet pass has been timed or without a clock.
+ */
+secondsLeft: [number, number] | null, 
+/**
+ * UNet passes the whole run still makes, fewest and most.
+ */
+passesLeft: [number, number], 
+/**
+ * `seconds_left` in words ([`estimate::describe`]: "about 40–70 s left").
+ */
+timeLeft: string, } | { "type": "step-preview", 
+/**
+ * Stage of the step.
+ */
+stage: Stage, 
+/**
+ * Step of the stage (1-based).
+ */
+step: number, 
+/**
+ * Steps of the stage.
+ */
+total: number, 
+/**
+ * Iteration.
+ */
+iteration: number, 
+/**
+ * The preview (latent size: 64 × 64 for SD 2.1-base's square image).
+ */
+image: RgbaImage, } | { "type": "image", 
 /**
  * Iteration (0 = the initial image).
  */
@@ -752,7 +828,13 @@ problems: Array<TunedProblem>,
 skipped: number, };
 
 /** The official sampling defaults (configs/infer_config.yaml). */
-export const DEFAULT_OPTIONS: SamplingOptions = {"seed":3154,"steps":50,"guidance":7.5,"editGuidance":2.0,"splitRatio":0.4,"simThreshold":0.99,"iterations":null};
+export const DEFAULT_OPTIONS: SamplingOptions = {"seed":3154,"sampler":"ddpm","steps":50,"guidance":7.5,"editGuidance":2.0,"splitRatio":0.4,"simThreshold":0.99,"iterations":null};
+
+/** Every sampler, in the order the page lists them. */
+export const SAMPLERS: readonly SamplerKind[] = ["ddpm","ddim","dpmpp"];
+
+/** The presets (sampler and step count), slowest first; the first is the default. */
+export const PRESETS: readonly PresetInfo[] = [{"preset":"paper","sampler":"ddpm","steps":50,"description":"DDPM, 50 steps: the paper's sampler (slowest)"},{"preset":"balanced","sampler":"dpmpp","steps":25,"description":"DPM-Solver++, 25 steps: about half the UNet passes"},{"preset":"fast","sampler":"dpmpp","steps":15,"description":"DPM-Solver++, 15 steps: under a third of the UNet passes"}];
 
 /** Ranges of the sampling options; the core refuses values outside them. */
 export const LIMITS: Limits = {"seed":{"min":0.0,"max":4294967295.0},"steps":{"min":1.0,"max":1000.0},"guidance":{"min":0.0,"max":30.0},"editGuidance":{"min":0.0,"max":30.0},"splitRatio":{"min":0.01,"max":1.0},"simThreshold":{"min":0.0,"max":1.0},"iterations":{"min":1.0,"max":50.0}};

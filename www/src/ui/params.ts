@@ -3,7 +3,7 @@
 // (defaults, history).
 
 import { $, setInvalid } from '../dom.js';
-import { DEFAULTS, LIMITS, type EditParams } from '../protocol.js';
+import { DEFAULTS, LIMITS, PRESETS, SAMPLERS, type EditParams, type Preset, type SamplerKind } from '../protocol.js';
 import { state } from './state.js';
 
 /** The form's parameters and variation count, or the first invalid field and what is wrong with it. */
@@ -38,6 +38,7 @@ export interface FormValues {
   prompt: string;
   subjectPrompt: string;
   seed: number | null;
+  sampler: SamplerKind;
   steps: number | null;
   guidance: number | null;
   editGuidance: number | null;
@@ -51,6 +52,47 @@ export interface FormValues {
 }
 
 const num = (id: string) => $<HTMLInputElement>(id);
+
+/** The samplers' names for people. */
+export const SAMPLER_LABELS: Record<SamplerKind, string> = { ddpm: "DDPM (the paper's)", ddim: 'DDIM', dpmpp: 'DPM-Solver++' };
+
+/** `v` as a sampler the core knows, or null. */
+export const samplerKind = (v: unknown): SamplerKind | null => (SAMPLERS as readonly unknown[]).includes(v) ? (v as SamplerKind) : null;
+
+/** The preset whose sampler and steps these are, or null ("custom"). */
+export function presetOf(sampler: SamplerKind, steps: number): Preset | null {
+  return PRESETS.find((p) => p.sampler === sampler && p.steps === steps)?.preset ?? null;
+}
+
+/** The speed of a run in one or two words: its preset ("Fast"), or "DDIM, 30 steps". */
+export function speedLabel(sampler: SamplerKind, steps: number): string {
+  const preset = presetOf(sampler, steps);
+  return preset ? `${preset.charAt(0).toUpperCase()}${preset.slice(1)}` : `${SAMPLER_LABELS[sampler]}, ${steps} steps`;
+}
+
+/** "Paper — DDPM, 50 steps: the paper's sampler (slowest)". */
+const presetLabel = (p: (typeof PRESETS)[number]) => `${p.preset.charAt(0).toUpperCase()}${p.preset.slice(1)} — ${p.description}`;
+
+/** The #sampler select's sampler. */
+const readSampler = (): SamplerKind => samplerKind($<HTMLSelectElement>('sampler').value) ?? DEFAULTS.sampler;
+
+/** Shows in #preset the preset that the sampler and steps fields make, or "Custom". */
+function syncPreset(): void {
+  const preset = presetOf(readSampler(), Number(num('steps').value));
+  const select = $<HTMLSelectElement>('preset');
+  select.value = preset ?? 'custom';
+  select.querySelector<HTMLOptionElement>('option[value="custom"]')!.hidden = preset !== null;
+}
+
+/** Fills the #preset and #sampler selects from the core's lists. */
+function fillSelects(): void {
+  const preset = $<HTMLSelectElement>('preset');
+  preset.replaceChildren(
+    ...PRESETS.map((p) => new Option(presetLabel(p), p.preset)),
+    Object.assign(new Option('Custom (see Advanced settings)', 'custom'), { hidden: true }),
+  );
+  $<HTMLSelectElement>('sampler').replaceChildren(...SAMPLERS.map((s) => new Option(SAMPLER_LABELS[s], s)));
+}
 
 /** The #variations select's count (the default when it holds something else). */
 const readVariations = (): number => variationCount(Number($<HTMLSelectElement>('variations').value)) ?? VARIATION_COUNTS[0];
@@ -111,6 +153,7 @@ function readParams(): ParamsResult {
       prompt: $<HTMLTextAreaElement>('prompt').value.trim(),
       subjectPrompt: $<HTMLInputElement>('subject-prompt').value.trim(),
       seed: out.seed,
+      sampler: readSampler(),
       steps: out.steps,
       guidance: out.guidance ?? (Number(num('guidance').value) || DEFAULTS.guidance),
       editGuidance: out.editGuidance ?? (Number(num('edit-guidance').value) || DEFAULTS.editGuidance),
@@ -125,12 +168,16 @@ function readParams(): ParamsResult {
 /** Wires the form; `refresh` re-checks the run button after every change. */
 export function createParamsForm(deps: { refresh(): void }): ParamsForm {
   const { refresh } = deps;
+  fillSelects();
+  syncPreset();
 
   function write(p: EditParams, fixedIterations?: number): void {
     $<HTMLTextAreaElement>('prompt').value = p.prompt;
     $<HTMLInputElement>('subject-prompt').value = p.subjectPrompt;
     num('seed').value = String(p.seed);
+    $<HTMLSelectElement>('sampler').value = p.sampler;
     num('steps').value = String(p.steps);
+    syncPreset();
     num('guidance').value = String(p.guidance);
     num('edit-guidance').value = String(p.editGuidance);
     num('split').value = String(p.splitRatio);
@@ -168,6 +215,19 @@ export function createParamsForm(deps: { refresh(): void }): ParamsForm {
     $(id).addEventListener('input', () => refresh());
   }
   $('variations').addEventListener('change', () => refresh());
+  $('preset').addEventListener('change', () => {
+    const info = PRESETS.find((p) => p.preset === $<HTMLSelectElement>('preset').value);
+    if (!info) return;
+    $<HTMLSelectElement>('sampler').value = info.sampler;
+    num('steps').value = String(info.steps);
+    syncPreset();
+    refresh();
+  });
+  $('sampler').addEventListener('change', () => {
+    syncPreset();
+    refresh();
+  });
+  $('steps').addEventListener('input', () => syncPreset());
 
   function snapshot(): FormValues {
     const raw = (id: string): number | null => {
@@ -178,6 +238,7 @@ export function createParamsForm(deps: { refresh(): void }): ParamsForm {
       prompt: $<HTMLTextAreaElement>('prompt').value,
       subjectPrompt: $<HTMLInputElement>('subject-prompt').value,
       seed: raw('seed'),
+      sampler: readSampler(),
       steps: raw('steps'),
       guidance: raw('guidance'),
       editGuidance: raw('edit-guidance'),

@@ -3,6 +3,7 @@
 // a run's variations (result-grid.ts) and the history (history.ts); selecting a tile or an entry
 // shows it and restores its settings.
 
+import { presetOf } from './params.js';
 import { $, show } from '../dom.js';
 import { drawRgba, rgbaToPngBlob } from '../image.js';
 import { asciiJson, insertTextChunk } from '../png.js';
@@ -96,6 +97,7 @@ export function createResults(deps: ResultsDeps): Results {
       ...(run.mode === 'generate'
         ? (({ compositeBackground: _c, editGuidance: _e, ...rest }) => rest)(params)
         : (({ guidance: _g, ...rest }) => rest)(params)),
+      preset: presetOf(params.sampler, params.steps) ?? 'custom',
       subjectPhotos: run.subjects,
       ...(run.count > 1 ? { variation: variation + 1, variations: run.count } : {}),
       width: image.width,

@@ -91,6 +91,8 @@ export interface RunPanel {
   onProgress(p: Extract<Reply, { type: 'progress' }>): void;
   /** An iteration's image of the run in progress. */
   onPreview(p: Extract<Reply, { type: 'preview' }>): void;
+  /** Draws a step's predicted image on the live preview. */
+  onStepPreview(p: Extract<Reply, { type: 'step-preview' }>): void;
   /** A run failed or was cancelled: explains it (and asks for a model reload after a GPU loss). */
   onFailed(id: number | null, kind: FailureKind, message: string): void;
 }
@@ -216,6 +218,9 @@ export function createRunPanel(deps: RunPanelDeps): RunPanel {
     $<HTMLButtonElement>('cancel').disabled = false;
     $('run-stage').textContent = 'Starting…';
     $('run-step').textContent = '';
+    $('run-eta').textContent = '';
+    show($('live-fig'), false);
+    delete $('live-fig').dataset.count;
     $<HTMLProgressElement>('run-progress').removeAttribute('value');
     const panel = $('run-panel');
     delete panel.dataset.stage;
@@ -308,6 +313,7 @@ export function createRunPanel(deps: RunPanelDeps): RunPanel {
     if (isOneStep(p)) bar.removeAttribute('value');
     else bar.value = p.total > 0 ? p.step / p.total : 0;
     $('run-step').textContent = stepLine(running.clock, now);
+    if ($('run-eta').textContent !== p.timeLeft) $('run-eta').textContent = p.timeLeft;
     $('run-panel').dataset.stage = p.stage;
     $('run-panel').dataset.step = String(p.step);
   }
@@ -329,6 +335,15 @@ export function createRunPanel(deps: RunPanelDeps): RunPanel {
   function onPreview(p: Extract<Reply, { type: 'preview' }>): void {
     if (!running || p.id !== running.id || p.variation !== running.variation) return;
     addPreview(p.iteration, p.similarity, p.image);
+  }
+
+  function onStepPreview(p: Extract<Reply, { type: 'step-preview' }>): void {
+    if (!running || p.id !== running.id || p.variation !== running.variation || running.cancelling) return;
+    drawRgba($<HTMLCanvasElement>('live-preview'), p.image);
+    const fig = $('live-fig');
+    fig.dataset.step = `${p.stage}/${p.iteration}/${p.step}`;
+    fig.dataset.count = String(Number(fig.dataset.count ?? '0') + 1);
+    show(fig, true);
   }
 
   function onFailed(id: number | null, kind: FailureKind, message: string): void {
@@ -391,5 +406,5 @@ export function createRunPanel(deps: RunPanelDeps): RunPanel {
   });
   $('advanced').addEventListener('toggle', () => updateRunState());
 
-  return { updateRunState, current: () => running, finish, noteResult, addPreview, onProgress, onPreview, onFailed };
+  return { updateRunState, current: () => running, finish, noteResult, addPreview, onProgress, onPreview, onStepPreview, onFailed };
 }

@@ -7,7 +7,7 @@
 
 import { $ } from '../dom.js';
 import { DEFAULTS, LIMITS, type EditParams } from '../protocol.js';
-import { VARIATION_COUNTS, variationCount, type FormValues, type ParamsForm } from './params.js';
+import { VARIATION_COUNTS, samplerKind, variationCount, type FormValues, type ParamsForm } from './params.js';
 import { state, type Mode } from './state.js';
 
 /** The localStorage key of the saved form (its format: FormValues plus `mode`). */
@@ -54,6 +54,7 @@ export function checkSavedForm(raw: unknown, fixedDefault: number): RestoredForm
       prompt: str('prompt'),
       subjectPrompt: str('subjectPrompt'),
       seed: num('seed', true, DEFAULTS.seed),
+      sampler: samplerKind(r.sampler) ?? DEFAULTS.sampler,
       steps: num('steps', true, DEFAULTS.steps),
       guidance: num('guidance', false, DEFAULTS.guidance),
       editGuidance: num('editGuidance', false, DEFAULTS.editGuidance),

@@ -68,7 +68,7 @@ impl ProgressSink for StderrProgress {
                     bar.finish_and_clear();
                 }
             }
-            Event::Latent { .. } | Event::Preview { .. } => {}
+            Event::Latent { .. } | Event::StepPreview { .. } => {}
         }
         ControlFlow::Continue(())
     }
@@ -116,7 +116,7 @@ impl<'s> PreviewWriter<'s> {
 
 impl ProgressSink for PreviewWriter<'_> {
     fn event(&mut self, event: Event<'_>) -> ControlFlow<()> {
-        if let Event::Preview { stage, step, iteration, image, .. } = &event {
+        if let Event::StepPreview { stage, step, iteration, image, .. } = &event {
             self.seen += 1;
             if (self.seen - 1) % self.every == 0 {
                 let stage = serde_json::to_value(stage).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
