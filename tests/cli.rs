@@ -160,3 +160,57 @@ fn cli_takes_several_subject_photos_and_makes_variations() {
     assert!(refused(&pairs).contains("1 --subject-mask for 2 --subject"));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Issue 28: `--preview-every 1 DIR` writes one PNG per UNet step of the denoising runs and the
+/// inversion (image size, named by stage, iteration and step); `--preset fast` makes at most a
+/// third of the UNet passes of `--preset paper` for the same fixed iteration count; the progress
+/// lines carry the whole run's estimate.
+#[test]
+fn cli_previews_every_step_and_presets_cut_the_unet_passes() {
+    let dir = std::env::temp_dir().join(format!("ezigen-cli-preview-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let subj = dir.join("subject.png");
+    write_png(&subj, 48, 36, |x, y| [200, (x * 5) as u8, (y * 7) as u8, 255]);
+    let src = dir.join("source.png");
+    write_png(&src, 64, 64, |x, y| [(x * 2) as u8, (y * 4) as u8, 90, 255]);
+    let mask = dir.join("mask.png");
+    write_png(&mask, 64, 64, |x, y| if (16..48).contains(&x) && (16..48).contains(&y) { [255; 4] } else { [0, 0, 0, 255] });
+    // (stderr, PNG files written) of a run with previews of every step.
+    let run = |task: &str, preset: &str, name: &str| {
+        let previews = dir.join(name);
+        let out = dir.join(format!("{name}.png"));
+        let mut args = vec![task, "--subject", subj.to_str().unwrap(), "--out", out.to_str().unwrap(), "--prompt", "a dog", "--iterations", "2"];
+        args.extend_from_slice(&["--backend", "cpu", "--preset", preset, "--preview-every", "1", previews.to_str().unwrap()]);
+        if task == "edit" {
+            args.extend_from_slice(&["--source", src.to_str().unwrap(), "--mask", mask.to_str().unwrap()]);
+        }
+        let o = Command::new(cli_binary()).args(&args).output().unwrap();
+        let log = String::from_utf8_lossy(&o.stderr).into_owned();
+        assert!(o.status.success(), "ezigen {args:?} failed:\n{log}");
+        let mut files: Vec<String> = std::fs::read_dir(&previews).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        files.sort();
+        (log, files)
+    };
+    // paper: 50 layout steps + 2 × 20 transfer steps; fast (DPM-Solver++, 15): 15 + 2 × 6.
+    let (log, paper) = run("generate", "paper", "paper");
+    assert_eq!(paper.len(), 90, "{paper:?}");
+    assert!(log.contains("wrote 90 preview(s) of 90 UNet step(s)"), "{log}");
+    assert_eq!(paper[0], "0001-layout-it0-step01.png");
+    assert_eq!(paper[49], "0050-layout-it0-step50.png");
+    assert_eq!(paper[89], "0090-transfer-it2-step20.png");
+    let img = image::open(dir.join("paper").join(&paper[0])).unwrap();
+    assert_eq!((img.width(), img.height()), (128, 128), "previews are upscaled to the image size");
+    assert!(log.contains("UNet passes to go") && log.contains(" left"), "progress lines carry the estimate:\n{log}");
+    let (_, fast) = run("generate", "fast", "fast");
+    assert_eq!(fast.len(), 27, "{fast:?}");
+    // The reference pass (one per subject photo) comes on top of the previewed steps.
+    assert!(3 * (fast.len() + 1) <= paper.len() + 1, "fast: {} UNet passes, paper: {}", fast.len() + 1, paper.len() + 1);
+    // An edit previews the inversion's steps too: 2 × (20 + 20) with paper, 2 × (6 + 6) with fast.
+    let (_, edit_paper) = run("edit", "paper", "edit-paper");
+    assert_eq!(edit_paper.len(), 80);
+    assert!(edit_paper[0].ends_with("-inversion-it1-step01.png") && edit_paper[20].ends_with("-transfer-it1-step01.png"), "{edit_paper:?}");
+    let (_, edit_fast) = run("edit", "fast", "edit-fast");
+    assert_eq!(edit_fast.len(), 24);
+    let _ = std::fs::remove_dir_all(&dir);
+}
