@@ -16,8 +16,9 @@ use crate::Result;
 use crate::kernels::flash_attention::{self, Variant};
 use crate::kernels::{Kernels, LaunchCounter, gemm, tune};
 use crate::models::unet::{FeatureBank, RefMode};
+use crate::schedulers::SamplerKind;
 use crate::pipeline::{
-    EditRequest, GenerateRequest, Mask, NoProgress, Pipeline, RgbaImage, SamplingOptions, SeededNoise, read_f32,
+    EditRequest, GenerateRequest, Mask, NoProgress, Pipeline, Preset, RgbaImage, SamplingOptions, SeededNoise, read_f32,
 };
 
 /// What to run and how often.
@@ -29,14 +30,16 @@ pub struct BenchConfig {
     pub repeats: usize,
     /// Run the full generate and edit (fixed iterations) as well.
     pub pipeline: bool,
-    /// DDPM steps of the full runs.
+    /// The sampler of the full runs (DDPM).
+    pub sampler: SamplerKind,
+    /// Sampler steps of the full runs.
     pub steps: usize,
     /// Refinement iterations of the full runs (fixed, no auto-stop).
     pub iterations: usize,
     /// Fields added to every record (model, backend, adapter, kernels, …).
     pub labels: serde_json::Map<String, Value>,
     /// Only these stages (`reference_pass`, `unet_step`, `vae_encode`, `vae_decode`,
-    /// `clip_vision`, `text_encoder`); empty = all. `attention` (the UNet's widest attention
+    /// `clip_vision`, `text_encoder`, `preview`); empty = all. `attention` (the UNet's widest attention
     /// alone) and `gemm` (the widest GEMM problems on every implementation) run only when named.
     pub only: Vec<String>,
     /// The kernels the models were loaded with (the `attention` stage calls the same ones).
@@ -52,7 +55,10 @@ pub struct BenchOptions {
     /// Also time a full generate and edit (true).
     #[ts(optional)]
     pub pipeline: Option<bool>,
-    /// DDPM steps of the full runs (50).
+    /// The sampler of the full runs ("ddpm").
+    #[ts(optional)]
+    pub sampler: Option<SamplerKind>,
+    /// Sampler steps of the full runs (50).
     #[ts(optional)]
     pub steps: Option<usize>,
     /// Refinement iterations of the full runs (3).
@@ -76,6 +82,7 @@ impl BenchOptions {
             latent: self.latent.unwrap_or(latent),
             repeats: self.repeats.unwrap_or(2),
             pipeline: self.pipeline.unwrap_or(true),
+            sampler: self.sampler.unwrap_or_default(),
             steps: self.steps.unwrap_or(50),
             iterations: self.iterations.unwrap_or(3),
             labels: self.labels.unwrap_or_default(),
@@ -97,6 +104,7 @@ impl Default for BenchConfig {
             latent: 64,
             repeats: 3,
             pipeline: true,
+            sampler: SamplerKind::Ddpm,
             steps: 50,
             iterations: 3,
             labels: serde_json::Map::new(),
@@ -256,8 +264,44 @@ pub async fn run(pipe: &Pipeline, cfg: &BenchConfig, now: &dyn Fn() -> f64, emit
         record("text_encoder", with(text, json!({"tokens": 77})), &mut peak_reserved);
     }
 
+    if cfg.wants("preview") {
+        // The live preview of one UNet step: x̂₀ on the device, its readback, the RGB map on
+        // the host (the last alone is the core's host work per step).
+        let (x, eps) = (rand4([1, 4, l, l]), rand4([1, 4, l, l]));
+        let alphas = pipe.models.scheduler.alphas_cumprod();
+        let mut device_ms = Vec::new();
+        let mut host_ms = Vec::new();
+        for _ in 0..cfg.repeats.max(1) {
+            let start = now();
+            let x0 = crate::schedulers::predicted_x0(&alphas, eps.clone(), 500, x.clone());
+            let values = read_f32(x0).await?;
+            let mid = now();
+            let reps = 100;
+            for _ in 0..reps {
+                std::hint::black_box(crate::pipeline::preview::latent_to_rgba(std::hint::black_box(&values), l, l));
+            }
+            host_ms.push((now() - mid) / reps as f64);
+            device_ms.push(mid - start);
+        }
+        let median = |v: &mut Vec<f64>| {
+            v.sort_by(f64::total_cmp);
+            v[v.len() / 2]
+        };
+        record(
+            "preview",
+            obj(json!({"x0_and_readback_ms": median(&mut device_ms), "latent_to_rgb_host_ms": median(&mut host_ms), "latent": l})),
+            &mut peak_reserved,
+        );
+    }
+
     if cfg.pipeline {
-        let opts = SamplingOptions { steps: cfg.steps, iterations: Some(cfg.iterations), ..SamplingOptions::default() };
+        let opts = SamplingOptions { sampler: cfg.sampler, steps: cfg.steps, iterations: Some(cfg.iterations), ..SamplingOptions::default() };
+        let preset = Preset::of(&opts).map(Preset::name);
+        let run_fields = |editing: bool, ms: f64, dispatches: usize| {
+            obj(json!({"ms": ms, "sampler": cfg.sampler.name(), "preset": preset, "steps": cfg.steps,
+                "iterations": cfg.iterations, "unet_passes": opts.unet_passes(editing, 1).max, "pixels": size,
+                "dispatches": dispatches}))
+        };
         let subject = synthetic_image(size, size, 1);
         let mut req = GenerateRequest::new(subject.clone(), "a dog in police outfit", "a dog");
         req.options = opts.clone();
@@ -269,12 +313,8 @@ pub async fn run(pipe: &Pipeline, cfg: &BenchConfig, now: &dyn Fn() -> f64, emit
         let dispatches = counter.total();
         drop(counter);
         let ms = now() - start;
-        record(
-            "generate",
-            obj(json!({"ms": ms, "steps": cfg.steps, "iterations": out.similarities.len().max(cfg.iterations),
-                "pixels": size, "dispatches": dispatches})),
-            &mut peak_reserved,
-        );
+        debug_assert_eq!(out.iterations, cfg.iterations, "a fixed iteration count runs exactly");
+        record("generate", run_fields(false, ms, dispatches), &mut peak_reserved);
 
         let source = synthetic_image(size, size, 2);
         let mut mask = vec![0u8; size * size];
@@ -291,11 +331,7 @@ pub async fn run(pipe: &Pipeline, cfg: &BenchConfig, now: &dyn Fn() -> f64, emit
         let dispatches = counter.total();
         drop(counter);
         let ms = now() - start;
-        record(
-            "edit",
-            obj(json!({"ms": ms, "steps": cfg.steps, "iterations": cfg.iterations, "pixels": size, "dispatches": dispatches})),
-            &mut peak_reserved,
-        );
+        record("edit", run_fields(true, ms, dispatches), &mut peak_reserved);
     }
     record("memory", obj(json!({"peak_reserved_bytes": peak_reserved,
         "note": "high-water mark of the allocator's reserved bytes over the stages above (an upper bound of the peak in use)"})), &mut peak_reserved);

@@ -1,6 +1,6 @@
 // End to end with the built-in tiny model in dist/models: generate from a file upload to a
-// downloaded PNG, edit with a painted mask, cancel and run again (with the Fast preset, its live
-// previews and estimate), offline second visit, and an
+// downloaded PNG (the Fast preset: live previews, the estimate, the preset kept), edit with a
+// painted mask, cancel, offline second visit, and an
 // interrupted download that resumes with only the missing shards.
 //
 // They run in `./build.sh test`; set EZIGEN_SKIP_E2E=1 to skip them while iterating on the UI.
@@ -60,7 +60,7 @@ async function runAndWait(page) {
 
 // The runs share a page where they can: SwiftShader compiles every GPU kernel on its first
 // use in a page (minutes for the first run), later runs in the same page take seconds.
-test('generate: upload → run → previews → PNG download with parameters; cancel within a step; run again', { skip }, async () => {
+test('generate: upload → run (fast preset) → live previews → PNG download with parameters; cancel within a step', { skip }, async () => {
   const server = await serveApp();
   const { context, close } = await launch({ webgpu: true });
   try {
@@ -100,17 +100,54 @@ test('generate: upload → run → previews → PNG download with parameters; ca
         if (seen()) window.oneStepShown = true;
       }).observe(document.querySelector('#run-panel'), { subtree: true, childList: true, characterData: true, attributes: true });
     });
+    // Issue 28: the run uses the Fast preset (DPM-Solver++, 15 steps); the image forms in the
+    // live preview at every UNet step and the whole run's estimate counts down.
+    await page.selectOption('#preset', 'fast');
+    assert.equal(await page.locator('#sampler').inputValue(), 'dpmpp');
+    assert.equal(await page.locator('#steps').inputValue(), '15');
+    await page.evaluate(() => {
+      const live = (window.live = { steps: [], hashes: new Set(), etas: [] });
+      const fig = document.querySelector('#live-fig');
+      new MutationObserver(() => {
+        const key = fig.dataset.step;
+        if (!key || live.steps.at(-1) === key) return;
+        live.steps.push(key);
+        const c = document.querySelector('#live-preview');
+        const px = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+        let h = 0;
+        for (let i = 0; i < px.length; i++) h = (h * 31 + px[i]) >>> 0;
+        live.hashes.add(h);
+      }).observe(fig, { attributes: true, attributeFilter: ['data-step'] });
+      const eta = document.querySelector('#run-eta');
+      new MutationObserver(() => {
+        if (live.etas.at(-1) !== eta.textContent) live.etas.push(eta.textContent);
+      }).observe(eta, { childList: true, characterData: true, subtree: true });
+    });
     let t0 = Date.now();
     await page.click('#run');
     await page.locator('#run-panel').waitFor({ state: 'visible' });
     await page.waitForFunction(() => document.querySelector('#run-panel')?.dataset.stage, null, { timeout: RUN_TIMEOUT });
+    await page.locator('#live-fig').waitFor({ state: 'visible', timeout: RUN_TIMEOUT });
     await screenshot(page, 'app-running');
 
     await page.locator('#result').waitFor({ state: 'visible', timeout: RUN_TIMEOUT });
-    console.log(`first generate (kernels compiled on first use): ${Date.now() - t0} ms`);
+    console.log(`first generate (fast preset, kernels compiled on first use): ${Date.now() - t0} ms`);
     assert.equal(await page.evaluate(() => window.oneStepShown), true, 'a one-step stage shows its seconds on an animated bar');
     assert.ok((await page.locator('#previews li').count()) >= 1, 'every iteration shows a preview');
-    assert.equal(await page.locator('#history li button span').first().textContent(), 'Generate · “a dog in police outfit” · seed 3154');
+    const live = await page.evaluate(() => ({ ...window.live, hashes: window.live.hashes.size, count: document.querySelector('#live-fig').dataset.count }));
+    // 15 steps of the initial run, then 6 of the one refinement iteration: a preview each.
+    assert.equal(live.count, '21', JSON.stringify(live));
+    assert.equal(live.steps[0], 'layout/0/1', JSON.stringify(live.steps));
+    assert.equal(live.steps.at(-1), 'transfer/1/6', JSON.stringify(live.steps));
+    assert.ok(live.hashes >= 2, `the preview changes from step to step (${live.hashes} distinct images)`);
+    const upper = (t) => {
+      const m = /^about (\d+)(?:–(\d+))? (s|min) left$/.exec(t);
+      return m ? Number(m[2] ?? m[1]) * (m[3] === 'min' ? 60 : 1) : null;
+    };
+    const etas = live.etas.map(upper).filter((v) => v !== null);
+    assert.ok(etas.length >= 2 && etas.at(-1) < etas[0], `the estimate decreases: ${live.etas.join(' / ')}`);
+    const caption = 'Generate · “a dog in police outfit” · seed 3154 · Fast';
+    assert.equal(await page.locator('#history li button span').first().textContent(), caption);
     await screenshot(page, 'app-result');
 
     const [download] = await Promise.all([page.waitForEvent('download'), page.click('#download')]);
@@ -122,9 +159,19 @@ test('generate: upload → run → previews → PNG download with parameters; ca
     assert.equal(String(png.height), await page.locator('#result').getAttribute('data-height'));
     const meta = JSON.parse(png.text.parameters);
     assert.equal(meta.seed, 3154);
-    assert.equal(meta.steps, 4);
+    assert.deepEqual([meta.preset, meta.sampler, meta.steps], ['fast', 'dpmpp', 15]);
     assert.equal(meta.iterations, 1);
     assert.equal(meta.prompt, 'a dog in police outfit');
+
+    // A reload (a second tab: the form and the history come back from storage) keeps the preset.
+    {
+      const { page: again } = await openApp(context, server.url);
+      assert.equal(await again.locator('#preset').inputValue(), 'fast', 'the preset is kept across a reload');
+      assert.equal(await again.locator('#sampler').inputValue(), 'dpmpp');
+      await again.locator('#history li').first().waitFor({ state: 'visible' });
+      assert.equal(await again.locator('#history li button span').first().textContent(), caption);
+      await again.close();
+    }
 
     // The history restores the parameters of a result.
     await page.fill('#seed', '77');
@@ -165,59 +212,6 @@ test('generate: upload → run → previews → PNG download with parameters; ca
     assert.equal(await page.locator('#mode-lock').isVisible(), false);
     assert.equal(await page.locator('#run-panel').isVisible(), false);
     assert.equal(await page.locator('#model-status').getAttribute('data-state'), 'ready');
-    // Issue 28, run again warm with the Fast preset (DPM-Solver++, 15 steps): the image forms
-    // in the live preview at every UNet step, the whole run's estimate counts down, and the
-    // preset is kept in the history, the PNG and across a reload.
-    await page.selectOption('#preset', 'fast');
-    assert.equal(await page.locator('#sampler').inputValue(), 'dpmpp');
-    assert.equal(await page.locator('#steps').inputValue(), '15');
-    await page.fill('#iterations', '1');
-    await page.evaluate(() => {
-      const live = (window.live = { steps: [], hashes: new Set(), etas: [] });
-      const fig = document.querySelector('#live-fig');
-      new MutationObserver(() => {
-        const key = fig.dataset.step;
-        if (!key || live.steps.at(-1) === key) return;
-        live.steps.push(key);
-        const c = document.querySelector('#live-preview');
-        const px = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
-        let h = 0;
-        for (let i = 0; i < px.length; i++) h = (h * 31 + px[i]) >>> 0;
-        live.hashes.add(h);
-      }).observe(fig, { attributes: true, attributeFilter: ['data-step'] });
-      const eta = document.querySelector('#run-eta');
-      new MutationObserver(() => {
-        if (live.etas.at(-1) !== eta.textContent) live.etas.push(eta.textContent);
-      }).observe(eta, { childList: true, characterData: true, subtree: true });
-    });
-    t0 = Date.now();
-    await runAndWait(page);
-    console.log(`second generate (warm, fast preset): ${Date.now() - t0} ms`);
-    assert.equal(await page.locator('#result').isVisible(), true);
-    const live = await page.evaluate(() => ({ ...window.live, hashes: window.live.hashes.size, count: document.querySelector('#live-fig').dataset.count }));
-    // 15 steps of the initial run, then 6 of the one refinement iteration: a preview each.
-    assert.equal(live.count, '21', JSON.stringify(live));
-    assert.equal(live.steps[0], 'layout/0/1', JSON.stringify(live.steps));
-    assert.equal(live.steps.at(-1), 'transfer/1/6', JSON.stringify(live.steps));
-    assert.ok(live.hashes >= 2, `the preview changes from step to step (${live.hashes} distinct images)`);
-    const upper = (t) => {
-      const m = /^about (\d+)(?:–(\d+))? (s|min) left$/.exec(t);
-      return m ? Number(m[2] ?? m[1]) * (m[3] === 'min' ? 60 : 1) : null;
-    };
-    const etas = live.etas.map(upper).filter((v) => v !== null);
-    assert.ok(etas.length >= 2 && etas.at(-1) < etas[0], `the estimate decreases: ${live.etas.join(' / ')}`);
-    assert.equal(await page.locator('#history li button span').first().textContent(), 'Generate · “a dog in police outfit” · seed 3154 · Fast');
-    const [fastDownload] = await Promise.all([page.waitForEvent('download'), page.click('#download')]);
-    const fastPath = join(ARTIFACTS, 'app-download-fast.png');
-    await fastDownload.saveAs(fastPath);
-    const fastMeta = JSON.parse(readPng(readFileSync(fastPath)).text.parameters);
-    assert.deepEqual([fastMeta.preset, fastMeta.sampler, fastMeta.steps], ['fast', 'dpmpp', 15]);
-    await page.reload();
-    await page.waitForFunction(() => document.querySelector('#gpu-status')?.dataset.state !== 'loading', null, { timeout: 120_000 });
-    assert.equal(await page.locator('#preset').inputValue(), 'fast', 'the preset is kept across a reload');
-    assert.equal(await page.locator('#sampler').inputValue(), 'dpmpp');
-    await page.locator('#history li').first().waitFor({ state: 'visible' });
-    assert.equal(await page.locator('#history li button span').first().textContent(), 'Generate · “a dog in police outfit” · seed 3154 · Fast');
   } finally {
     await close();
     await server.close();

@@ -463,7 +463,11 @@ struct BenchArgs {
     /// Skip the full generate and edit runs.
     #[arg(long)]
     no_pipeline: bool,
-    /// DDPM steps of the full runs.
+    /// The sampler of the full runs (with --steps: paper = ddpm 50, balanced = dpmpp 25, fast =
+    /// dpmpp 15).
+    #[arg(long, value_enum, default_value = "ddpm")]
+    sampler: sampling::SamplerArg,
+    /// Sampler steps of the full runs.
     #[arg(long, default_value_t = SamplingOptions::default().steps)]
     steps: usize,
     /// Refinement iterations of the full runs (fixed, no auto-stop).
@@ -558,6 +562,7 @@ fn bench(a: BenchArgs) -> ezigen::Result<()> {
         latent: a.latent.unwrap_or(pipe.latent_size()),
         repeats: a.repeats,
         pipeline: !a.no_pipeline,
+        sampler: a.sampler.kind(),
         steps: a.steps,
         iterations: a.iterations,
         labels,

@@ -419,7 +419,11 @@ repeats?: number,
  */
 pipeline?: boolean, 
 /**
- * DDPM steps of the full runs (50).
+ * The sampler of the full runs ("ddpm").
+ */
+sampler?: SamplerKind, 
+/**
+ * Sampler steps of the full runs (50).
  */
 steps?: number, 
 /**

@@ -3,7 +3,7 @@
 // it and puts its settings back into the form; "Clear history" deletes the list and the stored
 // entries. When browser storage fails, the list works for this visit and a note says so.
 
-import { presetOf, speedLabel } from './params.js';
+import { speedLabel } from './params.js';
 import { $, show } from '../dom.js';
 import { bitmapToRgba } from '../image.js';
 import { createHistoryStore, HISTORY_LIMIT, type SavedResult, type StoredResult } from '../history-store.js';
@@ -63,11 +63,11 @@ export function shortPrompt(prompt: string, max = CAPTION_PROMPT_CHARS): string 
 }
 
 /**
- * A history entry's caption: mode, the shortened prompt, the seed and, unless it is the paper's
- * default, the speed ("Edit · “a toy on the sofa” · seed 33 · Fast").
+ * A history entry's caption: mode, the shortened prompt, the seed and, for a sampler other than
+ * the paper's DDPM, the speed ("Edit · “a toy on the sofa” · seed 33 · Fast").
  */
 export function historyCaption(mode: Mode, p: EditParams): string {
-  const speed = presetOf(p.sampler, p.steps) === 'paper' ? '' : ` · ${speedLabel(p.sampler, p.steps)}`;
+  const speed = p.sampler === 'ddpm' ? '' : ` · ${speedLabel(p.sampler, p.steps)}`;
   return `${mode === 'edit' ? 'Edit' : 'Generate'} · “${shortPrompt(p.prompt)}” · seed ${p.seed}${speed}`;
 }
 

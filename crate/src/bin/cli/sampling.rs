@@ -27,6 +27,17 @@ pub enum SamplerArg {
     Dpmpp,
 }
 
+impl SamplerArg {
+    /// The core's sampler.
+    pub fn kind(self) -> SamplerKind {
+        match self {
+            Self::Ddpm => SamplerKind::Ddpm,
+            Self::Ddim => SamplerKind::Ddim,
+            Self::Dpmpp => SamplerKind::Dpmpp,
+        }
+    }
+}
+
 /// Sampling options of generate, edit and dreambench.
 #[derive(Args)]
 pub struct Sampling {
@@ -71,12 +82,7 @@ impl Sampling {
             ..SamplingOptions::default()
         });
         SamplingOptions {
-            sampler: match self.sampler {
-                Some(SamplerArg::Ddpm) => SamplerKind::Ddpm,
-                Some(SamplerArg::Ddim) => SamplerKind::Ddim,
-                Some(SamplerArg::Dpmpp) => SamplerKind::Dpmpp,
-                None => base.sampler,
-            },
+            sampler: self.sampler.map_or(base.sampler, SamplerArg::kind),
             steps: self.steps.unwrap_or(base.steps),
             ..base
         }
