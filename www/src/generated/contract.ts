@@ -270,7 +270,7 @@ secondsLeft: [number, number] | null,
  */
 passesLeft: [number, number], 
 /**
- * `seconds_left` in words ([`estimate::describe`]: "about 40–70 s left").
+ * `seconds_left` in words ([`super::estimate::describe`]: "about 40–70 s left").
  */
 timeLeft: string, } | { "type": "step-preview", 
 /**
