@@ -12,16 +12,25 @@ fn write_png(path: &std::path::Path, w: u32, h: u32, f: impl Fn(u32, u32) -> [u8
     img.save(path).unwrap();
 }
 
-#[test]
-fn cli_generate_and_edit() {
-    let dir = std::env::temp_dir().join(format!("ezigen-cli-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+/// A subject photo, a `w`×`h` source photo and its mask (a painted rectangle in the middle) in
+/// a fresh folder `dir`: (subject, source, mask).
+fn write_inputs(dir: &std::path::Path, w: u32, h: u32) -> (std::path::PathBuf, std::path::PathBuf, std::path::PathBuf) {
+    let _ = std::fs::remove_dir_all(dir);
+    std::fs::create_dir_all(dir).unwrap();
     let subj = dir.join("subject.png");
     write_png(&subj, 48, 36, |x, y| [200, (x * 5) as u8, (y * 7) as u8, 255]);
     let src = dir.join("source.png");
-    write_png(&src, 90, 60, |x, y| [(x * 2) as u8, (y * 4) as u8, 90, 255]);
+    write_png(&src, w, h, |x, y| [(x * 2) as u8, (y * 4) as u8, 90, 255]);
     let mask = dir.join("mask.png");
-    write_png(&mask, 90, 60, |x, y| if (30..60).contains(&x) && (15..45).contains(&y) { [255; 4] } else { [0, 0, 0, 255] });
+    let painted = |x: u32, y: u32| (w / 3..2 * w / 3).contains(&x) && (h / 4..3 * h / 4).contains(&y);
+    write_png(&mask, w, h, |x, y| if painted(x, y) { [255; 4] } else { [0, 0, 0, 255] });
+    (subj, src, mask)
+}
+
+#[test]
+fn cli_generate_and_edit() {
+    let dir = std::env::temp_dir().join(format!("ezigen-cli-{}", std::process::id()));
+    let (subj, src, mask) = write_inputs(&dir, 90, 60);
     let run = |args: &[&str]| {
         let out = Command::new(cli_binary()).args(args).output().unwrap();
         assert!(out.status.success(), "ezigen {args:?} failed:\n{}", String::from_utf8_lossy(&out.stderr));
@@ -168,14 +177,7 @@ fn cli_takes_several_subject_photos_and_makes_variations() {
 #[test]
 fn cli_previews_every_step_and_presets_cut_the_unet_passes() {
     let dir = std::env::temp_dir().join(format!("ezigen-cli-preview-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let subj = dir.join("subject.png");
-    write_png(&subj, 48, 36, |x, y| [200, (x * 5) as u8, (y * 7) as u8, 255]);
-    let src = dir.join("source.png");
-    write_png(&src, 64, 64, |x, y| [(x * 2) as u8, (y * 4) as u8, 90, 255]);
-    let mask = dir.join("mask.png");
-    write_png(&mask, 64, 64, |x, y| if (16..48).contains(&x) && (16..48).contains(&y) { [255; 4] } else { [0, 0, 0, 255] });
+    let (subj, src, mask) = write_inputs(&dir, 64, 64);
     // (stderr, PNG files written) of a run with previews of every step.
     let run = |task: &str, preset: &str, name: &str| {
         let previews = dir.join(name);

@@ -29,7 +29,9 @@ fn the_generated_file_carries_the_rust_constants() {
     assert!(ts.contains(&format!("export const MAX_IMAGE_SIDE: number = {MAX_IMAGE_SIDE};")), "{ts}");
     assert!(ts.contains(&format!("export const MASK_FOREGROUND_MIN: number = {MASK_FOREGROUND_MIN};")));
     assert!(ts.contains(r#"export const COMPONENTS: readonly Component[] = ["tokenizer","text_encoder","unet","adapters","vae_encoder","vae_decoder","clip_vision"];"#));
-    assert!(ts.contains(r#""seed":3154,"steps":50,"guidance":7.5,"editGuidance":2.0,"splitRatio":0.4,"simThreshold":0.99,"iterations":null"#));
+    assert!(ts.contains(r#""seed":3154,"sampler":"ddpm","steps":50,"guidance":7.5,"editGuidance":2.0,"splitRatio":0.4,"simThreshold":0.99,"iterations":null"#));
+    assert!(ts.contains(r#"export const SAMPLERS: readonly SamplerKind[] = ["ddpm","ddim","dpmpp"];"#));
+    assert!(ts.contains(r#"{"preset":"fast","sampler":"dpmpp","steps":15,"#), "{ts}");
     assert!(ts.contains("export type GenerateRequest = {"));
     assert!(ts.contains("export type CoreEvent = "));
 }
@@ -107,8 +109,21 @@ fn an_edit_request_names_its_fields_as_the_page_does() {
     assert_eq!(
         keys,
         [
-            "compositeBackground", "editGuidance", "guidance", "iterations", "mask", "prompt", "seed", "simThreshold", "source",
-            "splitRatio", "steps", "subjectPrompt", "subjects"
+            "compositeBackground", "editGuidance", "guidance", "iterations", "mask", "prompt", "sampler", "seed", "simThreshold",
+            "source", "splitRatio", "steps", "subjectPrompt", "subjects"
         ]
     );
+}
+
+/// Issue 28: the page names the sampler as the CLI does; an unknown one is refused by name.
+#[test]
+fn a_page_request_names_its_sampler_and_an_unknown_one_is_refused() {
+    let req: GenerateRequest = serde_json::from_str(&page_generate_request(r#","sampler":"dpmpp""#)).unwrap();
+    assert_eq!(req.options.sampler, ezigen::schedulers::SamplerKind::Dpmpp);
+    assert_eq!(ezigen::pipeline::Preset::of(&req.options), None, "dpmpp with 20 steps is no preset");
+    let err = serde_json::from_str::<GenerateRequest>(&page_generate_request(r#","sampler":"euler""#)).unwrap_err();
+    assert!(err.to_string().contains("euler"), "{err}");
+    // Without the key (a page or history item from before samplers): the paper's DDPM.
+    let req: GenerateRequest = serde_json::from_str(&page_generate_request("")).unwrap();
+    assert_eq!(req.options.sampler, ezigen::schedulers::SamplerKind::Ddpm);
 }

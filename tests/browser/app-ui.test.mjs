@@ -4,7 +4,10 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import {
+  ROOT,
   dropFile,
   file,
   launch,
@@ -320,6 +323,42 @@ test('form guidance: the placeholder is an example; a wrong number marks its fie
     assert.equal(await invalid('guidance'), 'true');
     await page.fill('#guidance', '7.5');
     assert.equal(await invalid('guidance'), null);
+    await page.click('#reset-params');
+  } finally {
+    await page.close();
+  }
+});
+
+test('numeric fields take their ranges and defaults from the contract; the speed preset sets sampler and steps', async () => {
+  const text = readFileSync(join(ROOT, 'www/src/generated/contract.ts'), 'utf8');
+  const constant = (name) => JSON.parse(new RegExp(`export const ${name}: [^=]+ = (.+);`).exec(text)[1]);
+  const [limits, defaults, presets] = [constant('LIMITS'), constant('DEFAULT_OPTIONS'), constant('PRESETS')];
+  const { page } = await openApp(browser.context, server.url);
+  try {
+    await page.check('#mode-generate');
+    await page.locator('#advanced > summary').click();
+    await page.click('#reset-params');
+    const fields = [['seed', 'seed'], ['steps', 'steps'], ['guidance', 'guidance'], ['edit-guidance', 'editGuidance'], ['split', 'splitRatio'], ['sim-threshold', 'simThreshold'], ['iterations', 'iterations']];
+    for (const [id, key] of fields) {
+      const el = page.locator(`#${id}`);
+      assert.equal(await el.getAttribute('min'), String(limits[key].min), `#${id} min`);
+      assert.equal(await el.getAttribute('max'), String(limits[key].max), `#${id} max`);
+      if (typeof defaults[key] === 'number') assert.equal(await el.inputValue(), String(defaults[key]), `#${id} default`);
+    }
+    // The presets, in the contract's order, then "custom" (hidden while a preset matches).
+    const options = await page.locator('#preset option').evaluateAll((os) => os.map((o) => [o.value, o.hidden]));
+    assert.deepEqual(options, [...presets.map((p) => [p.preset, false]), ['custom', true]]);
+    assert.equal(await page.locator('#preset').inputValue(), 'paper');
+    assert.equal(await page.locator('#sampler').inputValue(), defaults.sampler);
+    const balanced = presets.find((p) => p.preset === 'balanced');
+    await page.selectOption('#preset', 'balanced');
+    assert.equal(await page.locator('#sampler').inputValue(), balanced.sampler);
+    assert.equal(await page.locator('#steps').inputValue(), String(balanced.steps));
+    await page.fill('#steps', '30');
+    assert.equal(await page.locator('#preset').inputValue(), 'custom', 'other steps: no preset');
+    await page.selectOption('#sampler', 'ddpm');
+    await page.fill('#steps', '50');
+    assert.equal(await page.locator('#preset').inputValue(), 'paper');
     await page.click('#reset-params');
   } finally {
     await page.close();

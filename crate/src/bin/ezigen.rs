@@ -64,6 +64,15 @@ enum Dtype {
     F16,
 }
 
+/// Where the work runs.
+#[derive(Args)]
+struct DeviceArgs {
+    #[arg(long, value_enum, default_value = "wgpu")]
+    backend: Backend,
+    #[arg(long, value_enum, default_value = "f32")]
+    dtype: Dtype,
+}
+
 /// Options shared by generate and edit.
 #[derive(Args)]
 struct Common {
@@ -98,10 +107,8 @@ struct Common {
     edit_guidance: f64,
     #[command(flatten)]
     sampling: Sampling,
-    #[arg(long, value_enum, default_value = "wgpu")]
-    backend: Backend,
-    #[arg(long, value_enum, default_value = "f32")]
-    dtype: Dtype,
+    #[command(flatten)]
+    device: DeviceArgs,
     /// Replay recorded noise: a safetensors file with one tensor per named draw
     /// (docs/noise-replay.md).
     #[arg(long)]
@@ -239,9 +246,9 @@ fn read_mask(path: &Path) -> ezigen::Result<Mask> {
 }
 
 fn load_pipeline(c: &Common) -> ezigen::Result<(Pipeline, Device)> {
-    let (device, adapter) = pick_device(c.backend)?;
+    let (device, adapter) = pick_device(c.device.backend)?;
     let max_binding = adapter.as_ref().map(|a| a.max_storage_buffer_binding_size);
-    let dtype = dtype(c.dtype, &device)?;
+    let dtype = dtype(c.device.dtype, &device)?;
     let t0 = Instant::now();
     let options = ezigen::loader::LoadOptions { max_binding, ..Default::default() };
     let pipe = match &c.weights {

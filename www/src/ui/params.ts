@@ -53,6 +53,32 @@ export interface FormValues {
 
 const num = (id: string) => $<HTMLInputElement>(id);
 
+/**
+ * The numeric fields: element id, the option's key in LIMITS (and DEFAULTS), its name in
+ * messages, and whether it must be whole. Their ranges and defaults come from the contract
+ * (index.html holds none of them).
+ */
+const NUMBER_FIELDS: readonly [string, keyof typeof LIMITS, string, boolean][] = [
+  ['seed', 'seed', 'The seed', true],
+  ['steps', 'steps', 'Steps', true],
+  ['guidance', 'guidance', 'The guidance scale', false],
+  ['edit-guidance', 'editGuidance', 'The guidance scale', false],
+  ['split', 'splitRatio', 'The split ratio', false],
+  ['sim-threshold', 'simThreshold', 'The similarity threshold', false],
+  ['iterations', 'iterations', 'The number of iterations', true],
+];
+
+/** Sets every numeric field's range from LIMITS and its default from DEFAULTS (the fixed iteration count keeps index.html's). */
+function applyContract(): void {
+  for (const [id, key] of NUMBER_FIELDS) {
+    const el = num(id);
+    el.min = String(LIMITS[key].min);
+    el.max = String(LIMITS[key].max);
+    const d: unknown = DEFAULTS[key];
+    if (typeof d === 'number') el.defaultValue = el.value = String(d);
+  }
+}
+
 /** The samplers' names for people. */
 export const SAMPLER_LABELS: Record<SamplerKind, string> = { ddpm: "DDPM (the paper's)", ddim: 'DDIM', dpmpp: 'DPM-Solver++' };
 
@@ -114,15 +140,7 @@ function readParams(): ParamsResult {
     }
     return { v };
   };
-  const fields: [string, keyof typeof LIMITS, string, boolean][] = [
-    ['seed', 'seed', 'The seed', true],
-    ['steps', 'steps', 'Steps', true],
-    ['guidance', 'guidance', 'The guidance scale', false],
-    ['edit-guidance', 'editGuidance', 'The guidance scale', false],
-    ['split', 'splitRatio', 'The split ratio', false],
-    ['sim-threshold', 'simThreshold', 'The similarity threshold', false],
-    ['iterations', 'iterations', 'The number of iterations', true],
-  ];
+  const fields = NUMBER_FIELDS;
   const out: Record<string, number> = {};
   let first: { error: string; field: HTMLElement } | null = null;
   for (const [id, key, name, integer] of fields) {
@@ -168,6 +186,7 @@ function readParams(): ParamsResult {
 /** Wires the form; `refresh` re-checks the run button after every change. */
 export function createParamsForm(deps: { refresh(): void }): ParamsForm {
   const { refresh } = deps;
+  applyContract();
   fillSelects();
   syncPreset();
 

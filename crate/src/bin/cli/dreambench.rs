@@ -27,10 +27,8 @@ pub(super) struct DreambenchArgs {
     shard_count: Option<usize>,
     #[command(flatten)]
     sampling: Sampling,
-    #[arg(long, value_enum, default_value = "wgpu")]
-    backend: Backend,
-    #[arg(long, value_enum, default_value = "f32")]
-    dtype: Dtype,
+    #[command(flatten)]
+    device: DeviceArgs,
 }
 
 /// Options of `ezigen eval`.
@@ -98,9 +96,9 @@ pub(super) fn dreambench(a: DreambenchArgs) -> ezigen::Result<()> {
             e.insert(read_image(&first)?);
         }
     }
-    let (common_device, adapter) = pick_device(a.backend)?;
+    let (common_device, adapter) = pick_device(a.device.backend)?;
     let max_binding = adapter.as_ref().map(|r| r.max_storage_buffer_binding_size);
-    let dt = dtype(a.dtype, &common_device)?;
+    let dt = dtype(a.device.dtype, &common_device)?;
     let options = ezigen::loader::LoadOptions { max_binding, ..Default::default() };
     let pipe = match &a.weights {
         Some(dir) => ezigen::native::load_converted_with(dir, &common_device, dt, options)?,
