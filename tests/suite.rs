@@ -35,6 +35,10 @@ mod noise;
 mod shaders;
 #[path = "contract.rs"]
 mod contract;
+#[path = "docs.rs"]
+mod docs;
+#[path = "fuzz.rs"]
+mod fuzz;
 #[path = "subjects.rs"]
 mod subjects;
 #[path = "eval.rs"]

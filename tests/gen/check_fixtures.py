@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Independent cross-checks of tests/fixtures/io against the formulas of the spec
-(docs/ezigen-reference.md §1.3, §5.2, §1.2), written with numpy only.
+(docs/spec.md §1.3, §5.2, §1.2), written with numpy only.
 
 This re-derives the scheduler trajectories, add_noise, the sinusoidal time embedding,
 the VAE posterior sample and the tokenizer ids of "a dog" from first principles, so a

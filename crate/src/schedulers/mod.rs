@@ -83,8 +83,8 @@ impl SchedulerConfig {
                 c.prediction_type
             )));
         }
-        if c.num_train_timesteps < 2 {
-            return Err(Error::Config("scheduler: num_train_timesteps must be at least 2".into()));
+        if !(2..=100_000).contains(&c.num_train_timesteps) {
+            return Err(Error::Config(format!("scheduler: num_train_timesteps = {} is outside 2..=100000", c.num_train_timesteps)));
         }
         if !(c.beta_start >= 0.0 && c.beta_end < 1.0 && c.beta_start <= c.beta_end) {
             return Err(Error::Config("scheduler: beta_start and beta_end must satisfy 0 ≤ beta_start ≤ beta_end < 1".into()));

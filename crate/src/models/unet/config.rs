@@ -172,14 +172,31 @@ impl UNet2DConditionConfig {
         if self.mid_block_type.as_deref() != Some("UNetMidBlock2DCrossAttn") {
             return bad(format!("unsupported mid block {:?}", self.mid_block_type));
         }
-        if !self.attention_head_dim.len_ok(n) || !self.transformer_layers_per_block.len_ok(n) {
-            return bad("per-block lists must have one value per block".into());
+        let heads_ok = self.num_attention_heads.as_ref().is_none_or(|h| h.len_ok(n));
+        if !self.attention_head_dim.len_ok(n) || !self.transformer_layers_per_block.len_ok(n) || !heads_ok {
+            return bad("per-block lists (attention_head_dim, num_attention_heads, transformer_layers_per_block) must have one value per block".into());
         }
         if (0..n).any(|i| self.transformer_layers_per_block.get(i) != 1) {
             return bad("only transformer_layers_per_block = 1 is supported".into());
         }
         if self.norm_num_groups == 0 {
             return bad("norm_num_groups must be at least 1".into());
+        }
+        // Sizes far beyond any released UNet are a damaged file, not a model to allocate.
+        let sizes = [
+            ("sample_size", self.sample_size, 1024),
+            ("in_channels", self.in_channels, 64),
+            ("out_channels", self.out_channels, 64),
+            ("layers_per_block", self.layers_per_block, 64),
+            ("cross_attention_dim", self.cross_attention_dim, 65536),
+        ];
+        for (key, v, max) in sizes {
+            if v == 0 || v > max {
+                return bad(format!("{key} = {v} is outside 1..={max}"));
+            }
+        }
+        if let Some(c) = self.block_out_channels.iter().find(|&&c| c == 0 || c > 65536) {
+            return bad(format!("block_out_channels holds {c}, outside 1..=65536"));
         }
         for (i, &c) in self.block_out_channels.iter().enumerate() {
             if self.heads(i) == 0 {
