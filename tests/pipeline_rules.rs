@@ -245,6 +245,46 @@ fn a_complete_jpeg_decodes_even_with_bytes_after_its_end() {
     assert!(RgbaImage::decode(&bytes).is_ok());
 }
 
+/// `jpeg` with an EXIF APP1 segment (after SOI) carrying `orientation` (tag 0x0112).
+fn with_exif_orientation(jpeg: &[u8], orientation: u16) -> Vec<u8> {
+    let mut tiff = b"II*\0\x08\0\0\0".to_vec(); // little-endian TIFF, first IFD at 8
+    tiff.extend_from_slice(&1u16.to_le_bytes()); // one entry
+    tiff.extend_from_slice(&0x0112u16.to_le_bytes()); // Orientation
+    tiff.extend_from_slice(&3u16.to_le_bytes()); // SHORT
+    tiff.extend_from_slice(&1u32.to_le_bytes()); // count
+    tiff.extend_from_slice(&orientation.to_le_bytes());
+    tiff.extend_from_slice(&[0, 0, 0, 0, 0, 0]); // value padding, no next IFD
+    let mut app1 = b"Exif\0\0".to_vec();
+    app1.extend_from_slice(&tiff);
+    let mut out = jpeg[..2].to_vec();
+    out.extend_from_slice(&[0xFF, 0xE1]);
+    out.extend_from_slice(&((app1.len() + 2) as u16).to_be_bytes());
+    out.extend_from_slice(&app1);
+    out.extend_from_slice(&jpeg[2..]);
+    out
+}
+
+/// A phone photo stored sideways with EXIF orientation 6 (rotate 90° clockwise) or 8 comes
+/// out upright, as the page's browser decode shows it; orientation 1 and no EXIF leave it.
+#[test]
+fn a_jpeg_is_turned_upright_by_its_exif_orientation() {
+    let plain = jpeg(40, 30);
+    let size = |b: &[u8]| {
+        let img = RgbaImage::decode(b).unwrap();
+        (img.width, img.height)
+    };
+    assert_eq!(size(&plain), (40, 30));
+    assert_eq!(size(&with_exif_orientation(&plain, 1)), (40, 30));
+    assert_eq!(size(&with_exif_orientation(&plain, 6)), (30, 40));
+    assert_eq!(size(&with_exif_orientation(&plain, 8)), (30, 40));
+    // Orientation 6: the stored image's top-left pixel ends up top-right.
+    let stored = RgbaImage::decode(&plain).unwrap();
+    let turned = RgbaImage::decode(&with_exif_orientation(&plain, 6)).unwrap();
+    let px = |img: &RgbaImage, x: usize, y: usize| img.data[(y * img.width + x) * 4..][..3].to_vec();
+    assert_eq!(px(&turned, 29, 0), px(&stored, 0, 0));
+    assert_eq!(px(&turned, 0, 39), px(&stored, 39, 29));
+}
+
 #[test]
 fn a_truncated_jpeg_is_refused_wherever_it_is_cut() {
     let bytes = jpeg(40, 30);

@@ -84,8 +84,9 @@ impl RgbaImage {
         Ok(())
     }
 
-    /// Decodes a PNG or JPEG file. A JPEG that ends before its end-of-image marker (a truncated
-    /// download or copy) is refused rather than decoded with a grey remainder.
+    /// Decodes a PNG or JPEG file, turned upright by its EXIF orientation (as the page's browser
+    /// decode does). A JPEG that ends before its end-of-image marker (a truncated download or
+    /// copy) is refused rather than decoded with a grey remainder.
     pub fn decode(bytes: &[u8]) -> Result<Self> {
         let format = image::guess_format(bytes).map_err(|_| {
             Error::Input("unsupported image: the file is not a PNG or JPEG (its first bytes are not an image signature)".into())
@@ -113,9 +114,13 @@ impl RgbaImage {
         limits.max_image_width = Some(MAX_IMAGE_SIDE as u32);
         limits.max_image_height = Some(MAX_IMAGE_SIDE as u32);
         reader.limits(limits);
-        let img = reader
-            .decode()
-            .map_err(|e| Error::Input(format!("corrupt or unsupported {format:?} image: {e}")))?;
+        let corrupt = |e: image::ImageError| Error::Input(format!("corrupt or unsupported {format:?} image: {e}"));
+        let mut decoder = reader.into_decoder().map_err(corrupt)?;
+        // A camera's EXIF orientation, applied as browsers do when the page decodes a photo; an
+        // unreadable EXIF block leaves the image as stored.
+        let orientation = image::ImageDecoder::orientation(&mut decoder).unwrap_or(image::metadata::Orientation::NoTransforms);
+        let mut img = image::DynamicImage::from_decoder(decoder).map_err(corrupt)?;
+        img.apply_orientation(orientation);
         let rgba = img.to_rgba8();
         let (w, h) = (rgba.width() as usize, rgba.height() as usize);
         Self::new(w, h, rgba.into_raw())
