@@ -63,10 +63,24 @@ fn from_js<T: DeserializeOwned>(v: JsValue, what: &str) -> Result<T, JsValue> {
     serde_wasm_bindgen::from_value(v).map_err(|e| core_error(FailureKind::BadInput, &format!("{what}: {e}")))
 }
 
-/// Installs the panic hook so a Rust panic shows up as a readable console error.
+/// The global a panic's message is left in (`self.ezigenPanic` in the worker): after a panic the
+/// module is unusable, and the worker reports the message and has the page restart it.
+const PANIC_GLOBAL: &str = "ezigenPanic";
+
+/// Installs the panic hook: a Rust panic shows up as a readable console error, and its message
+/// is left in [`PANIC_GLOBAL`].
 #[wasm_bindgen(start)]
 pub fn start() {
-    console_error_panic_hook::set_once();
+    std::panic::set_hook(Box::new(|info| {
+        console_error_panic_hook::hook(info);
+        let _ = js_sys::Reflect::set(&js_sys::global(), &PANIC_GLOBAL.into(), &info.to_string().into());
+    }));
+}
+
+/// Panics on purpose with `what`: the page's crash recovery is tested with it (`?debug`).
+#[wasm_bindgen(js_name = debugPanic)]
+pub fn debug_panic(what: String) {
+    panic!("deliberate panic for testing: {what}");
 }
 
 /// Forwards pipeline events to a JS callback `(event: CoreEvent) => boolean`; `false` cancels.

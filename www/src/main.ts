@@ -49,6 +49,11 @@ const client = new WorkerClient({
   onUnreadable: () => showAppError('A message from the background worker could not be read.'),
 });
 
+// `?debug`: a hook for the browser tests to make the core panic (the crash recovery above).
+if (new URLSearchParams(location.search).has('debug')) {
+  (window as unknown as { ezigenDebug: unknown }).ezigenDebug = { panic: () => client.send({ type: 'debug-panic' }) };
+}
+
 /** Throws the worker (and the GPU device with it) away and starts a fresh one. */
 function restartWorker(reloadModel: boolean): void {
   client.stop();
@@ -151,6 +156,12 @@ function onReply(msg: Reply): void {
       break;
     case 'scores':
       results.onScores(msg);
+      break;
+    case 'engine-crashed':
+      showAppError(
+        `The app's engine stopped on an internal error (${msg.message}). It was restarted, and the model is being reloaded from browser storage: run again once it is ready.`,
+      );
+      restartWorker(true);
       break;
     case 'failed':
       if (msg.scope === 'run') run.onFailed(msg.id, msg.kind, msg.message);

@@ -218,6 +218,8 @@ export type Request =
   | { type: 'cancel-load' }
   | { type: 'storage-info' }
   | { type: 'delete-cache' }
+  // Only with the page's `?debug`: make the core panic, to test the crash recovery.
+  | { type: 'debug-panic' }
   // A run of `count` variations (1 to MAX_VARIATIONS), one after the other with seeds
   // params.seed, params.seed + 1, …; each posts its own 'result'. The subject photos are
   // concatenated in the order given (1 to MAX_SUBJECTS).
@@ -299,6 +301,9 @@ export type Reply =
       subjectReused: boolean;
     }
   | { type: 'failed'; id: number | null; scope: FailureScope; kind: FailureKind; message: string }
+  // The core panicked (after the 'failed' of whatever was running): this worker's module is
+  // unusable, so the page restarts the worker and reloads the model from storage.
+  | { type: 'engine-crashed'; message: string }
   | { type: 'bench-record'; record: BenchRecord }
   // null: no model is loaded yet (the tokenizer comes with it)
   | { type: 'prompt-tokens'; text: string; tokens: PromptTokens | null }

@@ -1,7 +1,7 @@
 // The Web Worker that owns the wasm module, the WebGPU device and the weights cache. All GPU
 // work happens here; the page only draws. Messages are typed in protocol.ts.
 
-import init, { Session } from '../pkg/ezigen.js';
+import init, { Session, debugPanic } from '../pkg/ezigen.js';
 import { applyGemmTuning } from './gemm-tuning.js';
 import { WASM_FILE } from './build-info.js';
 import { convertIntoStore } from './conversion.js';
@@ -92,7 +92,22 @@ function classify(e: unknown): { kind: FailureKind; message: string } {
   return { kind: 'internal', message };
 }
 
+/** The message of a panic of the core, once one happened (the core's panic hook leaves it). */
+function corePanic(): string | null {
+  const m: unknown = (self as unknown as { ezigenPanic?: unknown }).ezigenPanic;
+  return typeof m === 'string' ? m : null;
+}
+
 function fail(id: number | null, scope: FailureScope, e: unknown): void {
+  const panic = corePanic();
+  if (panic !== null) {
+    // After a panic the wasm module cannot be trusted: say what happened, and have the page
+    // start a fresh worker (which reloads the model from storage).
+    modelReady = false;
+    post({ type: 'failed', id, scope, kind: 'internal', message: `the app's engine stopped on an internal error (${panic})` });
+    post({ type: 'engine-crashed', message: panic });
+    return;
+  }
   const { kind, message } = classify(e);
   if (kind === 'device-lost') modelReady = false;
   post({ type: 'failed', id, scope, kind, message });
@@ -457,6 +472,13 @@ self.onmessage = async (ev: MessageEvent<Request>) => {
       break;
     case 'cancel-load':
       loadAbort?.abort();
+      break;
+    case 'debug-panic':
+      try {
+        debugPanic('requested by the page');
+      } catch (e) {
+        fail(null, 'model', e);
+      }
       break;
     case 'storage-info':
     case 'delete-cache':
