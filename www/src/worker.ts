@@ -95,7 +95,8 @@ function classify(e: unknown): { kind: FailureKind; message: string } {
 /** The message of a panic of the core, once one happened (the core's panic hook leaves it). */
 function corePanic(): string | null {
   const m: unknown = (self as unknown as { ezigenPanic?: unknown }).ezigenPanic;
-  return typeof m === 'string' ? m : null;
+  // "panicked at file:line:col:\nmessage" on one line
+  return typeof m === 'string' ? m.replace(/\s*\n\s*/g, ' ') : null;
 }
 
 function fail(id: number | null, scope: FailureScope, e: unknown): void {
