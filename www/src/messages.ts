@@ -1,6 +1,7 @@
 // Human explanations of every failure, each with the actions that can fix it.
 
-import type { FailureKind, GpuFailure, Stage } from './protocol.js';
+import type { FailureKind, GpuFailure, ModelInfo, Stage, StorageInfo } from './protocol.js';
+import { formatBytes } from './weights.js';
 
 /** Recovery actions the page knows how to perform. */
 export type Action =
@@ -128,3 +129,15 @@ export const STAGE_LABELS: Record<Stage, string> = {
   inversion: 'Inverting the photo',
   decode: 'Decoding the image',
 };
+
+/** " This site may use 1.2 GB more storage." when the browser says how much, else "". */
+export function freeStorageNote(st: StorageInfo | null): string {
+  return st && st.quota !== null && st.usage !== null ? ` This site may use ${formatBytes(st.quota - st.usage)} more storage.` : '';
+}
+
+/** Where a load's weights come from, in words ("downloading 2.1 GB", "from browser storage", …). */
+export function loadSourceWords(info: ModelInfo): string {
+  if (info.source === 'files') return 'from the chosen folder';
+  if (info.toDownloadBytes > 0) return `downloading ${formatBytes(info.toDownloadBytes)}`;
+  return info.source === 'stored' ? 'converted in this browser, from its storage' : 'from browser storage';
+}

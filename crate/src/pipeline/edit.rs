@@ -9,7 +9,7 @@ use ts_rs::TS;
 
 use super::image::{self, Mask, RgbaImage};
 use super::subject::{SubjectImage, check_subjects};
-use super::{AdapterGate, Blend, EXCEPTION_TOKEN, Job, StepInfo, NoiseSource, Output, Pass, Pipeline, ProgressSink, SamplingOptions, Stage, similarity};
+use super::{AdapterGate, Blend, EXCEPTION_TOKEN, Job, StepInfo, NoiseSource, Output, Pass, Pipeline, ProgressSink, SamplingOptions, Stage};
 use crate::imageops::{Filter, Image8};
 use crate::models::unet::RefMode;
 use crate::schedulers::{DpmSolverInverse, Sampler};
@@ -188,11 +188,7 @@ impl Job<'_> {
                 blend: Some(Blend { fg: &fg, bg: &bg, trajectory: bg_traj }),
             };
             let x = self.denoise(x, pass).await?;
-            self.progress(Stage::Decode, 0, 1, k, sims.last().copied())?;
-            let decoded = self.decode(x).await?;
-            let emb = self.clip_embedding(&decoded).await?;
-            let sim = similarity(&emb, &current_emb);
-            sims.push(sim);
+            let (decoded, emb, sim) = self.decode_and_compare(x, k, &current_emb, &mut sims).await?;
             output = decoded.resize(w, h, Filter::Bicubic);
             if req.composite_background {
                 output = composite(&src, &output, &req.mask);

@@ -8,8 +8,8 @@ use ts_rs::TS;
 
 use super::image::{self, RgbaImage};
 use super::subject::{SubjectImage, check_subjects};
-use super::{AdapterGate, Job, NoiseSource, OFFICIAL_NEGATIVE_PROMPT, Output, Pass, Pipeline, ProgressSink, SamplingOptions, Stage, similarity};
-use crate::imageops::{Filter, Image8};
+use super::{AdapterGate, Job, NoiseSource, OFFICIAL_NEGATIVE_PROMPT, Output, Pass, Pipeline, ProgressSink, SamplingOptions, Stage};
+use crate::imageops::Filter;
 use crate::schedulers::Sampler;
 use crate::{Error, Result};
 
@@ -139,11 +139,7 @@ impl Job<'_> {
                 blend: None,
             };
             let x = self.denoise(x, pass).await?;
-            self.progress(Stage::Decode, 0, 1, k, sims.last().copied())?;
-            let next: Image8 = self.decode(x).await?;
-            let emb = self.clip_embedding(&next).await?;
-            let sim = similarity(&emb, &current_emb);
-            sims.push(sim);
+            let (next, emb, sim) = self.decode_and_compare(x, k, &current_emb, &mut sims).await?;
             current = next;
             current_emb = emb;
             let last = !opts.continue_loop(k + 1, Some(sim));

@@ -315,6 +315,18 @@ impl<'a> Job<'a> {
         Ok(x)
     }
 
+    /// Ends refinement iteration `k`: decodes `x`, embeds the image with CLIP and records its
+    /// similarity to the previous image's embedding in `sims` (the auto-stop measure). Returns
+    /// the image, its embedding and the similarity.
+    pub(crate) async fn decode_and_compare(&mut self, x: Tensor<4>, k: usize, previous: &[f32], sims: &mut Vec<f64>) -> Result<(Image8, Vec<f32>, f64)> {
+        self.progress(Stage::Decode, 0, 1, k, sims.last().copied())?;
+        let image = self.decode(x).await?;
+        let emb = self.clip_embedding(&image).await?;
+        let sim = similarity(&emb, previous);
+        sims.push(sim);
+        Ok((image, emb, sim))
+    }
+
     /// Encodes a prompt → `[1, 77, D]`.
     pub(crate) fn encode_prompt(&self, text: &str) -> Result<Tensor<3>> {
         let (ids, _) = self.m().tokenizer.encode(text)?;

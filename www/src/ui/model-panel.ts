@@ -5,7 +5,7 @@
 import { TUNE_BUDGET_MS } from '../gemm-tuning.js';
 import { DEFAULT_WEIGHTS_BASE, type ConfigResult } from '../config.js';
 import { $, setText, show } from '../dom.js';
-import { explain } from '../messages.js';
+import { explain, freeStorageNote, loadSourceWords } from '../messages.js';
 import type { ComponentProgress, ConvertProgress, FailureKind, LoadOptions, ModelInfo, ModelSource, Reply, StorageInfo } from '../protocol.js';
 import { formatBytes } from '../weights.js';
 import type { WorkerClient } from '../worker-client.js';
@@ -198,7 +198,7 @@ export function createModelPanel(deps: ModelPanelDeps): ModelPanel {
     const cachedNote =
       info.cachedShards > 0 ? ` ${info.cachedShards} of ${info.shardCount} parts (${formatBytes(info.cachedBytes)}) are stored already.` : '';
     if (needsConfirmation) {
-      const free = st && st.quota !== null && st.usage !== null ? ` This site may use ${formatBytes(st.quota - st.usage)} more storage.` : '';
+      const free = freeStorageNote(st);
       $('model-confirm-text').textContent =
         `The model “${info.name}” is ${formatBytes(info.totalBytes)}; ${formatBytes(info.toDownloadBytes)} still has to be downloaded.` +
         `${cachedNote} It is kept in this browser's storage, so the next visit downloads nothing.${free}`;
@@ -208,14 +208,7 @@ export function createModelPanel(deps: ModelPanelDeps): ModelPanel {
       openPanel();
       return;
     }
-    const what =
-      info.source === 'files'
-        ? 'from the chosen folder'
-        : info.toDownloadBytes > 0
-          ? `downloading ${formatBytes(info.toDownloadBytes)}`
-          : info.source === 'stored'
-            ? 'converted in this browser, from its storage'
-            : 'from browser storage';
+    const what = loadSourceWords(info);
     setStatus('loading', `Loading “${info.name}” (${formatBytes(info.totalBytes)}), ${what}.${info.toDownloadBytes > 0 ? cachedNote : ''}`);
     show($('model-progress'), true);
   }

@@ -7,7 +7,7 @@
 // is not affected. The lines under the results are drawn by results.ts and result-grid.ts.
 
 import { $, setText, show } from '../dom.js';
-import { explainMetrics } from '../messages.js';
+import { explainMetrics, freeStorageNote, loadSourceWords } from '../messages.js';
 import type { FailureKind, ModelInfo, Reply, StorageInfo } from '../protocol.js';
 import { formatBytes } from '../weights.js';
 import type { WorkerClient } from '../worker-client.js';
@@ -118,7 +118,7 @@ export function createScoresPanel(deps: ScoresPanelDeps): ScoresPanel {
     if (!state.scores) return;
     const stored = info.cachedShards > 0 ? ` ${formatBytes(info.cachedBytes)} of it is stored already.` : '';
     if (needsConfirmation) {
-      const free = st && st.quota !== null && st.usage !== null ? ` This site may use ${formatBytes(st.quota - st.usage)} more storage.` : '';
+      const free = freeStorageNote(st);
       $('scores-confirm-text').textContent =
         `The scores need two more models, CLIP's text model and DINO ViT-S/16: ${formatBytes(info.totalBytes)}; ` +
         `${formatBytes(info.toDownloadBytes)} has to be downloaded.${stored} They are kept in this browser's storage, so the next visit downloads nothing.${free}`;
@@ -126,12 +126,7 @@ export function createScoresPanel(deps: ScoresPanelDeps): ScoresPanel {
       setPhase('confirm', `Download of ${formatBytes(info.toDownloadBytes)} needed for the scores.`);
       return;
     }
-    const what =
-      info.source === 'files'
-        ? 'from the chosen folder'
-        : info.toDownloadBytes > 0
-          ? `downloading ${formatBytes(info.toDownloadBytes)}`
-          : 'from browser storage';
+    const what = loadSourceWords(info);
     setPhase('loading', `Loading the score models (${formatBytes(info.totalBytes)}), ${what}.`);
     $<HTMLProgressElement>('scores-progress-bar').value = 0;
     $('scores-progress-text').textContent = '';
