@@ -88,7 +88,9 @@ impl MetricModels {
     }
 }
 
-/// An RGB image from a file, as `PIL.Image.open(path).convert("RGB")` (alpha dropped).
+/// An RGB image from a file, as `PIL.Image.open(path).convert("RGB")` (alpha dropped): the
+/// DreamBench reference transforms read images that way, so the scores do too (where the
+/// generation pipeline composites a transparent subject on white instead).
 pub fn read_rgb(path: &Path) -> Result<Image8> {
     let bytes = std::fs::read(path).map_err(|e| Error::Input(format!("{}: {e}", path.display())))?;
     let rgba = RgbaImage::decode(&bytes).map_err(|e| Error::Input(format!("{}: {e}", path.display())))?;
