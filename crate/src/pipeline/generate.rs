@@ -123,7 +123,7 @@ impl Job<'_> {
             let z0 = self.encode_image(image::to_tensor(&input, self.device(), self.dtype()), &format!("loop{k}/posterior"))?;
             let eps0 = self.noise(&format!("loop{k}/renoise"), z0.dims())?;
             // The official loop re-noises with its DDPM scheduler (the same ᾱ for every sampler).
-            let x = crate::schedulers::add_noise(&config.alphas_cumprod(), z0, eps0, t_renoise);
+            let x = crate::schedulers::add_noise(&self.alphas_cumprod, z0, eps0, t_renoise);
             self.begin_pass();
             let pass = Pass {
                 sampler: Sampler::new(opts.sampler, config, opts.steps),
