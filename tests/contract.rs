@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use ezigen::contract::{self, LIMITS, MASK_FOREGROUND_MIN, MAX_IMAGE_SIDE};
+use ezigen::contract::{LIMITS, MASK_FOREGROUND_MIN, MAX_IMAGE_SIDE};
 use ezigen::pipeline::{EditRequest, GenerateRequest, Mask, RgbaImage, SamplingOptions};
 
 const GENERATED: &str = "www/src/generated/contract.ts";
@@ -12,7 +12,7 @@ const GENERATED: &str = "www/src/generated/contract.ts";
 fn generated_typescript_is_up_to_date() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(GENERATED);
     let on_disk = std::fs::read_to_string(&path).unwrap_or_default();
-    let now = contract::typescript();
+    let now = ezigen::schema::typescript();
     if on_disk != now {
         let line = on_disk.lines().zip(now.lines()).position(|(a, b)| a != b).unwrap_or(on_disk.lines().count().min(now.lines().count()));
         panic!(
@@ -25,7 +25,7 @@ fn generated_typescript_is_up_to_date() {
 
 #[test]
 fn the_generated_file_carries_the_rust_constants() {
-    let ts = contract::typescript();
+    let ts = ezigen::schema::typescript();
     assert!(ts.contains(&format!("export const MAX_IMAGE_SIDE: number = {MAX_IMAGE_SIDE};")), "{ts}");
     assert!(ts.contains(&format!("export const MASK_FOREGROUND_MIN: number = {MASK_FOREGROUND_MIN};")));
     assert!(ts.contains(r#"export const COMPONENTS: readonly Component[] = ["tokenizer","text_encoder","unet","adapters","vae_encoder","vae_decoder","clip_vision"];"#));

@@ -51,7 +51,7 @@ fn dtypes() -> Vec<(DType, f32)> {
 /// has no subgroup operations; lavapipe has them, 8 lanes wide, or 4 with
 /// `LP_NATIVE_VECTOR_WIDTH=128`).
 fn variants(head_dim: usize) -> Vec<Variant> {
-    let min = ezigen::kernels::device_subgroups(&wgpu());
+    let min = ezigen::device::device_subgroups(&wgpu());
     let mut out = vec![Variant::Plain];
     out.extend(flash_attention::subgroup_steps(head_dim).filter(|&sg| min.is_some_and(|m| sg <= m)).map(Variant::Subgroup));
     out
@@ -188,7 +188,7 @@ fn exact_attention_row(q: &[f32], k: &[f32], v: &[f32], d: usize, scale: f64) ->
 #[test]
 fn flash_attention_uses_the_subgroup_kernel_where_the_device_has_subgroups() {
     let _turn = serial();
-    let min = ezigen::kernels::device_subgroups(&wgpu());
+    let min = ezigen::device::device_subgroups(&wgpu());
     let [(q, _), (k, _), (v, _)] = [5, 6, 7].map(|seed| pair([1, 64, 128], seed, 1.0, 0.0, DType::F32));
     let counter = LaunchCounter::start();
     let _ = host(flash_attention::attention(Kernels::Wgsl, q, k, v, 2, 0.125));

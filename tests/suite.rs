@@ -37,6 +37,8 @@ mod shaders;
 mod contract;
 #[path = "docs.rs"]
 mod docs;
+#[path = "layers.rs"]
+mod layers;
 #[path = "fuzz.rs"]
 mod fuzz;
 #[path = "subjects.rs"]

@@ -1,5 +1,6 @@
 //! Device selection and the facts about a WebGPU/wgpu adapter that the app reports.
 
+use burn::backend::DispatchDevice;
 use burn::tensor::Device;
 #[cfg(not(target_family = "wasm"))]
 use burn::tensor::wgpu::WgpuBackend;
@@ -78,7 +79,7 @@ fn subgroups(setup: &WgpuSetup) -> Option<u32> {
 /// The device and its report, with the report's subgroup size recorded for the kernels.
 fn finish(device: Device, setup: &WgpuSetup) -> (Device, AdapterReport) {
     let report = AdapterReport::from_setup(setup);
-    crate::kernels::record_subgroups(&device, report.subgroups);
+    record_subgroups(&device, report.subgroups);
     (device, report)
 }
 
@@ -168,4 +169,48 @@ pub fn init_wgpu_limited(max_binding: u64, max_buffer: u64) -> Result<(Device, A
 pub async fn read_f32<const D: usize>(t: burn::tensor::Tensor<D>) -> Result<Vec<f32>> {
     let data = t.cast(burn::tensor::DType::F32).into_data_async().await.map_err(|e| Error::Readback(format!("{e:?}")))?;
     data.try_to_vec::<f32>().map_err(|e| Error::Readback(format!("{e:?}")))
+}
+
+/// The smallest subgroup size of each wgpu device created with subgroup operations
+/// (`Features::SUBGROUP`), by device: recorded here when a device is created,
+/// read by the kernel launchers (`crate::kernels`) that have a subgroup variant. A device fact like the limits cubecl keeps
+/// per device, not model state.
+static SUBGROUP_MIN: std::sync::Mutex<Vec<(cubecl::device::DeviceId, u32)>> = std::sync::Mutex::new(Vec::new());
+
+/// Records whether `device` may run subgroup kernels: `Some(smallest subgroup size)` when it
+/// was created with subgroup operations, `None` to use the plain kernels only. Devices never
+/// recorded use the plain kernels.
+// In the wasm build the cube device is the only kind, and the pattern cannot fail.
+#[allow(irrefutable_let_patterns)]
+pub fn record_subgroups(device: &burn::tensor::Device, min_size: Option<u32>) {
+    let DispatchDevice::Cube(cube) = device.as_dispatch() else { return };
+    let id = cube.to_id();
+    if let Ok(mut table) = SUBGROUP_MIN.lock() {
+        table.retain(|(d, _)| *d != id);
+        if let Some(size) = min_size.filter(|&s| s > 0) {
+            table.push((id, size));
+        }
+    }
+}
+
+/// The smallest subgroup size recorded for `device`, when it runs subgroup kernels.
+#[allow(irrefutable_let_patterns)]
+pub fn device_subgroups(device: &burn::tensor::Device) -> Option<u32> {
+    let DispatchDevice::Cube(cube) = device.as_dispatch() else { return None };
+    recorded_subgroups(cube.to_id())
+}
+
+pub(crate) fn recorded_subgroups(id: cubecl::device::DeviceId) -> Option<u32> {
+    SUBGROUP_MIN.lock().ok()?.iter().find(|(d, _)| *d == id).map(|&(_, s)| s)
+}
+
+/// Sends `device`'s queued work, uploads included, on its way (a no-op off wgpu). cubecl queues
+/// up to 32 tasks before it submits them, and a queued upload keeps its bytes in host memory
+/// until then: the weight store calls this after each upload so loading holds one piece at a
+/// time (in the page, wasm memory never shrinks).
+#[allow(irrefutable_let_patterns)]
+pub fn submit_queued(device: &Device) {
+    let DispatchDevice::Cube(cube) = device.as_dispatch() else { return };
+    // A failed submit shows up, with its cause, at the next use of the device.
+    let _ = cube.client().flush();
 }

@@ -1,6 +1,78 @@
 //! The crate's typed error. `Result` is used only at I/O, input and device boundaries; model
 //! code is infallible.
 
+use serde::{Deserialize, Serialize};
+use ts_rs::TS;
+
+/// Why something failed, in the categories the page explains (each with a recovery action).
+/// The core raises `bad-input`, `corrupt-shard`, `device-lost`, `cancelled` and `internal`
+/// ([`Error::kind`]); the page's GPU and weights layers raise the others. Re-exported by
+/// [`crate::contract`] with the other rules shared with the page.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "kebab-case")]
+pub enum FailureKind {
+    /// The browser has no `navigator.gpu`.
+    NoWebgpu,
+    /// WebGPU offered no adapter.
+    NoAdapter,
+    /// The adapter's limits are below [`crate::contract::FULL_MODEL_LIMITS`].
+    AdapterTooSmall,
+    /// The GPU device was lost.
+    DeviceLost,
+    /// The GPU ran out of memory.
+    OutOfMemory,
+    /// A weight file is damaged or does not match the model.
+    CorruptShard,
+    /// Browser storage is full.
+    QuotaExceeded,
+    /// A download failed.
+    Network,
+    /// No model (manifest) was found.
+    NoModel,
+    /// The user's input cannot be used.
+    BadInput,
+    /// The user cancelled.
+    Cancelled,
+    /// A bug or an unexpected state.
+    Internal,
+}
+
+impl FailureKind {
+    /// Every kind.
+    pub const ALL: [FailureKind; 12] = [
+        Self::NoWebgpu,
+        Self::NoAdapter,
+        Self::AdapterTooSmall,
+        Self::DeviceLost,
+        Self::OutOfMemory,
+        Self::CorruptShard,
+        Self::QuotaExceeded,
+        Self::Network,
+        Self::NoModel,
+        Self::BadInput,
+        Self::Cancelled,
+        Self::Internal,
+    ];
+
+    /// The kebab-case name the page sees.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::NoWebgpu => "no-webgpu",
+            Self::NoAdapter => "no-adapter",
+            Self::AdapterTooSmall => "adapter-too-small",
+            Self::DeviceLost => "device-lost",
+            Self::OutOfMemory => "out-of-memory",
+            Self::CorruptShard => "corrupt-shard",
+            Self::QuotaExceeded => "quota-exceeded",
+            Self::Network => "network",
+            Self::NoModel => "no-model",
+            Self::BadInput => "bad-input",
+            Self::Cancelled => "cancelled",
+            Self::Internal => "internal",
+        }
+    }
+}
+
 /// Everything that can go wrong at the boundaries of the library.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -63,8 +135,8 @@ fn describe_keys(missing: &[String], unexpected: &[String], mismatched: &[String
 
 impl Error {
     /// The failure category the page explains.
-    pub fn kind(&self) -> crate::contract::FailureKind {
-        use crate::contract::FailureKind as K;
+    pub fn kind(&self) -> FailureKind {
+        use FailureKind as K;
         match self {
             Self::Input(_) => K::BadInput,
             Self::Weights { .. } | Self::Tensors { .. } => K::CorruptShard,

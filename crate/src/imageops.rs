@@ -198,3 +198,45 @@ pub const CLIP_STD: [f32; 3] = [0.26862954, 0.26130258, 0.27577711];
 pub fn clip_preprocess(rgb: &Image8, size: usize) -> Vec<f32> {
     rgb.resize_short_side(size, Filter::Bicubic).center_crop(size).to_planar(&CLIP_MEAN, &CLIP_STD)
 }
+
+/// OpenCV `resize(INTER_LINEAR)` of an 8-bit single-channel image (half-pixel centres, 11-bit
+/// fixed-point weights, no antialiasing), as the official editing mask preprocessing uses.
+pub fn cv2_resize_linear(src: &[u8], sw: usize, sh: usize, dw: usize, dh: usize) -> Vec<u8> {
+    const BITS: i32 = 11;
+    const SCALE: i32 = 1 << BITS;
+    let coeffs = |src_len: usize, dst_len: usize| -> Vec<(usize, usize, i32, i32)> {
+        let scale = src_len as f64 / dst_len as f64;
+        (0..dst_len)
+            .map(|d| {
+                let fx = ((d as f64 + 0.5) * scale - 0.5) as f32;
+                let mut sx = fx.floor() as i64;
+                let mut f = fx - sx as f32;
+                if sx < 0 {
+                    sx = 0;
+                    f = 0.0;
+                }
+                if sx >= src_len as i64 - 1 {
+                    sx = src_len as i64 - 1;
+                    f = 0.0;
+                }
+                let a0 = ((1.0 - f) * SCALE as f32).round() as i32;
+                let x0 = sx as usize;
+                let x1 = (x0 + 1).min(src_len - 1);
+                (x0, x1, a0, SCALE - a0)
+            })
+            .collect()
+    };
+    let cx = coeffs(sw, dw);
+    let cy = coeffs(sh, dh);
+    let rows: Vec<Vec<i32>> = (0..sh)
+        .map(|y| cx.iter().map(|&(x0, x1, a0, a1)| src[y * sw + x0] as i32 * a0 + src[y * sw + x1] as i32 * a1).collect())
+        .collect();
+    let mut out = Vec::with_capacity(dw * dh);
+    for &(y0, y1, b0, b1) in &cy {
+        for x in 0..dw {
+            let v = (rows[y0][x] as i64 * b0 as i64 + rows[y1][x] as i64 * b1 as i64 + (1i64 << (2 * BITS - 1))) >> (2 * BITS);
+            out.push(v.clamp(0, 255) as u8);
+        }
+    }
+    out
+}

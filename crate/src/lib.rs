@@ -13,6 +13,8 @@ pub mod device;
 pub mod error;
 pub mod eval;
 #[cfg(feature = "native")]
+pub mod files;
+#[cfg(feature = "native")]
 pub mod heap;
 pub mod imageops;
 pub mod kernels;
@@ -24,7 +26,9 @@ pub mod nn;
 pub mod ops;
 pub mod pipeline;
 pub mod presets;
+pub mod rng;
 pub mod schedulers;
+pub mod schema;
 pub mod smoke;
 pub mod tokenizer;
 pub mod tuning;

@@ -220,9 +220,9 @@ impl ModelBuilder {
         loader.finish()
     }
 
-    /// The finished pipeline; errors name the components that are still missing.
-    pub fn into_pipeline(self) -> Result<Pipeline> {
-        let missing: Vec<&str> = [
+    /// The components whose models are not built yet (empty once the model is complete).
+    pub fn missing(&self) -> Vec<&'static str> {
+        [
             ("tokenizer", self.tokenizer.is_none()),
             ("text_encoder", self.text_encoder.is_none()),
             ("unet + adapters", self.unet.is_none()),
@@ -232,7 +232,17 @@ impl ModelBuilder {
         ]
         .into_iter()
         .filter_map(|(n, m)| m.then_some(n))
-        .collect();
+        .collect()
+    }
+
+    /// Whether every component's model is built ([`Self::into_pipeline`] will succeed).
+    pub fn is_complete(&self) -> bool {
+        self.missing().is_empty()
+    }
+
+    /// The finished pipeline; errors name the components that are still missing.
+    pub fn into_pipeline(self) -> Result<Pipeline> {
+        let missing = self.missing();
         if !missing.is_empty() {
             return Err(Error::Input(format!("the model is not fully loaded: missing {}", missing.join(", "))));
         }

@@ -8,7 +8,6 @@
 //! a `FailureKind`; nothing JS can reach unwraps.
 
 use std::cell::RefCell;
-use std::collections::BTreeSet;
 use std::ops::ControlFlow;
 use std::rc::Rc;
 
@@ -243,7 +242,6 @@ pub struct Session {
     device: Device,
     report: AdapterReport,
     builder: RefCell<Option<ModelBuilder>>,
-    finished: RefCell<BTreeSet<Component>>,
     pipeline: RefCell<Option<Rc<Pipeline>>>,
     metrics_builder: RefCell<Option<MetricsBuilder>>,
     metrics: RefCell<Option<Rc<Metrics>>>,
@@ -259,7 +257,6 @@ impl Session {
             device,
             report,
             builder: RefCell::new(None),
-            finished: RefCell::new(BTreeSet::new()),
             pipeline: RefCell::new(None),
             metrics_builder: RefCell::new(None),
             metrics: RefCell::new(None),
@@ -291,14 +288,16 @@ impl Session {
     }
 
     /// Starts loading a model described by `manifest.json` (its text); weights go to the GPU in
-    /// f16 when `f16` is set and the adapter supports it, else f32. Drops any previous model.
+    /// f16 when `f16` is set and the adapter supports it, else f32. Drops any previous model and
+    /// its metric models (they belong to it).
     #[wasm_bindgen(js_name = beginModel)]
     pub fn begin_model(&self, manifest_json: &str, f16: bool) -> Result<(), JsValue> {
         let manifest = Manifest::from_json(manifest_json).map_err(js_err)?;
         let mut builder = ModelBuilder::new(&manifest.config, &self.device, self.dtype(f16)).map_err(js_err)?;
         builder.set_max_binding(Some(self.report.max_storage_buffer_binding_size));
         *self.pipeline.borrow_mut() = None;
-        self.finished.borrow_mut().clear();
+        *self.metrics.borrow_mut() = None;
+        *self.metrics_builder.borrow_mut() = None;
         *self.builder.borrow_mut() = Some(builder);
         Ok(())
     }
@@ -319,8 +318,8 @@ impl Session {
         b.load_shard_from(c, bytes, component, |n| Some(n.to_string())).map_err(js_err)
     }
 
-    /// Builds `component`'s model from its shards; once every component is finished the
-    /// pipeline is ready.
+    /// Builds `component`'s model from its shards; once the builder reports every component
+    /// built, the pipeline (or the metric models) is ready.
     #[wasm_bindgen(js_name = finishComponent)]
     pub fn finish_component(&self, #[wasm_bindgen(unchecked_param_type = "Component")] component: &str) -> Result<(), JsValue> {
         let c: Component = component.parse().map_err(js_err)?;
@@ -328,25 +327,17 @@ impl Session {
             let mut builder = self.metrics_builder.borrow_mut();
             let b = builder.as_mut().ok_or_else(|| js_err(Error::Input("call beginMetrics before finishing a metric model".into())))?;
             b.finish_component(c).map_err(js_err)?;
-            let done = self.finished.borrow().contains(&Component::ClipText) || c == Component::ClipText;
-            let done = done && (self.finished.borrow().contains(&Component::Dino) || c == Component::Dino);
-            self.finished.borrow_mut().insert(c);
-            if done {
+            if b.is_complete() {
                 let b = builder.take().expect("present above");
                 *self.metrics.borrow_mut() = Some(Rc::new(b.into_metrics().map_err(js_err)?));
             }
             return Ok(());
         }
-        {
-            let mut builder = self.builder.borrow_mut();
-            let b = builder.as_mut().ok_or_else(|| js_err(Error::Input("call beginModel before finishComponent".into())))?;
-            b.finish_component(c).map_err(js_err)?;
-        }
-        let mut finished = self.finished.borrow_mut();
-        finished.insert(c);
-        if Component::ALL.iter().all(|c| finished.contains(c)) {
-            let b = self.builder.borrow_mut().take().expect("present above");
-            let pipe = b.into_pipeline().map_err(js_err)?;
+        let mut builder = self.builder.borrow_mut();
+        let b = builder.as_mut().ok_or_else(|| js_err(Error::Input("call beginModel before finishComponent".into())))?;
+        b.finish_component(c).map_err(js_err)?;
+        if b.is_complete() {
+            let pipe = builder.take().expect("present above").into_pipeline().map_err(js_err)?;
             *self.pipeline.borrow_mut() = Some(Rc::new(pipe));
         }
         Ok(())
@@ -360,10 +351,6 @@ impl Session {
         let manifest = Manifest::from_json(manifest_json).map_err(js_err)?;
         let builder = MetricsBuilder::new(&manifest.config, &self.device, self.dtype(f16)).map_err(js_err)?;
         *self.metrics.borrow_mut() = None;
-        let mut finished = self.finished.borrow_mut();
-        for c in Component::EVAL {
-            finished.remove(&c);
-        }
         *self.metrics_builder.borrow_mut() = Some(builder);
         Ok(())
     }
@@ -431,6 +418,8 @@ impl Session {
         let options = crate::loader::LoadOptions { max_binding: Some(self.report.max_storage_buffer_binding_size), ..Default::default() };
         let pipe = crate::loader::random_pipeline_with(&configs, tokenizer, &self.device, self.dtype(f16), options).map_err(js_err)?;
         *self.pipeline.borrow_mut() = Some(Rc::new(pipe));
+        *self.metrics.borrow_mut() = None;
+        *self.metrics_builder.borrow_mut() = None;
         Ok(())
     }
 

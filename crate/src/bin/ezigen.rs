@@ -207,6 +207,12 @@ enum Command {
     },
 }
 
+/// The `--kernels` option's value as a [`ezigen::kernels::Kernels`] choice.
+fn kernels_arg(name: &str) -> ezigen::Result<ezigen::kernels::Kernels> {
+    ezigen::kernels::Kernels::parse(name)
+        .ok_or_else(|| Error::Input(format!("--kernels must be wgsl, wgsl-gemm, reference, burn or a GEMM tile name (128x64k16t256, 128x64k16t256/s4), not `{name}`")))
+}
+
 /// The device, and on wgpu its largest storage binding (the VAE stays within it).
 fn pick_device(backend: Backend) -> ezigen::Result<(Device, Option<device::AdapterReport>)> {
     match backend {
@@ -447,7 +453,7 @@ fn run(cli: Cli) -> ezigen::Result<()> {
             println!("{}", serde_json::to_string_pretty(&report).expect("report serialises"));
         }
         Command::Schema { out } => {
-            let ts = ezigen::contract::typescript();
+            let ts = ezigen::schema::typescript();
             match out {
                 Some(path) => std::fs::write(&path, ts).map_err(|e| Error::Input(format!("{}: {e}", path.display())))?,
                 None => print!("{ts}"),

@@ -2,18 +2,17 @@
 //! checkpoints too), the shards and `manifest.json` written to the output folder, progress on
 //! stderr.
 
-use std::fs::File;
 use std::io::IsTerminal;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use pytorch_reader::{DType as TorchDType, PytorchReader};
 
 use super::{ConvertSettings, Converter, Root, SourceFile, SourceTree, TorchTensor};
-use crate::native::DiffusersFolders;
+use crate::files::{DiffusersFolders, DiskFile, bad};
 use crate::weights::manifest::Manifest;
 use crate::weights::safetensors::StoredDType;
-use crate::{Error, Result};
+use crate::Result;
 
 /// What to convert and how.
 pub struct ConvertOptions {
@@ -29,10 +28,6 @@ pub struct ConvertOptions {
     pub name: String,
     /// Marks the built-in tiny random model.
     pub tiny: bool,
-}
-
-fn bad(path: &Path, reason: impl Into<String>) -> Error {
-    Error::Weights { file: path.display().to_string(), reason: reason.into() }
 }
 
 /// The three input folders on disk.
@@ -52,36 +47,6 @@ impl FolderTree<'_> {
             },
         };
         if path.is_empty() { dir.clone() } else { dir.join(path) }
-    }
-}
-
-/// A file on disk, read by range.
-pub(crate) struct DiskFile {
-    file: File,
-    len: u64,
-    path: PathBuf,
-}
-
-impl DiskFile {
-    /// Opens `path` for reading by range.
-    pub(crate) fn open(path: &Path) -> Result<Self> {
-        let file = File::open(path).map_err(|e| bad(path, e.to_string()))?;
-        let len = file.metadata().map_err(|e| bad(path, e.to_string()))?.len();
-        Ok(Self { file, len, path: path.to_path_buf() })
-    }
-}
-
-impl SourceFile for DiskFile {
-    fn len(&self) -> u64 {
-        self.len
-    }
-
-    fn read_at(&self, offset: u64, len: usize) -> Result<Vec<u8>> {
-        use std::io::{Read, Seek, SeekFrom};
-        let mut buf = vec![0; len];
-        let mut f = &self.file;
-        f.seek(SeekFrom::Start(offset)).and_then(|_| f.read_exact(&mut buf)).map_err(|e| bad(&self.path, e.to_string()))?;
-        Ok(buf)
     }
 }
 

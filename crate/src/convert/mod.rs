@@ -278,7 +278,7 @@ pub fn read_configs(tree: &dyn SourceTree) -> Result<ModelConfigs> {
     if has_metric_models(tree)? {
         let text = read_json(tree, Root::ClipText, "config.json")?;
         let dino = read_json(tree, Root::Dino, "config.json")?;
-        crate::eval::MetricsBuilder::check_configs(&configs.clip_vision, &text, &dino)
+        crate::models::check_metric_configs(&configs.clip_vision, &text, &dino)
             .map_err(|e| Error::Input(format!("the metric models cannot be converted: {e}")))?;
         configs.clip_text = Some(text);
         configs.dino = Some(dino);

@@ -115,6 +115,7 @@ pub struct MetricsBuilder {
     dino_config: VitConfig,
     device: Device,
     dtype: DType,
+    kernels: Kernels,
     stores: BTreeMap<Component, WeightStore>,
     clip_text: Option<ClipTextModelWithProjection>,
     dino: Option<VitModel>,
@@ -129,21 +130,6 @@ pub struct Metrics {
 }
 
 impl MetricsBuilder {
-    /// Checks that the three configurations are one CLIP model (equal projection widths) and a
-    /// ViT the port runs.
-    pub fn check_configs(clip_vision: &serde_json::Value, clip_text: &serde_json::Value, dino: &serde_json::Value) -> Result<()> {
-        let vision = ClipConfig::from_json(&clip_vision.to_string(), "vision_config")?;
-        let text = ClipConfig::from_json(&clip_text.to_string(), "text_config")?;
-        VitConfig::from_json(&dino.to_string())?;
-        if text.projection_dim != vision.projection_dim || text.projection_dim == 0 {
-            return Err(Error::Config(format!(
-                "CLIP's text projection ({}) and image projection ({}) differ: not one CLIP model",
-                text.projection_dim, vision.projection_dim
-            )));
-        }
-        Ok(())
-    }
-
     /// A builder for the metric models of `configs` (an error when they were not converted).
     pub fn new(configs: &ModelConfigs, device: &Device, dtype: DType) -> Result<Self> {
         let (Some(text), Some(dino)) = (&configs.clip_text, &configs.dino) else {
@@ -151,16 +137,27 @@ impl MetricsBuilder {
                 "this model has no metric models: convert it with the DINO ViT-S/16 folder (`ezigen convert --dino DIR`)".into(),
             ));
         };
-        Self::check_configs(&configs.clip_vision, text, dino)?;
+        crate::models::check_metric_configs(&configs.clip_vision, text, dino)?;
         Ok(Self {
             text_config: ClipConfig::from_json(&text.to_string(), "text_config")?,
             dino_config: VitConfig::from_json(&dino.to_string())?,
             device: device.clone(),
             dtype,
+            kernels: Kernels::default(),
             stores: BTreeMap::new(),
             clip_text: None,
             dino: None,
         })
+    }
+
+    /// The kernels the metric models run (the generation model's choice, so both run alike).
+    pub fn set_kernels(&mut self, kernels: Kernels) {
+        self.kernels = kernels;
+    }
+
+    /// Whether both metric models are built ([`Self::into_metrics`] will succeed).
+    pub fn is_complete(&self) -> bool {
+        self.clip_text.is_some() && self.dino.is_some()
     }
 
     /// Feeds one converted shard of a metric component, read by range.
@@ -176,7 +173,7 @@ impl MetricsBuilder {
     pub fn finish_component(&mut self, component: Component) -> Result<()> {
         let store = self.stores.remove(&component).unwrap_or_else(|| WeightStore::new(&self.device, self.dtype));
         let loader = store.builder(component.as_str());
-        let root = Vars::new(loader.root(), Kernels::default());
+        let root = Vars::new(loader.root(), self.kernels);
         match component {
             Component::ClipText => self.clip_text = Some(ClipTextModelWithProjection::load(&root, &self.text_config)),
             Component::Dino => self.dino = Some(VitModel::load(&root, &self.dino_config)),

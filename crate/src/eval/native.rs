@@ -8,8 +8,10 @@ use burn::tensor::{DType, Device};
 
 use super::dreambench::{Benchmark, is_image_name};
 use super::report::{ImageScore, Report, Skipped};
-use super::{Metrics, MetricsBuilder, Scores, cosine, mean_cosine};
+use super::{Metrics, Scores, cosine, mean_cosine};
 use crate::imageops::Image8;
+use crate::kernels::Kernels;
+use crate::nn::Vars;
 use crate::models::clip::{ClipConfig, ClipTextModelWithProjection, ClipVisionModel};
 use crate::models::vit::{VitConfig, VitModel};
 use crate::pipeline::RgbaImage;
@@ -48,8 +50,8 @@ fn store(dir: &Path, device: &Device, dtype: DType, keep: impl Fn(&str) -> bool)
 }
 
 impl MetricModels {
-    /// Loads the models from their folders on `device` in `dtype`.
-    pub fn load(folders: &MetricFolders, device: &Device, dtype: DType) -> Result<Self> {
+    /// Loads the models from their folders on `device` in `dtype`, running `kernels`.
+    pub fn load(folders: &MetricFolders, device: &Device, dtype: DType, kernels: Kernels) -> Result<Self> {
         let clip_json: serde_json::Value = serde_json::from_str(&read_text(&folders.clip.join("config.json"))?)
             .map_err(|e| Error::Config(format!("{}: {e}", folders.clip.join("config.json").display())))?;
         let text_dir = folders.clip_text.as_ref().unwrap_or(&folders.clip);
@@ -57,22 +59,22 @@ impl MetricModels {
             .map_err(|e| Error::Config(format!("{}: {e}", text_dir.join("config.json").display())))?;
         let dino_json: serde_json::Value = serde_json::from_str(&read_text(&folders.dino.join("config.json"))?)
             .map_err(|e| Error::Config(format!("{}: {e}", folders.dino.join("config.json").display())))?;
-        MetricsBuilder::check_configs(&clip_json, &text_json, &dino_json)?;
+        crate::models::check_metric_configs(&clip_json, &text_json, &dino_json)?;
         let vision_config = ClipConfig::from_json(&clip_json.to_string(), "vision_config")?;
         let l = store(&folders.clip, device, dtype, |n| n.starts_with("vision_model.") || n.starts_with("visual_projection."))?
             .builder("clip_vision")
             .allow_unused("vision_model.embeddings.position_ids");
-        let clip_vision = ClipVisionModel::load(&l.root().into(), &vision_config);
+        let clip_vision = ClipVisionModel::load(&Vars::new(l.root(), kernels), &vision_config);
         l.finish()?;
         let text_config = ClipConfig::from_json(&text_json.to_string(), "text_config")?;
         let l = store(text_dir, device, dtype, |n| n.starts_with("text_model.") || n.starts_with("text_projection."))?
             .builder("clip_text")
             .allow_unused("text_model.embeddings.position_ids");
-        let clip_text = ClipTextModelWithProjection::load(&l.root().into(), &text_config);
+        let clip_text = ClipTextModelWithProjection::load(&Vars::new(l.root(), kernels), &text_config);
         l.finish()?;
         let dino_config = VitConfig::from_json(&dino_json.to_string())?;
         let l = store(&folders.dino, device, dtype, |n| !n.starts_with("pooler."))?.builder("dino");
-        let dino = VitModel::load(&l.root().into(), &dino_config);
+        let dino = VitModel::load(&Vars::new(l.root(), kernels), &dino_config);
         l.finish()?;
         Ok(Self { clip_vision, metrics: Metrics::new(clip_text, dino, device, dtype), tokenizer: ClipTokenizer::builtin() })
     }

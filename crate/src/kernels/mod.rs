@@ -105,42 +105,9 @@ pub fn rendered_sources(dtype: DType, head_dims: &[usize]) -> Vec<(String, Strin
     out
 }
 
-/// The smallest subgroup size of each wgpu device created with subgroup operations
-/// (`Features::SUBGROUP`), by device: recorded by [`crate::device`] when it creates a device,
-/// read by launchers that have a subgroup variant. A device fact like the limits cubecl keeps
-/// per device, not model state.
-static SUBGROUP_MIN: std::sync::Mutex<Vec<(cubecl::device::DeviceId, u32)>> = std::sync::Mutex::new(Vec::new());
-
-/// Records whether `device` may run subgroup kernels: `Some(smallest subgroup size)` when it
-/// was created with subgroup operations, `None` to use the plain kernels only. Devices never
-/// recorded use the plain kernels.
-// In the wasm build the cube device is the only kind, and the pattern cannot fail.
-#[allow(irrefutable_let_patterns)]
-pub fn record_subgroups(device: &burn::tensor::Device, min_size: Option<u32>) {
-    let DispatchDevice::Cube(cube) = device.as_dispatch() else { return };
-    let id = cube.to_id();
-    if let Ok(mut table) = SUBGROUP_MIN.lock() {
-        table.retain(|(d, _)| *d != id);
-        if let Some(size) = min_size.filter(|&s| s > 0) {
-            table.push((id, size));
-        }
-    }
-}
-
-/// The smallest subgroup size recorded for `device`, when it runs subgroup kernels.
-#[allow(irrefutable_let_patterns)]
-pub fn device_subgroups(device: &burn::tensor::Device) -> Option<u32> {
-    let DispatchDevice::Cube(cube) = device.as_dispatch() else { return None };
-    recorded_subgroups(cube.to_id())
-}
-
-fn recorded_subgroups(id: cubecl::device::DeviceId) -> Option<u32> {
-    SUBGROUP_MIN.lock().ok()?.iter().find(|(d, _)| *d == id).map(|&(_, s)| s)
-}
-
 /// The smallest subgroup size of the device `x` lives on, when it runs subgroup kernels.
 fn subgroup_min(x: &CubeTensor) -> Option<u32> {
-    recorded_subgroups(x.device.to_id())
+    crate::device::recorded_subgroups(x.device.to_id())
 }
 
 /// The cubecl tensor behind `x`, in whatever layout it has, when it lives on a wgpu device
@@ -165,17 +132,6 @@ fn is_channels_last(shape: &[usize], strides: &[usize]) -> bool {
     let [b, c, h, w] = [shape[0], shape[1], shape[2], shape[3]];
     let want = [h * w * c, 1, w * c, c];
     (0..4).all(|i| shape[i] == 1 || strides[i] == want[i]) && b * c * h * w > 0
-}
-
-/// Sends the device's queued work, uploads included, on its way when `x` lives on a wgpu
-/// device (a no-op elsewhere). cubecl queues up to 32 tasks before it submits them, and a queued
-/// upload keeps its bytes in host memory until then: the weight store calls this after each
-/// upload so loading holds one piece at a time (in the page, wasm memory never shrinks).
-pub fn submit_uploads<const D: usize>(x: &Tensor<D>) {
-    if let Some(t) = on_wgpu(x) {
-        // A failed submit shows up, with its cause, at the next use of the tensor.
-        let _ = t.client.flush();
-    }
 }
 
 /// Words of the uniform parameter block the kernels of `shaders/` read: they declare

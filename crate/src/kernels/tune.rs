@@ -10,7 +10,7 @@
 //! that the kept table lacks take the default and are recorded ([`untuned`]) for the next
 //! tuning run.
 //!
-//! Device facts like the subgroup sizes of [`super::record_subgroups`]: kept per device, not
+//! Device facts like the subgroup sizes of [`crate::device::record_subgroups`]: kept per device, not
 //! model state.
 
 use std::collections::BTreeMap;

@@ -86,7 +86,7 @@ fn latent_mask(mask: &Mask, w: usize, h: usize, size: usize, lw: usize, lh: usiz
     let m = Image8 { width: mask.width, height: mask.height, channels: 1, data: mask.binary() };
     let m = image::bound_size(m).resize(w, h, Filter::Bicubic);
     let binary: Vec<u8> = m.data.iter().map(|&v| v / 255).collect();
-    let square = image::cv2_resize_linear(&binary, w, h, size, size);
+    let square = crate::imageops::cv2_resize_linear(&binary, w, h, size, size);
     let f: Vec<f32> = square.iter().map(|&v| v as f32).collect();
     image::torch_bilinear(&f, size, size, lw, lh)
 }

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use super::adamw::Moments;
 use super::data::{Cursor, DataStats};
 use super::Trainer;
-use crate::native::read;
+use crate::files::read;
 use crate::weights::is_adapter_key;
 use crate::weights::safetensors::{SafetensorsHeader, StoredDType, TensorToWrite, float_data, write};
 use crate::{Error, Result};

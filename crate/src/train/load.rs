@@ -11,7 +11,7 @@ use crate::kernels::Kernels;
 use crate::models::clip::{ClipConfig, ClipTextModel};
 use crate::models::unet::{UNet2DConditionConfig, UNet2DConditionModel};
 use crate::models::vae::{AutoencoderKLConfig, VaeEncoder};
-use crate::native::{find, read};
+use crate::files::{find, read};
 use crate::nn::Vars;
 use crate::schedulers::SchedulerConfig;
 use crate::tokenizer::{ClipTokenizer, default_tokenizer_json};

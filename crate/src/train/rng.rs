@@ -2,7 +2,7 @@
 //! sampling): xoshiro256++ streams keyed by (seed, purpose, index), so step n's draws depend
 //! only on the seed and n and a resumed run repeats an uninterrupted one exactly.
 
-use crate::pipeline::noise::{Xoshiro, splitmix};
+use crate::rng::{Xoshiro, splitmix};
 
 /// A xoshiro256++ stream (the named-noise generator's).
 #[derive(Clone, Debug)]

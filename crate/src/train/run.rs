@@ -149,7 +149,7 @@ pub fn run(opts: &TrainOptions, device: &Device, progress: &mut dyn TrainProgres
     trainer.set_low_memory(opts.low_memory);
     let micro = (opts.batch * opts.grad_accum) as u64;
     std::fs::create_dir_all(&opts.out).map_err(|e| Error::Input(format!("--out {}: {e}", opts.out.display())))?;
-    let base_unet = crate::native::find(&opts.sd.join("unet"), &["diffusion_pytorch_model.safetensors"])?;
+    let base_unet = crate::files::find(&opts.sd.join("unet"), &["diffusion_pytorch_model.safetensors"])?;
 
     let mut state = TrainerState { step: 0, seed: opts.seed, micro_per_step: micro, cursor: Cursor::default(), stats: DataStats::default(), loss_ema: None };
     if let Some(resume) = &opts.resume {

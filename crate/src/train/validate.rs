@@ -11,7 +11,7 @@ use super::Trainer;
 use crate::kernels::Kernels;
 use crate::models::clip::{ClipConfig, ClipVisionModel};
 use crate::models::vae::{AutoencoderKLConfig, VaeDecoder};
-use crate::native::{find, read};
+use crate::files::{find, read};
 use crate::nn::Vars;
 use crate::pipeline::generate::GenerateRequest;
 use crate::pipeline::image::RgbaImage;

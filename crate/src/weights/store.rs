@@ -131,7 +131,7 @@ impl WeightStore {
             let n = rows_per_piece.min(rows - start);
             let bytes = f.read_at((info.range.start + start * src_row) as u64, n * src_row)?;
             let piece = Tensor::<1>::from_data(float_values(info.dtype, &bytes, dtype), (&self.device, dtype));
-            crate::kernels::submit_uploads(&piece);
+            crate::device::submit_queued(&self.device);
             pieces.push((piece, n));
             start += n;
             if start >= rows {

@@ -68,8 +68,7 @@ pub(super) fn bench(a: BenchArgs) -> ezigen::Result<()> {
         println!("{}", serde_json::json!({"stage": "train_step", "model": "sd21-random", "backend": format!("{:?}", device), "low_memory": a.low_memory, "measure": m}));
         return Ok(());
     }
-    let kernels = ezigen::kernels::Kernels::parse(&a.kernels)
-        .ok_or_else(|| Error::Input(format!("--kernels must be wgsl, wgsl-gemm, reference, burn or a GEMM tile name (128x64k16t256, 128x64k16t256/s4), not `{}`", a.kernels)))?;
+    let kernels = kernels_arg(&a.kernels)?;
     let (device, adapter, max_binding, subgroups, report) = match (a.backend, a.max_binding_mib, a.max_buffer_mib) {
         (Backend::Cpu, None, None) => (device::cpu(), "cpu (flex)".to_string(), None, None, None),
         (Backend::Cpu, _, _) => return Err(Error::Input("--max-*-mib apply to --backend wgpu".into())),

@@ -57,6 +57,9 @@ pub(super) struct EvalArgs {
     out: PathBuf,
     #[arg(long, value_enum, default_value = "wgpu")]
     backend: Backend,
+    /// Kernels of the metric models (as `ezigen bench --kernels`).
+    #[arg(long, default_value = "wgsl")]
+    kernels: String,
 }
 
 pub(super) fn dreambench(a: DreambenchArgs) -> ezigen::Result<()> {
@@ -142,7 +145,7 @@ pub(super) fn eval(a: EvalArgs) -> ezigen::Result<()> {
     use ezigen::eval::native::{MetricFolders, MetricModels, evaluate};
     let (device, _) = pick_device(a.backend)?;
     let folders = MetricFolders { clip: a.clip.clone(), clip_text: a.clip_text.clone(), dino: a.dino.clone() };
-    let models = MetricModels::load(&folders, &device, DType::F32)?;
+    let models = MetricModels::load(&folders, &device, DType::F32, kernels_arg(&a.kernels)?)?;
     let t0 = Instant::now();
     let report = evaluate(&models, &a.generated, &a.dreambench, a.seeds, |file| eprintln!("scored {file}"))?;
     let secs = t0.elapsed().as_secs_f64();

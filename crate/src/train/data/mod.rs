@@ -11,8 +11,7 @@ pub mod ytvis;
 
 use std::path::{Path, PathBuf};
 
-use crate::imageops::{Filter, Image8};
-use crate::pipeline::image::cv2_resize_linear;
+use crate::imageops::{Filter, Image8, cv2_resize_linear};
 
 use super::rng::Rng;
 
