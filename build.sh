@@ -6,8 +6,9 @@
 #   ./build.sh build   the generated TS contract, wasm (release) + wasm-bindgen + TypeScript
 #                      bundle into dist/
 #   ./build.sh serve   build, then serve dist/ on http://127.0.0.1:8080
-#   ./build.sh test    every test: TypeScript units, native Rust (CPU + wgpu on lavapipe), wasm
-#                      build, browser (a failed stage skips the later ones; a summary says so)
+#   ./build.sh test    every test: the generated contract checked (not rewritten), TypeScript
+#                      units, native Rust (CPU + wgpu on lavapipe), wasm build, browser (a
+#                      failed stage skips the later ones; a summary says so)
 #
 # Every subcommand runs `setup` first when something is missing.
 set -euo pipefail
@@ -150,9 +151,26 @@ build_native_cli() {
   cargo build --release -p ezigen --bin ezigen
 }
 
+# The generated TypeScript contract. `build` rewrites a stale www/src/generated/contract.ts and
+# says so (commit it); `test` (EZIGEN_CONTRACT=check) fails on a stale file instead of rewriting
+# it, before anything that reads it runs.
 build_contract() {
-  log "contract: www/src/generated/contract.ts from the Rust side (ezigen schema)"
-  ./target/release/ezigen schema --out www/src/generated/contract.ts
+  local out=www/src/generated/contract.ts tmp
+  tmp=$(mktemp)
+  ./target/release/ezigen schema --out "$tmp"
+  if cmp -s "$tmp" "$out"; then
+    rm -f "$tmp"
+    log "contract: $out is up to date"
+    return 0
+  fi
+  if [ "${EZIGEN_CONTRACT:-write}" = check ]; then
+    diff -u "$out" "$tmp" | head -40 >&2 || true
+    rm -f "$tmp"
+    echo "$out is stale: run ./build.sh build (or ./target/release/ezigen schema --out $out) and commit it" >&2
+    return 1
+  fi
+  mv "$tmp" "$out"
+  log "contract: $out was stale and is regenerated from the Rust side: commit it"
 }
 
 build_models() {
@@ -184,11 +202,27 @@ check_boundary() {
   fi
 }
 
+check_contract() {
+  build_native_cli
+  build_contract
+}
+
 test_native() {
   log "native tests (CPU reference + wgpu on the machine's Vulkan adapter)"
   cargo build --release --workspace --bins --tests
   # Every test binary runs even when one fails; the exit status still reports the failure.
+  # Checks a test leaves out on this machine (f16 without shader-f16) are written to
+  # $EZIGEN_SKIP_LOG (`SKIP <test>: …`) and listed after the run, so a skip is never mistaken for
+  # a pass.
+  export EZIGEN_SKIP_LOG="$ROOT/target/skipped-checks.txt"
+  rm -f "$EZIGEN_SKIP_LOG"
   cargo test --release --workspace --no-fail-fast
+  if [ -s "$EZIGEN_SKIP_LOG" ]; then
+    log "native tests: $(sort -u "$EZIGEN_SKIP_LOG" | wc -l) check(s) skipped on this machine"
+    sort -u "$EZIGEN_SKIP_LOG" | sed 's/^/  /' >&2
+  else
+    log "native tests: no check skipped"
+  fi
 }
 
 test_unit() {
@@ -219,7 +253,10 @@ case "$cmd" in
     # failed and what was skipped.
     summary=()
     status=0
-    for stage in check_boundary test_unit test_native build test_browser; do
+    # The contract is checked first (the CLI that writes it is built for it), so no stage reads a
+    # stale generated file and `build` below never rewrites it.
+    export EZIGEN_CONTRACT=check
+    for stage in check_boundary check_contract test_unit test_native build test_browser; do
       if [ "$status" -ne 0 ]; then
         summary+=("$stage: skipped (an earlier stage failed)")
         continue
@@ -246,7 +283,7 @@ case "$cmd" in
     log "all tests passed in $(( $(date +%s) - start )) s"
     ;;
   *)
-    sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'
     [ "$cmd" = help ] || exit 2
     ;;
 esac

@@ -227,3 +227,66 @@ fn a_tokenizer_that_is_not_a_clip_tokenizer_json_is_refused_before_converting() 
     };
     assert!(e.to_string().contains("tokenizer.json"), "{e}");
 }
+
+/// `manifest.json` is the one rule of the CLI and the page (the page calls the core's
+/// `parseManifest`): each way a manifest can be wrong is refused with a message naming it.
+#[test]
+fn manifest_from_json_refuses_every_broken_manifest() {
+    let out = scratch("manifest-rule");
+    let m = convert(&options(DiffusersFolders::builtin_tiny(), &out, StoredDType::F32, 64)).unwrap();
+    let good: serde_json::Value = serde_json::to_value(&m).unwrap();
+    let _ = std::fs::remove_dir_all(&out);
+    let shard = m.components["unet"].shards[0].clone();
+    // Renames a shard everywhere it is named.
+    let rename = |v: &mut serde_json::Value, to: &str| {
+        let entry = v["shards"].as_object_mut().unwrap().remove(&shard).unwrap();
+        v["shards"][to] = entry;
+        for s in v["components"]["unet"]["shards"].as_array_mut().unwrap() {
+            if s == &shard {
+                *s = to.into();
+            }
+        }
+        for t in v["components"]["unet"]["tensors"].as_array_mut().unwrap() {
+            if t["shard"] == shard.as_str() {
+                t["shard"] = to.into();
+            }
+        }
+    };
+    let refused = |label: &str, edit: &dyn Fn(&mut serde_json::Value), needle: &str| {
+        let mut v = good.clone();
+        edit(&mut v);
+        match Manifest::from_json(&v.to_string()) {
+            Ok(_) => panic!("{label}: accepted"),
+            Err(e) => {
+                let msg = e.to_string();
+                assert!(msg.contains("manifest.json") && msg.contains(needle), "{label}: {msg}");
+                assert_eq!(e.kind(), ezigen::contract::FailureKind::NoModel, "{label}");
+            }
+        }
+    };
+    assert!(Manifest::from_json(&good.to_string()).is_ok(), "the converter's own manifest is accepted");
+    assert!(matches!(Manifest::from_json("{not json"), Err(Error::Config(_))));
+    refused("format", &|v| v["format"] = "other".into(), "format `other`");
+    refused("version", &|v| v["version"] = 99.into(), "version 99");
+    refused("dtype", &|v| v["dtype"] = "bf16".into(), "dtype `bf16`");
+    for name in ["../unet.safetensors", "a/b.safetensors", "a\\b.safetensors", "https:x", ".hidden", "a?b", ""] {
+        refused(name, &|v| rename(v, name), "is not a plain file name");
+    }
+    refused("sha256 length", &|v| v["shards"][&shard]["sha256"] = "abc".into(), "no SHA-256");
+    refused("sha256 digits", &|v| v["shards"][&shard]["sha256"] = "z".repeat(64).into(), "no SHA-256");
+    refused("unknown component", &|v| v["components"]["extra"] = serde_json::json!({"bytes": 0, "shards": []}), "component `extra`");
+    refused("missing component", &|v| drop(v["components"].as_object_mut().unwrap().remove("vae_decoder")), "`vae_decoder` is missing");
+    refused("shard not listed", &|v| drop(v["shards"].as_object_mut().unwrap().remove(&shard)), "is not listed under `shards`");
+    refused("shard of another component", &|v| v["shards"][&shard]["component"] = "vae_decoder".into(), "which does not list it");
+    refused("tensor dtype", &|v| v["components"]["unet"]["tensors"][0]["dtype"] = "Q4".into(), "unknown dtype `Q4`");
+    refused("tensor past its shard", &|v| v["components"]["unet"]["tensors"][0]["end"] = (1u64 << 40).into(), "outside its shard");
+    refused("tensor in another shard", &|v| v["components"]["unet"]["tensors"][0]["shard"] = "tokenizer.json".into(), "outside its shard");
+    refused("metric models half there", &|v| v["components"]["clip_text"] = serde_json::json!({"bytes": 0, "shards": []}), "metric models");
+    // Normalised: upper-case SHA-256s come back lower-case, a missing total is computed.
+    let mut v = good.clone();
+    v["shards"][&shard]["sha256"] = m.shards[&shard].sha256.to_uppercase().into();
+    v.as_object_mut().unwrap().remove("total_bytes");
+    let parsed = Manifest::from_json(&v.to_string()).unwrap();
+    assert_eq!(parsed.shards[&shard].sha256, m.shards[&shard].sha256);
+    assert_eq!(parsed.total_bytes, m.shards.values().map(|s| s.bytes).sum::<u64>());
+}

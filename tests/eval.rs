@@ -213,6 +213,31 @@ fn converted_metric_models_match_transformers() {
     let err = pollster::block_on(metrics.score_request(&vision, &tokenizer, &req)).unwrap_err().to_string();
     assert!(err.contains("the scored image"), "{err}");
 
+    // The page's session: the model, then its metric models; loading a model again drops
+    // the metric models with the old model (the page must load them anew).
+    let text_json = std::fs::read_to_string(with.join("manifest.json")).unwrap();
+    let mut session = ezigen::session::ModelSession::new(&device, None);
+    let push = |session: &mut ezigen::session::ModelSession, components: &[Component]| {
+        for &c in components {
+            for shard in &manifest.components[c.as_str()].shards {
+                session.load_shard(c, &std::fs::read(with.join(shard)).unwrap().as_slice(), shard).unwrap();
+            }
+            session.finish_component(c).unwrap();
+        }
+    };
+    session.begin_model(&text_json, DType::F32).unwrap();
+    assert!(session.load_shard(Component::Dino, &[].as_slice(), "x").is_err(), "metric shards need beginMetrics");
+    push(&mut session, &Component::ALL[..Component::ALL.len() - 1]);
+    assert!(!session.model_ready(), "not complete before the last component");
+    push(&mut session, &Component::ALL[Component::ALL.len() - 1..]);
+    assert!(session.model_ready() && !session.metrics_ready());
+    session.begin_metrics(&text_json, DType::F32).unwrap();
+    push(&mut session, &Component::EVAL);
+    assert!(session.metrics_ready() && session.metrics().is_ok());
+    session.begin_model(&text_json, DType::F32).unwrap();
+    assert!(!session.model_ready() && !session.metrics_ready(), "a new model drops the old one's metric models");
+    assert!(session.metrics().err().is_some_and(|e| e.to_string().contains("not loaded")));
+
     let without = dir.join("without");
     run(&["convert", "--tiny", "--shard-mb", "1", "--out", without.to_str().unwrap()]);
     let manifest = Manifest::from_json(&std::fs::read_to_string(without.join("manifest.json")).unwrap()).unwrap();

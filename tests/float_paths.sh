@@ -24,7 +24,7 @@ if [ "${1:-}" = "--from-logs" ]; then
   shift 2
 fi
 out=${1:-docs/float-paths.md}
-logs=${from_logs:-$(mktemp -d)}
+logs=${from_logs:-${FLOAT_PATHS_LOGS:-$(mktemp -d)}}
 export PATH="$HOME/.cargo/bin:$PATH"
 # `suite` holds smoke, text_encoder, unet, vae, clip_vision, schedulers, convert, pipeline, limits,
 # train and the other CPU suites as modules (tests/suite.rs).

@@ -1,6 +1,6 @@
 //! Property tests over every parser of user input (issue 29): mutated valid inputs (manifest.json
 //! and the model configurations inside it, each model's `config.json`, safetensors files and
-//! their tensors, PNG and JPEG bytes) never panic; every refusal is an `Err` with a message.
+//! their tensors, PNG, JPEG and WebP bytes) never panic; every refusal is an `Err` with a message.
 //! In the page a panic kills the worker, so these are the inputs a picked folder, a download or
 //! an upload can hand the core.
 //!
@@ -259,14 +259,16 @@ fn mutated_safetensors_files_never_panic() {
 }
 
 #[test]
-fn mutated_png_and_jpeg_bytes_never_panic() {
+fn mutated_png_jpeg_and_webp_bytes_never_panic() {
     let img = image::RgbaImage::from_fn(37, 23, |x, y| image::Rgba([(x * 7) as u8, (y * 11) as u8, 90, (x * y) as u8]));
     let mut png = Vec::new();
     img.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png).unwrap();
+    let mut webp = Vec::new();
+    img.write_to(&mut std::io::Cursor::new(&mut webp), image::ImageFormat::WebP).unwrap();
     let rgb = image::DynamicImage::ImageRgba8(img).to_rgb8();
     let mut jpeg = Vec::new();
     rgb.write_to(&mut std::io::Cursor::new(&mut jpeg), image::ImageFormat::Jpeg).unwrap();
-    for (name, base, seed) in [("png", png, 9), ("jpeg", jpeg, 10)] {
+    for (name, base, seed) in [("png", png, 9), ("jpeg", jpeg, 10), ("webp", webp, 11)] {
         let mut rng = Rng(seed);
         let cases = (0..CASES).map(move |_| mutate_bytes(&mut rng, &base, 64));
         no_panic(name, cases, |b| {

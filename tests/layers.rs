@@ -17,7 +17,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("models", &["models", "schedulers", "tokenizer"]),
     ("pipeline", &["pipeline"]),
     ("files", &["files"]),
-    ("app", &["loader", "bench", "smoke", "tuning", "eval", "convert", "native", "train"]),
+    ("app", &["loader", "bench", "smoke", "tuning", "eval", "convert", "native", "train", "session"]),
     ("boundaries", &["web", "schema"]),
 ];
 

@@ -174,7 +174,23 @@ fn generate_refuses_a_zero_split_ratio() {
 #[test]
 fn a_text_file_renamed_to_png_is_refused() {
     let msg = RgbaImage::decode(b"hello, I am a text file renamed to .png").unwrap_err().to_string();
-    assert!(msg.contains("not a PNG or JPEG"), "{msg}");
+    assert!(msg.contains("not a PNG, JPEG or WebP"), "{msg}");
+}
+
+#[test]
+fn a_webp_photo_decodes_as_the_page_decodes_it() {
+    // A lossless WebP with a transparent pixel: the core reads WebP as the page does, and
+    // keeps the pixels exactly (the alpha rule is applied where subjects are prepared).
+    let (w, h) = (3u32, 2u32);
+    let rgba: Vec<u8> = (0..w * h).flat_map(|i| [(i * 40) as u8, (200 - i * 30) as u8, 7, if i == 4 { 0 } else { 255 }]).collect();
+    let mut webp = Vec::new();
+    image::codecs::webp::WebPEncoder::new_lossless(&mut webp).encode(&rgba, w, h, image::ExtendedColorType::Rgba8).unwrap();
+    let img = RgbaImage::decode(&webp).unwrap();
+    assert_eq!((img.width, img.height), (w as usize, h as usize));
+    assert_eq!(img.data, rgba);
+    // A WebP cut short is refused with a message, not a panic.
+    let msg = RgbaImage::decode(&webp[..webp.len() / 2]).unwrap_err().to_string();
+    assert!(msg.contains("WebP"), "{msg}");
 }
 
 #[test]

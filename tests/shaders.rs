@@ -16,6 +16,11 @@ fn every_kernel_validates_with_naga() {
     for (dtype, caps) in [(DType::F32, Capabilities::empty()), (DType::F16, Capabilities::SHADER_FLOAT16)] {
         for (name, source) in ezigen::kernels::rendered_sources(dtype, &HEAD_DIMS) {
             assert!(!source.contains("{{"), "{name}: a template value was not filled in");
+            assert!(!source.contains("//#"), "{name}: a variant marker was left in");
+            if name.starts_with("flash_attention") {
+                // Both variants come from one file: each gets its own lines only.
+                assert_eq!(source.contains("subgroupShuffle("), name.contains("subgroup"), "{name}: the wrong variant's lines");
+            }
             let module = naga::front::wgsl::parse_str(&source).unwrap_or_else(|e| panic!("{name}: {}", e.emit_to_string(&source)));
             // The subgroup variant needs the device feature the launcher checks for.
             let caps = if name.contains("subgroup") { caps | Capabilities::SUBGROUP } else { caps };

@@ -1,7 +1,7 @@
 //! Device selection and the facts about a WebGPU/wgpu adapter that the app reports.
 
 use burn::backend::DispatchDevice;
-use burn::tensor::Device;
+use burn::tensor::{DType, Device};
 #[cfg(not(target_family = "wasm"))]
 use burn::tensor::wgpu::WgpuBackend;
 use burn::tensor::wgpu::{WgpuSetup, wgpu};
@@ -38,6 +38,12 @@ pub struct AdapterReport {
 }
 
 impl AdapterReport {
+    /// The dtype a model runs in on this adapter: f16 when asked for and the adapter has
+    /// `shader-f16`, else f32 (the page, the CLI and the benchmark choose alike).
+    pub fn dtype(&self, want_f16: bool) -> DType {
+        if want_f16 && self.shader_f16 { DType::F16 } else { DType::F32 }
+    }
+
     /// Reads the report off an initialised wgpu setup (the device's limits and features, which
     /// are what kernels may rely on, not merely what the adapter offers).
     pub fn from_setup(setup: &WgpuSetup) -> Self {

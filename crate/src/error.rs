@@ -142,7 +142,9 @@ impl Error {
             Self::Weights { .. } | Self::Tensors { .. } => K::CorruptShard,
             Self::Device(_) | Self::Readback(_) => K::DeviceLost,
             Self::Cancelled => K::Cancelled,
-            Self::Config(_) => K::Internal,
+            // A model's configuration or manifest the core cannot use: the page offers to pick
+            // another model (the message names the file and the key).
+            Self::Config(_) => K::NoModel,
         }
     }
 }

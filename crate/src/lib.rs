@@ -29,6 +29,7 @@ pub mod presets;
 pub mod rng;
 pub mod schedulers;
 pub mod schema;
+pub mod session;
 pub mod smoke;
 pub mod tokenizer;
 pub mod tuning;

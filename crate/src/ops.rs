@@ -25,13 +25,7 @@ pub fn cat_channels(a: Tensor<4>, b: Tensor<4>) -> Tensor<4> {
 
 /// `torch.nn.GroupNorm`: normalises `[B, C, H, W]` over groups of `C / groups` channels and
 /// the spatial axes (biased variance), then applies the per-channel affine.
-pub fn group_norm(
-    x: Tensor<4>,
-    groups: usize,
-    gamma: &Tensor<1>,
-    beta: &Tensor<1>,
-    eps: f64,
-) -> Tensor<4> {
+pub fn group_norm(x: Tensor<4>, groups: usize, gamma: &Tensor<1>, beta: &Tensor<1>, eps: f64) -> Tensor<4> {
     let [b, c, h, w] = x.dims();
     debug_assert_eq!(c % groups, 0, "channels must divide into groups");
     let normed = in_f32(x, |x| {
@@ -58,13 +52,7 @@ pub fn layer_norm<const D: usize>(
 }
 
 /// GroupNorm followed by SiLU, the pair every ResNet block of the UNet and VAE uses.
-pub fn group_norm_silu(
-    x: Tensor<4>,
-    groups: usize,
-    gamma: &Tensor<1>,
-    beta: &Tensor<1>,
-    eps: f64,
-) -> Tensor<4> {
+pub fn group_norm_silu(x: Tensor<4>, groups: usize, gamma: &Tensor<1>, beta: &Tensor<1>, eps: f64) -> Tensor<4> {
     silu(group_norm(x, groups, gamma, beta, eps))
 }
 

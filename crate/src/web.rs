@@ -20,8 +20,8 @@ use crate::bench::BenchOptions;
 use crate::contract::FailureKind;
 use crate::convert::{ConvertSettings, Converter, Root, SourceFile, SourceTree};
 use crate::device::{self, AdapterReport};
-use crate::eval::{Metrics, MetricsBuilder, ScoreRequest};
-use crate::loader::ModelBuilder;
+use crate::eval::ScoreRequest;
+use crate::session::ModelSession;
 use crate::pipeline::{EditRequest, Event, GenerateRequest, Pipeline, ProgressSink, SeededNoise};
 use crate::weights::components::Component;
 use crate::weights::manifest::Manifest;
@@ -29,7 +29,7 @@ use crate::{Error, smoke};
 
 #[wasm_bindgen(typescript_custom_section)]
 const CONTRACT_TYPES: &str = r#"
-import type { AdapterReport, BenchOptions, Component, ConvertedShard, ConvertPlan, ConvertProgress, ConvertSettings, CoreEvent, EditRequest, GenerateRequest, KernelCheck, PromptTokens, ScoreRequest, Scores, SmokeOutput, SourceRoot } from "../src/generated/contract.js";
+import type { AdapterReport, BenchOptions, Component, ConvertedShard, ConvertPlan, ConvertProgress, ConvertSettings, CoreEvent, EditRequest, GenerateRequest, KernelCheck, Manifest, PromptTokens, ScoreRequest, Scores, SmokeOutput, SourceRoot, TuneReport } from "../src/generated/contract.js";
 
 /** One picked file of the original weights: its folder, its path inside it and the file. */
 export interface ConvertInput {
@@ -236,15 +236,24 @@ impl Conversion {
     }
 }
 
-/// A WebGPU session: the burn device on the browser's adapter and the loaded model.
+/// Parses and checks a converted model's `manifest.json` (its text) by the core's one rule
+/// (`Manifest::from_json`: format and version, plain shard file names, dtypes, SHA-256s, every
+/// component and its shards, the model configurations); the page calls it before it plans a
+/// load. Throws a `no-model` error whose message names the problem.
+#[wasm_bindgen(js_name = parseManifest, unchecked_return_type = "Manifest")]
+pub fn parse_manifest(text: &str) -> Result<JsValue, JsValue> {
+    let manifest = Manifest::from_json(text).map_err(js_err)?;
+    crate::loader::parse_configs(&manifest.config).map_err(js_err)?;
+    to_js(&manifest)
+}
+
+/// A WebGPU session: the burn device on the browser's adapter and the loaded model
+/// ([`ModelSession`]).
 #[wasm_bindgen]
 pub struct Session {
     device: Device,
     report: AdapterReport,
-    builder: RefCell<Option<ModelBuilder>>,
-    pipeline: RefCell<Option<Rc<Pipeline>>>,
-    metrics_builder: RefCell<Option<MetricsBuilder>>,
-    metrics: RefCell<Option<Rc<Metrics>>>,
+    models: RefCell<ModelSession>,
 }
 
 #[wasm_bindgen]
@@ -253,14 +262,8 @@ impl Session {
     /// there is no WebGPU or no adapter).
     pub async fn create() -> Result<Session, JsValue> {
         let (device, report) = device::init_wgpu_async().await.map_err(js_err)?;
-        Ok(Session {
-            device,
-            report,
-            builder: RefCell::new(None),
-            pipeline: RefCell::new(None),
-            metrics_builder: RefCell::new(None),
-            metrics: RefCell::new(None),
-        })
+        let models = RefCell::new(ModelSession::new(&device, Some(report.max_storage_buffer_binding_size)));
+        Ok(Session { device, report, models })
     }
 
     /// The adapter report (name, backend, `shader-f16`, limits).
@@ -284,7 +287,7 @@ impl Session {
     /// asked and available (else f32).
     #[wasm_bindgen(js_name = kernelCheck, unchecked_return_type = "KernelCheck[]")]
     pub async fn kernel_check(&self, f16: bool) -> Result<JsValue, JsValue> {
-        to_js(&crate::kernels::check::run(&self.device, self.dtype(f16)).await.map_err(js_err)?)
+        to_js(&crate::kernels::check::run(&self.device, self.report.dtype(f16)).await.map_err(js_err)?)
     }
 
     /// Starts loading a model described by `manifest.json` (its text); weights go to the GPU in
@@ -292,55 +295,24 @@ impl Session {
     /// its metric models (they belong to it).
     #[wasm_bindgen(js_name = beginModel)]
     pub fn begin_model(&self, manifest_json: &str, f16: bool) -> Result<(), JsValue> {
-        let manifest = Manifest::from_json(manifest_json).map_err(js_err)?;
-        let mut builder = ModelBuilder::new(&manifest.config, &self.device, self.dtype(f16)).map_err(js_err)?;
-        builder.set_max_binding(Some(self.report.max_storage_buffer_binding_size));
-        *self.pipeline.borrow_mut() = None;
-        *self.metrics.borrow_mut() = None;
-        *self.metrics_builder.borrow_mut() = None;
-        *self.builder.borrow_mut() = Some(builder);
-        Ok(())
+        self.models.borrow_mut().begin_model(manifest_json, self.report.dtype(f16)).map_err(js_err)
     }
 
     /// Uploads one shard of `component` to the GPU, tensor by tensor: the bytes stay in JS and
     /// are copied into wasm memory one piece at a time (the caller drops them afterwards).
+    /// `file` is the shard's file name, which errors name.
     #[wasm_bindgen(js_name = loadShard)]
-    pub fn load_shard(&self, #[wasm_bindgen(unchecked_param_type = "Component")] component: &str, bytes: js_sys::Uint8Array) -> Result<(), JsValue> {
+    pub fn load_shard(&self, #[wasm_bindgen(unchecked_param_type = "Component")] component: &str, bytes: js_sys::Uint8Array, file: &str) -> Result<(), JsValue> {
         let c: Component = component.parse().map_err(js_err)?;
-        let bytes = &JsBytes(bytes);
-        if Component::EVAL.contains(&c) {
-            let mut builder = self.metrics_builder.borrow_mut();
-            let b = builder.as_mut().ok_or_else(|| js_err(Error::Input("call beginMetrics before loading a metric model".into())))?;
-            return b.load_shard(c, bytes, component).map_err(js_err);
-        }
-        let mut builder = self.builder.borrow_mut();
-        let b = builder.as_mut().ok_or_else(|| js_err(Error::Input("call beginModel before loadShard".into())))?;
-        b.load_shard_from(c, bytes, component, |n| Some(n.to_string())).map_err(js_err)
+        self.models.borrow_mut().load_shard(c, &JsBytes(bytes), file).map_err(js_err)
     }
 
-    /// Builds `component`'s model from its shards; once the builder reports every component
-    /// built, the pipeline (or the metric models) is ready.
+    /// Builds `component`'s model from its shards; once every component is built, the pipeline
+    /// (or the metric models) is ready.
     #[wasm_bindgen(js_name = finishComponent)]
     pub fn finish_component(&self, #[wasm_bindgen(unchecked_param_type = "Component")] component: &str) -> Result<(), JsValue> {
         let c: Component = component.parse().map_err(js_err)?;
-        if Component::EVAL.contains(&c) {
-            let mut builder = self.metrics_builder.borrow_mut();
-            let b = builder.as_mut().ok_or_else(|| js_err(Error::Input("call beginMetrics before finishing a metric model".into())))?;
-            b.finish_component(c).map_err(js_err)?;
-            if b.is_complete() {
-                let b = builder.take().expect("present above");
-                *self.metrics.borrow_mut() = Some(Rc::new(b.into_metrics().map_err(js_err)?));
-            }
-            return Ok(());
-        }
-        let mut builder = self.builder.borrow_mut();
-        let b = builder.as_mut().ok_or_else(|| js_err(Error::Input("call beginModel before finishComponent".into())))?;
-        b.finish_component(c).map_err(js_err)?;
-        if b.is_complete() {
-            let pipe = builder.take().expect("present above").into_pipeline().map_err(js_err)?;
-            *self.pipeline.borrow_mut() = Some(Rc::new(pipe));
-        }
-        Ok(())
+        self.models.borrow_mut().finish_component(c).map_err(js_err)
     }
 
     /// Starts loading the metric models of the loaded model's `manifest.json` (its text): CLIP's
@@ -348,24 +320,20 @@ impl Session {
     /// components. Fails when the model was converted without them.
     #[wasm_bindgen(js_name = beginMetrics)]
     pub fn begin_metrics(&self, manifest_json: &str, f16: bool) -> Result<(), JsValue> {
-        let manifest = Manifest::from_json(manifest_json).map_err(js_err)?;
-        let builder = MetricsBuilder::new(&manifest.config, &self.device, self.dtype(f16)).map_err(js_err)?;
-        *self.metrics.borrow_mut() = None;
-        *self.metrics_builder.borrow_mut() = Some(builder);
-        Ok(())
+        self.models.borrow_mut().begin_metrics(manifest_json, self.report.dtype(f16)).map_err(js_err)
     }
 
-    /// Whether the metric models are loaded.
+    /// Whether the metric models of the loaded model are loaded.
     #[wasm_bindgen(js_name = metricsReady)]
     pub fn metrics_ready(&self) -> bool {
-        self.metrics.borrow().is_some()
+        self.models.borrow().metrics_ready()
     }
 
     /// The identity (DINO, CLIP-I) and prompt (CLIP-T) scores of a result.
     #[wasm_bindgen(unchecked_return_type = "Scores")]
     pub async fn scores(&self, #[wasm_bindgen(unchecked_param_type = "ScoreRequest")] request: JsValue) -> Result<JsValue, JsValue> {
         let pipe = self.pipeline()?;
-        let metrics = self.metrics.borrow().clone().ok_or_else(|| js_err(Error::Input("the metric models are not loaded".into())))?;
+        let metrics = self.models.borrow().metrics().map_err(js_err)?;
         let req: ScoreRequest = from_js(request, "score request")?;
         let scores = metrics.score_request(&pipe.models.clip_vision, &pipe.models.tokenizer, &req).await.map_err(js_err)?;
         to_js(&scores)
@@ -374,7 +342,7 @@ impl Session {
     /// Whether a complete model is loaded.
     #[wasm_bindgen(js_name = modelReady)]
     pub fn model_ready(&self) -> bool {
-        self.pipeline.borrow().is_some()
+        self.models.borrow().model_ready()
     }
 
     /// How `text` fits the loaded model's text encoder (token count, and the kept part when it
@@ -416,10 +384,8 @@ impl Session {
         let tokenizer = crate::tokenizer::ClipTokenizer::from_bytes(&json).map_err(js_err)?;
         let configs = crate::weights::components::ModelConfigs::sd21_base();
         let options = crate::loader::LoadOptions { max_binding: Some(self.report.max_storage_buffer_binding_size), ..Default::default() };
-        let pipe = crate::loader::random_pipeline_with(&configs, tokenizer, &self.device, self.dtype(f16), options).map_err(js_err)?;
-        *self.pipeline.borrow_mut() = Some(Rc::new(pipe));
-        *self.metrics.borrow_mut() = None;
-        *self.metrics_builder.borrow_mut() = None;
+        let pipe = crate::loader::random_pipeline_with(&configs, tokenizer, &self.device, self.report.dtype(f16), options).map_err(js_err)?;
+        self.models.borrow_mut().set_pipeline(pipe);
         Ok(())
     }
 
@@ -491,12 +457,7 @@ impl Session {
 }
 
 impl Session {
-    /// f16 when asked for and the adapter has `shader-f16`, else f32.
-    fn dtype(&self, f16: bool) -> DType {
-        if f16 && self.report.shader_f16 { DType::F16 } else { DType::F32 }
-    }
-
     fn pipeline(&self) -> Result<Rc<Pipeline>, JsValue> {
-        self.pipeline.borrow().clone().ok_or_else(|| js_err(Error::Input("no model is loaded yet".into())))
+        self.models.borrow().pipeline().map_err(js_err)
     }
 }

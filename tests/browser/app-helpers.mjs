@@ -242,3 +242,17 @@ export const waitForServiceWorker = (page, timeout = 60_000) =>
     await navigator.serviceWorker.ready;
     return !!navigator.serviceWorker.controller;
   }, null, { timeout });
+
+/**
+ * Fills the run parameters of a short run with the tiny model: the dog prompts, seed 40, 2 steps
+ * and 1 refinement iteration (a fixed count, no auto-stop).
+ */
+export async function fillShortRun(page) {
+  await page.fill('#prompt', 'a dog on the beach');
+  await page.fill('#subject-prompt', 'a dog');
+  await page.fill('#seed', '40');
+  await page.locator('#advanced > summary').click();
+  await page.fill('#steps', '2');
+  await page.check('#stop-fixed');
+  await page.fill('#iterations', '1');
+}

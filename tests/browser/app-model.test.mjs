@@ -11,9 +11,11 @@ import { DIST, launch, openApp, screenshot, serveApp } from './app-helpers.mjs';
 const MB = 1_000_000;
 
 function bigManifest() {
-  // The component list as the Rust side wrote it into the built tiny model's manifest.
-  const comps = Object.keys(JSON.parse(readFileSync(join(DIST, 'models', 'manifest.json'), 'utf8')).components);
-  const m = { format: 'ezigen-shards', version: 1, name: 'sd21-base-ezigen', tiny: false, dtype: 'f16', total_bytes: 0, components: {}, shards: {}, config: {} };
+  // The component list and the configurations as the Rust side wrote them into the built tiny
+  // model's manifest (the core's parseManifest checks both).
+  const tiny = JSON.parse(readFileSync(join(DIST, 'models', 'manifest.json'), 'utf8'));
+  const comps = Object.keys(tiny.components);
+  const m = { format: 'ezigen-shards', version: 1, name: 'sd21-base-ezigen', tiny: false, dtype: 'f16', total_bytes: 0, components: {}, shards: {}, config: tiny.config };
   comps.forEach((c, i) => {
     const file = c === 'tokenizer' ? 'tokenizer.json' : `${c}-00000.safetensors`;
     const bytes = c === 'tokenizer' ? 2 * MB : 60 * MB;

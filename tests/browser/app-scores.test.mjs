@@ -10,7 +10,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { FULL, appWithTinyModel, file, launch, makePng, openApp, screenshot, serveApp, waitModelReady } from './app-helpers.mjs';
+import { FULL, appWithTinyModel, file, fillShortRun, launch, makePng, openApp, screenshot, serveApp, waitModelReady } from './app-helpers.mjs';
 import { contract } from './helpers.mjs';
 
 const RUN_TIMEOUT = Number(process.env.EZIGEN_RUN_TIMEOUT_MS ?? 600_000);
@@ -27,17 +27,11 @@ function megabytes(n) {
   return `${(n / 1e6).toFixed(1)} MB`;
 }
 
-/** Fills the form for a short run (2 steps, 1 refinement iteration). */
-async function fillShortRun(page) {
+/** Fills the form for a short run (a subject photo, 2 steps, 1 refinement iteration). */
+async function fillShortRunWithSubject(page) {
   await page.setInputFiles('#subject-file', file('dog.png', subject));
   await page.locator('#subject-editor').waitFor({ state: 'visible' });
-  await page.fill('#prompt', 'a dog on the beach');
-  await page.fill('#subject-prompt', 'a dog');
-  await page.fill('#seed', '40');
-  await page.locator('#advanced > summary').click();
-  await page.fill('#steps', '2');
-  await page.check('#stop-fixed');
-  await page.fill('#iterations', '1');
+  await fillShortRun(page);
 }
 
 /** Runs and waits until its `count` results are in the history and the run is over. */
@@ -93,7 +87,7 @@ test('scores: nothing of the metric models is fetched until they are turned on a
     assert.deepEqual(rows, [...contract.COMPONENTS], 'the model panel lists the model, not the metric models');
 
     // A result made while the scores are off has no score line.
-    await fillShortRun(page);
+    await fillShortRunWithSubject(page);
     const firstMs = await runAndWait(page, 1, logs);
     assert.equal(await page.locator('#result-scores').isVisible(), false);
     assert.deepEqual(metricRequests(), [], 'still nothing of the metric models');

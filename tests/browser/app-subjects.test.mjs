@@ -11,7 +11,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ARTIFACTS, FULL, file, launch, makePng, maskState, openApp, paint, readPng, screenshot, serveApp, waitModelReady } from './app-helpers.mjs';
+import { ARTIFACTS, FULL, file, fillShortRun, launch, makePng, maskState, openApp, paint, readPng, screenshot, serveApp, waitModelReady } from './app-helpers.mjs';
 
 const RUN_TIMEOUT = Number(process.env.EZIGEN_RUN_TIMEOUT_MS ?? 600_000);
 
@@ -107,13 +107,7 @@ test('several subject photos: add, remove, reorder, refuse a 5th; 2 variations i
 
     // Two variations with the tiny model.
     await waitModelReady(page);
-    await page.fill('#prompt', 'a dog on the beach');
-    await page.fill('#subject-prompt', 'a dog');
-    await page.fill('#seed', '40');
-    await page.locator('#advanced > summary').click();
-    await page.fill('#steps', '2');
-    await page.check('#stop-fixed');
-    await page.fill('#iterations', '1');
+    await fillShortRun(page);
     await page.selectOption('#variations', '2');
     assert.equal(await page.locator('#run').textContent(), 'Generate 2');
     await page.waitForFunction(() => document.querySelector('#run-reason')?.dataset.ready === 'true', null, { timeout: 60_000 });

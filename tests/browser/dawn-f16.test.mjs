@@ -101,7 +101,7 @@ test('f16 WGSL under Dawn/Tint: kernel self-check, smoke, and a tiny f16 generat
   const manifest = JSON.parse(readFileSync(join(MODELS, 'manifest.json'), 'utf8'));
   session.beginModel(JSON.stringify(manifest), true);
   for (const component of contract.COMPONENTS) {
-    for (const shard of manifest.components[component].shards) session.loadShard(component, readFileSync(join(MODELS, shard)));
+    for (const shard of manifest.components[component].shards) session.loadShard(component, readFileSync(join(MODELS, shard)), shard);
     session.finishComponent(component);
   }
   assert.equal(session.modelReady(), true);

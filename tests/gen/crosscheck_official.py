@@ -20,8 +20,6 @@ Checks: ref.capture.{k} and ref.out (reference UNet at t=1), main.out_plain
 exclip.last_hidden_state through the official ExceptionCLIPTextModel.
 """
 import ast
-import importlib.machinery
-import importlib.util
 import os
 import sys
 import types
@@ -32,30 +30,8 @@ from torch import nn
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 FIX = os.path.abspath(os.path.join(HERE, "..", "fixtures"))
-
-
-def stub_missing(names):
-    def installed(top):
-        try:
-            return importlib.util.find_spec(top) is not None
-        except (ImportError, ValueError):
-            return False
-
-    missing_tops = {n.split(".")[0] for n in names if not installed(n.split(".")[0])}
-    for name in names:
-        parts = name.split(".")
-        if parts[0] not in missing_tops:
-            continue
-        for i in range(1, len(parts) + 1):
-            mod_name = ".".join(parts[:i])
-            if mod_name not in sys.modules:
-                m = types.ModuleType(mod_name)
-                m.__spec__ = importlib.machinery.ModuleSpec(mod_name, None, is_package=True)
-                m.__path__ = []
-                m.__getattr__ = lambda attr, _n=mod_name: (_ for _ in ()).throw(
-                    AttributeError(f"stub module {_n} has no {attr}")) if attr.startswith("__") else object
-                sys.modules[mod_name] = m
-    return sorted(missing_tops)
+sys.path.insert(0, HERE)
+from common import stub_missing  # noqa: E402  (stand-ins for the official package's unused imports)
 
 
 def load_infer_functions(repo, namespace):

@@ -54,39 +54,15 @@ ROOT = mf.ROOT
 # CLIP ViT-B/32's text tower layout (openai/clip-vit-base-patch32 text_config), tiny.
 # eos_token_id 2 is the legacy value of that config: transformers 4.37.2 then pools at
 # argmax(input_ids) (the first 49407 for CLIP ids).
-CLIP_TEXT_CFG = dict(
-    vocab_size=49408,
-    hidden_size=16,
-    intermediate_size=40,
-    num_hidden_layers=2,
-    num_attention_heads=2,
-    max_position_embeddings=77,
-    hidden_act="quick_gelu",
-    layer_norm_eps=1e-5,
-    attention_dropout=0.0,
-    dropout=0.0,
-    initializer_range=0.02,
-    initializer_factor=1.0,
-    bos_token_id=49406,
-    eos_token_id=2,
-    pad_token_id=1,
-    projection_dim=16,  # = the tiny CLIP vision model's projection_dim
-)
+CLIP_TEXT_CFG = mf.tiny_clip_text_cfg(hidden_size=16, intermediate_size=40, num_hidden_layers=2, num_attention_heads=2,
+                                      hidden_act="quick_gelu", eos_token_id=2,
+                                      projection_dim=16)  # = the tiny CLIP vision model's projection_dim
 
 # facebook/dino-vits16's config, tiny
 DINO_CFG = dict(
-    image_size=224,
-    patch_size=16,
-    num_channels=3,
-    hidden_size=32,
-    num_hidden_layers=2,
-    num_attention_heads=4,
-    intermediate_size=64,
-    hidden_act="gelu",
-    layer_norm_eps=1e-12,
-    qkv_bias=True,
-    hidden_dropout_prob=0.0,
-    attention_probs_dropout_prob=0.0,
+    image_size=224, patch_size=16, num_channels=3, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+    intermediate_size=64, hidden_act="gelu", layer_norm_eps=1e-12, qkv_bias=True,
+    hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0,
     # dino-vits16 has 0.02 (init only, unused at inference). With 0.02 weights the CLS output
     # barely depends on the image (cosines between the noise images ~0.99999); 0.2 gives ~0.90.
     initializer_range=0.2,

@@ -56,6 +56,7 @@ from transformers import (  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+import common  # noqa: E402  (tree_files)
 import make_tokenizer  # noqa: E402  (reference tokenizer folder helpers)
 
 ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
@@ -70,24 +71,20 @@ torch.use_deterministic_algorithms(True)
 # ---------------------------------------------------------------------------
 # configs
 # ---------------------------------------------------------------------------
-TEXT_CFG = dict(
-    vocab_size=49408,
-    hidden_size=32,
-    intermediate_size=64,
-    num_hidden_layers=3,
-    num_attention_heads=4,
-    max_position_embeddings=77,
-    hidden_act="gelu",
-    layer_norm_eps=1e-5,
-    attention_dropout=0.0,
-    dropout=0.0,
-    initializer_range=0.02,
-    initializer_factor=1.0,
-    bos_token_id=49406,
-    eos_token_id=49407,
-    pad_token_id=1,
-    projection_dim=32,
-)
+def tiny_clip_cfg(**sizes):
+    """A tiny CLIP text or vision tower (make_eval_fixtures' text tower too): the given sizes and
+    activation, eps 1e-5, no dropout, CLIP's default initialisation."""
+    return dict(sizes, layer_norm_eps=1e-5, attention_dropout=0.0, dropout=0.0, initializer_range=0.02,
+                initializer_factor=1.0)
+
+
+def tiny_clip_text_cfg(**sizes):
+    """tiny_clip_cfg with CLIP's 49408-token vocabulary, 77 positions, bos 49406 and pad 1."""
+    return tiny_clip_cfg(vocab_size=49408, max_position_embeddings=77, bos_token_id=49406, pad_token_id=1, **sizes)
+
+
+TEXT_CFG = tiny_clip_text_cfg(hidden_size=32, intermediate_size=64, num_hidden_layers=3, num_attention_heads=4,
+                              hidden_act="gelu", eos_token_id=49407, projection_dim=32)
 
 UNET_CFG = dict(
     sample_size=16,
@@ -127,22 +124,9 @@ VAE_CFG = dict(
     sample_size=128,
 )
 
-CLIP_VISION_CFG = dict(
-    image_size=224,
-    patch_size=32,
-    num_channels=3,
-    hidden_size=32,
-    intermediate_size=64,
-    num_hidden_layers=2,
-    num_attention_heads=4,
-    projection_dim=16,
-    hidden_act="quick_gelu",
-    layer_norm_eps=1e-5,
-    attention_dropout=0.0,
-    dropout=0.0,
-    initializer_range=0.02,
-    initializer_factor=1.0,
-)
+CLIP_VISION_CFG = tiny_clip_cfg(image_size=224, patch_size=32, num_channels=3, hidden_size=32, intermediate_size=64,
+                                num_hidden_layers=2, num_attention_heads=4, projection_dim=16,
+                                hidden_act="quick_gelu")
 
 # SD2.1-base scheduler/scheduler_config.json (a PNDM config; no timestep_spacing key)
 SCHEDULER_CONFIG = {
@@ -796,11 +780,9 @@ def main():
     make_clip()
     make_schedulers()
     total = 0
-    for dirpath, _, files in sorted(os.walk(FIX)):
-        for f in sorted(files):
-            p = os.path.join(dirpath, f)
-            total += os.path.getsize(p)
-            print(f"{os.path.getsize(p):>10}  {os.path.relpath(p, ROOT)}")
+    for p in common.tree_files(FIX):
+        total += os.path.getsize(p)
+        print(f"{os.path.getsize(p):>10}  {os.path.relpath(p, ROOT)}")
     print(f"{total:>10}  total tests/fixtures")
 
 

@@ -40,12 +40,9 @@ Run from the repository root (OMP_NUM_THREADS=1 is set here):
 """
 import ast
 import hashlib
-import importlib.machinery
-import importlib.util
 import json
 import os
 import shutil
-import struct
 import sys
 import tempfile
 import types
@@ -56,37 +53,30 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 import numpy as np  # noqa: E402
 import PIL  # noqa: E402
 import PIL.Image  # noqa: E402
-import safetensors  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
-import torchvision  # noqa: E402
 import transformers  # noqa: E402
 import diffusers  # noqa: E402
 import diffusers.models.attention_processor  # noqa: E402,F401
 import diffusers.utils.torch_utils as dtu  # noqa: E402
 import transformers.models.clip.modeling_clip  # noqa: E402,F401
 from diffusers import (  # noqa: E402
-    AutoencoderKL,
-    DDIMScheduler,
-    DDPMScheduler,
-    DPMSolverMultistepInverseScheduler,
-    DPMSolverMultistepScheduler,
-    PNDMScheduler,
-    UNet2DConditionModel,
+    AutoencoderKL, DDIMScheduler, DDPMScheduler, DPMSolverMultistepInverseScheduler, DPMSolverMultistepScheduler,
+    PNDMScheduler, UNet2DConditionModel,
 )
 from safetensors.torch import load_file  # noqa: E402
-from safetensors.torch import save as st_save  # noqa: E402
 from torch import nn  # noqa: E402
 from torchvision import transforms  # noqa: E402
 from transformers import CLIPTextModel, CLIPVisionModelWithProjection  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-import make_fixtures as mf  # noqa: E402  (reference tokenizer, OpenAI-clip preprocessing)
+import make_fixtures as mf  # noqa: E402  (paths, safetensors writer, reference tokenizer, OpenAI-clip preprocessing)
+from common import stub_missing  # noqa: E402  (stand-ins for the official package's unused imports)
 
-ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
-TINY = os.path.join(ROOT, "tests", "fixtures", "tiny")
-OUT = os.path.join(ROOT, "tests", "fixtures", "pipeline")
+ROOT = mf.ROOT
+TINY = mf.TINY
+OUT = os.path.join(mf.FIX, "pipeline")
 SCRIPT = "tests/gen/make_pipeline_oracle.py"
 NOISE_SEED = 3154        # the official CLI seed; seeds the named-noise table
 DEBUG_NOISE_SEED = 3155  # noise of the skipped "simple" pass (verification run only)
@@ -96,45 +86,30 @@ torch.set_num_threads(1)
 warnings.filterwarnings("ignore", category=FutureWarning)
 torch.use_deterministic_algorithms(True)
 
+
+def oracle_case(do_editing, num_interations, **extra):
+    """One oracle run: the settings all cases share, then the case's own keys (in this key order)."""
+    target_prompt = "a dog on the beach" if do_editing else "a dog in fancy royal king's outfit"
+    return dict(do_editing=do_editing, target_prompt=target_prompt, subject_prompt="a dog", infer_steps=10,
+                guidance_scale=7.5, split_ratio=0.4, num_interations=num_interations, seed=3154,
+                sim_threshold=0.99, **extra)
+
+
 CASES = {
-    "generate": dict(
-        do_editing=False, target_prompt="a dog in fancy royal king's outfit", subject_prompt="a dog",
-        infer_steps=10, guidance_scale=7.5, split_ratio=0.4, num_interations=3, seed=3154,
-        sim_threshold=0.99),
-    "edit_square": dict(
-        do_editing=True, target_prompt="a dog on the beach", subject_prompt="a dog",
-        infer_steps=10, guidance_scale=7.5, split_ratio=0.4, num_interations=2, seed=3154,
-        sim_threshold=0.99, source_size=(128, 128)),
+    "generate": oracle_case(False, 3),
+    "edit_square": oracle_case(True, 2, source_size=(128, 128)),
     # Two photos of the subject (issue 14): the official feature path with a list of images,
     # which concatenates the features along tokens (spec section 2.4).
-    "generate_2subjects": dict(
-        do_editing=False, target_prompt="a dog in fancy royal king's outfit", subject_prompt="a dog",
-        infer_steps=10, guidance_scale=7.5, split_ratio=0.4, num_interations=1, seed=3154,
-        sim_threshold=0.99, subjects=2),
-    "edit_nonsquare": dict(
-        do_editing=True, target_prompt="a dog on the beach", subject_prompt="a dog",
-        infer_steps=10, guidance_scale=7.5, split_ratio=0.4, num_interations=2, seed=3154,
-        sim_threshold=0.99, source_size=(100, 75)),
+    "generate_2subjects": oracle_case(False, 1, subjects=2),
+    "edit_nonsquare": oracle_case(True, 2, source_size=(100, 75)),
     # Issue 28: the official pipeline with only its scheduler swapped (`pipeline.scheduler =
     # <class>.from_pretrained(<the same scheduler folder>)`: the file's keys, each class's own
     # defaults for the rest). The DDPM noise scheduler still re-noises the loops at t = 400 and
     # the inversion stays DPM-Solver++ inverse with the same N.
-    "generate_dpmpp": dict(
-        do_editing=False, target_prompt="a dog in fancy royal king's outfit", subject_prompt="a dog",
-        infer_steps=10, guidance_scale=7.5, split_ratio=0.4, num_interations=2, seed=3154,
-        sim_threshold=0.99, sampler="dpmpp"),
-    "generate_ddim": dict(
-        do_editing=False, target_prompt="a dog in fancy royal king's outfit", subject_prompt="a dog",
-        infer_steps=10, guidance_scale=7.5, split_ratio=0.4, num_interations=1, seed=3154,
-        sim_threshold=0.99, sampler="ddim"),
-    "edit_dpmpp": dict(
-        do_editing=True, target_prompt="a dog on the beach", subject_prompt="a dog",
-        infer_steps=10, guidance_scale=7.5, split_ratio=0.4, num_interations=2, seed=3154,
-        sim_threshold=0.99, source_size=(128, 128), sampler="dpmpp"),
-    "edit_ddim": dict(
-        do_editing=True, target_prompt="a dog on the beach", subject_prompt="a dog",
-        infer_steps=10, guidance_scale=7.5, split_ratio=0.4, num_interations=1, seed=3154,
-        sim_threshold=0.99, source_size=(128, 128), sampler="ddim"),
+    "generate_dpmpp": oracle_case(False, 2, sampler="dpmpp"),
+    "generate_ddim": oracle_case(False, 1, sampler="ddim"),
+    "edit_dpmpp": oracle_case(True, 2, source_size=(128, 128), sampler="dpmpp"),
+    "edit_ddim": oracle_case(True, 1, source_size=(128, 128), sampler="ddim"),
 }
 SAMPLERS = {"ddpm": DDPMScheduler, "ddim": DDIMScheduler, "dpmpp": DPMSolverMultistepScheduler}
 
@@ -149,37 +124,13 @@ def draws_noise(case):
 
 
 # ---------------------------------------------------------------------------
-# deterministic safetensors writer (sorted metadata, tensors in offset order)
+# deterministic safetensors writer (make_fixtures'; metadata also names this script and cv2)
 # ---------------------------------------------------------------------------
-def meta(**extra):
+def save_st(tensors, path, **extra):
     import cv2
 
-    m = {
-        "format": "pt", "script": SCRIPT, "torch": torch.__version__, "diffusers": diffusers.__version__,
-        "transformers": transformers.__version__, "torchvision": torchvision.__version__,
-        "safetensors": safetensors.__version__, "numpy": np.__version__, "pillow": PIL.__version__,
-        "opencv": cv2.__version__,
-    }
-    m.update({k: (v if isinstance(v, str) else json.dumps(mf.strip_private(v), sort_keys=True, allow_nan=False))
-              for k, v in extra.items()})
-    return m
-
-
-def save_st(tensors, path, **extra):
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    clean = {k: v.detach().contiguous().clone() for k, v in tensors.items()}
-    raw = st_save(clean, metadata=meta(**extra))
-    (n,) = struct.unpack("<Q", raw[:8])
-    header = json.loads(raw[8:8 + n])
-    data = raw[8 + n:]
-    ordered = {"__metadata__": dict(sorted(header.pop("__metadata__").items()))}
-    ordered.update(sorted(header.items(), key=lambda kv: kv[1]["data_offsets"][0]))
-    text = json.dumps(ordered, separators=(",", ":"), ensure_ascii=True).encode("utf-8")
-    text += b" " * (-len(text) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(text)) + text + data)
-    back = load_file(path)
-    assert back.keys() == clean.keys() and all(torch.equal(back[k], clean[k]) for k in clean)
+    # SCRIPT is read at call time: make_train_oracle.py sets po.SCRIPT to its own name
+    mf.save_st(tensors, path, script=SCRIPT, opencv=cv2.__version__, **extra)
 
 
 # ---------------------------------------------------------------------------
@@ -201,30 +152,6 @@ def official_sources_sha256(repo):
         with open(os.path.join(repo, rel), "rb") as f:
             h.update(f"{rel}\0{hashlib.sha256(f.read()).hexdigest()}\n".encode())
     return h.hexdigest()
-
-
-def stub_missing(names):
-    def installed(top):
-        try:
-            return importlib.util.find_spec(top) is not None
-        except (ImportError, ValueError):
-            return False
-
-    missing = {n.split(".")[0] for n in names if not installed(n.split(".")[0])}
-    for name in names:
-        parts = name.split(".")
-        if parts[0] not in missing:
-            continue
-        for i in range(1, len(parts) + 1):
-            mod_name = ".".join(parts[:i])
-            if mod_name not in sys.modules:
-                m = types.ModuleType(mod_name)
-                m.__spec__ = importlib.machinery.ModuleSpec(mod_name, None, is_package=True)
-                m.__path__ = []
-                m.__getattr__ = lambda attr, _n=mod_name: (_ for _ in ()).throw(
-                    AttributeError(f"stub module {_n} has no {attr}")) if attr.startswith("__") else object
-                sys.modules[mod_name] = m
-    return sorted(missing)
 
 
 class Replace512(ast.NodeTransformer):

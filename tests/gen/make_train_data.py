@@ -30,10 +30,14 @@ import json
 import math
 import os
 import shutil
+import sys
 
 import numpy as np
 from PIL import Image
 from pycocotools import mask as mask_util
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import common  # noqa: E402  (tree_files)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 OUT = os.path.join(ROOT, "tests", "fixtures", "train", "data")
@@ -510,10 +514,7 @@ def main():
     build_coco()
     build_ytvis()
     build_folder()
-    total = 0
-    for dirpath, _, files in sorted(os.walk(OUT)):
-        for fn in sorted(files):
-            total += os.path.getsize(os.path.join(dirpath, fn))
+    total = sum(os.path.getsize(p) for p in common.tree_files(OUT))
     assert total < 1_500_000, total
     print("wrote %s (%d bytes)" % (os.path.relpath(OUT, ROOT), total))
 

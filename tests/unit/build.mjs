@@ -22,6 +22,7 @@ const ENTRIES = {
   'score-line': 'www/src/ui/score-line.ts',
   contract: 'www/src/generated/contract.ts',
   'gemm-tuning': 'www/src/gemm-tuning.ts',
+  'mask-raster': 'www/src/mask-raster.ts',
 };
 
 await build({

@@ -1,14 +1,14 @@
-// www/src/weights.ts: manifest parsing and validation (each refusal names what is wrong),
+// www/src/weights.ts (www/src/weights/): the wrapper around the core's manifest parser,
 // component load order, the model plan, byte formatting and the local-folder source.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { load } from './helpers.mjs';
 
-const { FilesSource, NO_METRICS_MESSAGE, WeightsError, componentOrder, formatBytes, parseManifest, planMetrics, planModel } = await load('weights');
+const { FilesSource, NO_METRICS_MESSAGE, WeightsError, checkManifest, componentOrder, formatBytes, planMetrics, planModel } = await load('weights');
 
 const SHA_A = 'a'.repeat(64);
-const SHA_B = 'B'.repeat(64);
+const SHA_B = 'b'.repeat(64);
 
 /** A valid manifest (as `ezigen convert` writes it); `edit` changes a fresh copy. */
 function manifest(edit = () => {}) {
@@ -31,147 +31,6 @@ function manifest(edit = () => {}) {
   return JSON.stringify(m);
 }
 
-/** Asserts that parsing `text` is refused as 'no-model' with a message matching `why` (RegExp, or a string it contains). */
-function refused(text, why) {
-  assert.throws(
-    () => parseManifest(text, 'at models/manifest.json'),
-    (e) => {
-      assert.ok(e instanceof WeightsError, `a WeightsError, got ${e}`);
-      assert.equal(e.kind, 'no-model');
-      assert.match(e.message, /^The model manifest at models\/manifest\.json is not valid: /);
-      if (typeof why === 'string') assert.ok(e.message.includes(why), `${JSON.stringify(why)} in ${JSON.stringify(e.message)}`);
-      else assert.match(e.message, why);
-      return true;
-    },
-  );
-}
-
-// --- parseManifest: accepted ---------------------------------------------------------------------
-
-test('parseManifest accepts a valid manifest and keeps its fields', () => {
-  const m = parseManifest(manifest(), 'at models/manifest.json');
-  assert.equal(m.name, 'tiny-test');
-  assert.equal(m.dtype, 'f32');
-  assert.equal(m.total_bytes, 300);
-  assert.deepEqual(Object.keys(m.shards), ['unet-0.safetensors', 'tokenizer.safetensors']);
-});
-
-test('parseManifest: "tiny" defaults to false and only true counts as true', () => {
-  assert.equal(parseManifest(manifest(), 'x').tiny, false);
-  assert.equal(parseManifest(manifest((m) => (m.tiny = true)), 'x').tiny, true);
-  assert.equal(parseManifest(manifest((m) => (m.tiny = 'yes')), 'x').tiny, false);
-});
-
-test('parseManifest lower-cases the sha256 of every shard', () => {
-  assert.equal(parseManifest(manifest(), 'x').shards['tokenizer.safetensors'].sha256, 'b'.repeat(64));
-});
-
-test('parseManifest computes a missing total_bytes from the shards', () => {
-  assert.equal(parseManifest(manifest((m) => delete m.total_bytes), 'x').total_bytes, 300);
-  assert.equal(parseManifest(manifest((m) => (m.total_bytes = -1)), 'x').total_bytes, 300);
-});
-
-// --- parseManifest: refused, naming the problem --------------------------------------------------
-
-test('parseManifest refuses text that is not JSON', () => {
-  refused('{ not json', /it is not JSON \(/);
-});
-
-test('parseManifest refuses JSON that is not an object', () => {
-  refused('null', /it is not a JSON object/);
-});
-
-test('parseManifest refuses another format, naming "format"', () => {
-  refused(manifest((m) => (m.format = 'safetensors')), /"format" is "safetensors", expected "ezigen-shards"/);
-});
-
-test('parseManifest refuses another version, naming "version"', () => {
-  refused(manifest((m) => (m.version = 2)), /"version" 2 is not supported by this page \(1\)/);
-});
-
-test('parseManifest refuses a manifest without "name"', () => {
-  refused(manifest((m) => delete m.name), /"name" is missing/);
-});
-
-test('parseManifest refuses an unknown dtype, naming "dtype"', () => {
-  refused(manifest((m) => (m.dtype = 'bf16')), /"dtype" is "bf16"/);
-});
-
-test('parseManifest refuses a manifest without "components"', () => {
-  refused(manifest((m) => delete m.components), /"components" is missing/);
-});
-
-test('parseManifest refuses a manifest without "shards"', () => {
-  refused(manifest((m) => delete m.shards), /"shards" is missing/);
-});
-
-test('parseManifest refuses shard names that are paths or URLs', () => {
-  for (const bad of ['../secret.bin', '/etc/passwd', 'a\\b.bin', 'https://example.com/x.bin', 'dir/../x']) {
-    refused(
-      manifest((m) => (m.shards[bad] = { component: 'unet', bytes: 1, sha256: SHA_A })),
-      `shard name ${JSON.stringify(bad)} is not a plain file name`,
-    );
-  }
-});
-
-test('parseManifest refuses a shard without a component, naming the shard', () => {
-  refused(manifest((m) => delete m.shards['unet-0.safetensors'].component), /shard unet-0\.safetensors has no component/);
-});
-
-test('parseManifest refuses a shard without a valid byte size', () => {
-  refused(manifest((m) => (m.shards['unet-0.safetensors'].bytes = 1.5)), /shard unet-0\.safetensors has no byte size/);
-  refused(manifest((m) => delete m.shards['unet-0.safetensors'].bytes), /shard unet-0\.safetensors has no byte size/);
-});
-
-test('parseManifest refuses a shard whose sha256 is not 64 hex digits', () => {
-  refused(manifest((m) => (m.shards['tokenizer.safetensors'].sha256 = 'abc')), /shard tokenizer\.safetensors has no sha256/);
-});
-
-test('parseManifest refuses a component without a shard list', () => {
-  refused(manifest((m) => (m.components.vae_decoder = { bytes: 0 })), /component vae_decoder lists no shards/);
-});
-
-test('parseManifest refuses a component that names a shard missing from "shards"', () => {
-  refused(manifest((m) => m.components.unet.shards.push('unet-1.safetensors')), /component unet names shard unet-1\.safetensors, which is not in "shards"/);
-});
-
-test('parseManifest refuses a shard listed under another component', () => {
-  refused(manifest((m) => (m.shards['unet-0.safetensors'].component = 'vae_decoder')), /shard unet-0\.safetensors belongs to vae_decoder, not unet/);
-});
-
-test('parseManifest tells how to fix it (convert again)', () => {
-  refused(manifest((m) => delete m.name), /Convert the weights again with `ezigen convert`\.$/);
-});
-
-// --- componentOrder, planModel ---------------------------------------------------------------------
-
-test('componentOrder: known components in load order first, unknown ones after in manifest order', () => {
-  const m = parseManifest(
-    manifest((m) => {
-      m.components = { zeta: { shards: [] }, vae_decoder: { shards: [] }, unet: m.components.unet, alpha: { shards: [] }, tokenizer: m.components.tokenizer };
-    }),
-    'x',
-  );
-  assert.deepEqual(componentOrder(m), ['tokenizer', 'unet', 'vae_decoder', 'zeta', 'alpha']);
-});
-
-test('planModel: shards in load order, sizes per component, nothing cached from a folder', async () => {
-  const source = {
-    kind: 'files',
-    describe: (f) => `${f} in the chosen folder`,
-    manifest: async () => ({ text: manifest(), offline: false }),
-  };
-  const plan = await planModel(source, null, new AbortController().signal);
-  assert.deepEqual(plan.shards.map((s) => s.file), ['tokenizer.safetensors', 'unet-0.safetensors']);
-  assert.deepEqual(plan.info.components, [
-    { component: 'tokenizer', bytes: 100, shards: 1 },
-    { component: 'unet', bytes: 200, shards: 1 },
-  ]);
-  assert.equal(plan.info.totalBytes, 300);
-  assert.equal(plan.info.toDownloadBytes, 0);
-  assert.equal(plan.info.cachedShards, 0);
-});
-
 /** The manifest with the metric models (clip_text in two shards, dino in one) next to the model. */
 const withMetrics = () =>
   manifest((m) => {
@@ -183,29 +42,137 @@ const withMetrics = () =>
     m.total_bytes = 410;
   });
 
+/** A chosen folder as the plan sees it: only its manifest, with `text`. */
 const folder = (text) => ({
   kind: 'files',
   describe: (f) => `${f} in the chosen folder`,
   manifest: async () => ({ text, offline: false }),
 });
 
+/** The parser the tests inject in place of the core's parseManifest (the test manifests are complete). */
+const parse = (text) => JSON.parse(text);
+
+/** A parser that refuses everything the way the core does: an Error with kind 'no-model'. */
+const refusing = (message) => () => {
+  throw Object.assign(new Error(message), { kind: 'no-model' });
+};
+
+// --- checkManifest: the core's parser, wrapped -------------------------------------------------------
+// What a manifest may hold is the core's rule (crate/src/weights/manifest.rs, tested in
+// tests/convert.rs `manifest_from_json_refuses_every_broken_manifest`); the page only wraps it.
+
+test('checkManifest returns the parser\'s result as it is, given the text', () => {
+  const result = { name: 'parsed' };
+  let seen = null;
+  assert.equal(
+    checkManifest('the text', 'at models/manifest.json', (text) => {
+      seen = text;
+      return result;
+    }),
+    result,
+  );
+  assert.equal(seen, 'the text');
+});
+
+test('checkManifest turns what the parser throws into a no-model WeightsError naming the place and the problem', () => {
+  const core = 'model configuration: manifest.json: dtype `bf16` is not f16 or f32';
+  assert.throws(
+    () => checkManifest(manifest(), 'at models/manifest.json', refusing(core)),
+    (e) => {
+      assert.ok(e instanceof WeightsError, `a WeightsError, got ${e}`);
+      assert.equal(e.kind, 'no-model');
+      assert.equal(e.message, `The model manifest at models/manifest.json is not valid: ${core}. Convert the weights again with \`ezigen convert\`.`);
+      return true;
+    },
+  );
+});
+
+test('checkManifest wraps anything thrown, also a JSON syntax error or a non-Error', () => {
+  assert.throws(() => checkManifest('{ not json', 'x', parse), (e) => e instanceof WeightsError && e.kind === 'no-model' && /^The model manifest x is not valid: .*JSON/.test(e.message));
+  assert.throws(
+    () =>
+      checkManifest('', 'x', () => {
+        throw 'a string';
+      }),
+    (e) => e instanceof WeightsError && e.kind === 'no-model' && e.message.includes('is not valid: a string. Convert'),
+  );
+});
+
+test('checkManifest does not double the full stop of a message that has one', () => {
+  assert.throws(() => checkManifest('', 'x', refusing('format version 2 is not supported.')), (e) => e.message.includes('is not supported. Convert'));
+});
+
+test('planModel checks the manifest with the injected parser, naming where it was read', async () => {
+  let seen = null;
+  const plan = await planModel(folder(manifest()), null, new AbortController().signal, (text) => {
+    seen = text;
+    return parse(text);
+  });
+  assert.equal(seen, manifest());
+  assert.equal(plan.manifestText, manifest());
+  await assert.rejects(planModel(folder(manifest()), null, new AbortController().signal, refusing('component `zeta` is not one this build knows')), (e) => {
+    assert.ok(e instanceof WeightsError);
+    assert.equal(e.kind, 'no-model');
+    assert.match(e.message, /^The model manifest manifest\.json in the chosen folder is not valid: component `zeta` is not one this build knows\. /);
+    return true;
+  });
+});
+
+test('planMetrics checks the manifest with the injected parser too', async () => {
+  await assert.rejects(planMetrics(withMetrics(), folder(''), null, refusing('the metric models (clip_text, dino) are incomplete')), (e) => {
+    assert.ok(e instanceof WeightsError);
+    assert.equal(e.kind, 'no-model');
+    assert.match(e.message, /is not valid: the metric models \(clip_text, dino\) are incomplete\./);
+    return true;
+  });
+});
+
+// --- componentOrder, planModel ---------------------------------------------------------------------
+
+test('componentOrder: known components in load order first, unknown ones after in manifest order', () => {
+  const m = parse(
+    manifest((m) => {
+      m.components = { zeta: { shards: [] }, vae_decoder: { shards: [] }, unet: m.components.unet, alpha: { shards: [] }, tokenizer: m.components.tokenizer };
+    }),
+  );
+  assert.deepEqual(componentOrder(m), ['tokenizer', 'unet', 'vae_decoder', 'zeta', 'alpha']);
+});
+
+test('planModel: shards in load order, sizes per component, nothing cached from a folder', async () => {
+  const source = {
+    kind: 'files',
+    describe: (f) => `${f} in the chosen folder`,
+    manifest: async () => ({ text: manifest(), offline: false }),
+  };
+  const plan = await planModel(source, null, new AbortController().signal, parse);
+  assert.deepEqual(plan.shards.map((s) => s.file), ['tokenizer.safetensors', 'unet-0.safetensors']);
+  assert.deepEqual(plan.info.components, [
+    { component: 'tokenizer', bytes: 100, shards: 1 },
+    { component: 'unet', bytes: 200, shards: 1 },
+  ]);
+  assert.equal(plan.info.totalBytes, 300);
+  assert.equal(plan.info.toDownloadBytes, 0);
+  assert.equal(plan.info.cachedShards, 0);
+});
+
+
 test('componentOrder: the metric models are a part of their own, never in the model part', () => {
-  const m = parseManifest(withMetrics(), 'x');
+  const m = parse(withMetrics());
   assert.deepEqual(componentOrder(m), ['tokenizer', 'unet']);
   assert.deepEqual(componentOrder(m, 'model'), ['tokenizer', 'unet']);
   assert.deepEqual(componentOrder(m, 'metrics'), ['clip_text', 'dino']);
-  assert.deepEqual(componentOrder(parseManifest(manifest(), 'x'), 'metrics'), []);
+  assert.deepEqual(componentOrder(parse(manifest()), 'metrics'), []);
 });
 
 test('planModel leaves the metric models out: no shard, no byte of them', async () => {
-  const plan = await planModel(folder(withMetrics()), null, new AbortController().signal);
+  const plan = await planModel(folder(withMetrics()), null, new AbortController().signal, parse);
   assert.deepEqual(plan.shards.map((s) => s.file), ['tokenizer.safetensors', 'unet-0.safetensors']);
   assert.deepEqual(plan.info.components.map((c) => c.component), ['tokenizer', 'unet']);
   assert.equal(plan.info.totalBytes, 300);
 });
 
 test('planMetrics: only the metric shards, with their sizes summed', async () => {
-  const plan = await planMetrics(withMetrics(), folder(''), null);
+  const plan = await planMetrics(withMetrics(), folder(''), null, parse);
   assert.deepEqual(plan.shards.map((s) => s.file), ['clip_text-0.safetensors', 'clip_text-1.safetensors', 'dino-0.safetensors']);
   assert.deepEqual(plan.info.components, [
     { component: 'clip_text', bytes: 70, shards: 2 },
@@ -218,7 +185,7 @@ test('planMetrics: only the metric shards, with their sizes summed', async () =>
 
 test('planMetrics refuses a model converted without them as no-model, saying how to convert it', async () => {
   for (const text of [manifest(), manifest((m) => (m.components.dino = { bytes: 0, shards: [] }))]) {
-    await assert.rejects(planMetrics(text, folder(''), null), (e) => {
+    await assert.rejects(planMetrics(text, folder(''), null, parse), (e) => {
       assert.ok(e instanceof WeightsError);
       assert.equal(e.kind, 'no-model');
       assert.equal(e.message, NO_METRICS_MESSAGE);

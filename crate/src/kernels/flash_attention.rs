@@ -1,6 +1,6 @@
 //! Launcher of `shaders/flash_attention.wgsl`: attention straight from the projection layout
 //! `[B, N, heads·D]` with an online softmax, never materialising the score matrix; and of its
-//! subgroup variant `shaders/flash_attention_subgroup.wgsl`, used on devices created with
+//! subgroup variant (the same file's `//#if subgroup` lines), used on devices created with
 //! subgroup operations.
 
 use burn::backend::wgpu::{CubeTensor, KernelSource, SourceTemplate};
@@ -47,9 +47,9 @@ pub enum Variant {
     Auto,
     /// `shaders/flash_attention.wgsl`, whatever the device offers.
     Plain,
-    /// `shaders/flash_attention_subgroup.wgsl` with this many keys per round, when the device
-    /// has subgroups at least that wide and the head dimension allows it; the plain kernel
-    /// otherwise.
+    /// The subgroup variant of `shaders/flash_attention.wgsl` with this many keys per round,
+    /// when the device has subgroups at least that wide and the head dimension allows it; the
+    /// plain kernel otherwise.
     Subgroup(u32),
 }
 
@@ -65,8 +65,32 @@ struct FlashAttentionSubgroup {
     step: u32,
 }
 
-fn render(file: &str, dtype: DType, head_dim: usize) -> SourceTemplate {
-    template(file, dtype)
+/// `shaders/flash_attention.wgsl`, both variants in one file.
+const SOURCE: &str = include_str!("../../../shaders/flash_attention.wgsl");
+
+/// The lines of `source` for one variant: a line `//#if subgroup` starts the subgroup variant's
+/// lines, `//#else` the plain variant's, `//#endif` ends the pair; the marker lines go.
+fn variant(source: &str, subgroup: bool) -> String {
+    let mut keep = true;
+    let mut out = String::with_capacity(source.len());
+    for line in source.lines() {
+        match line.trim() {
+            "//#if subgroup" => keep = subgroup,
+            "//#else" => keep = !subgroup,
+            "//#endif" => keep = true,
+            _ if keep => {
+                out.push_str(line);
+                out.push('\n');
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// The template of one variant with every value but the subgroup round filled in.
+fn render(subgroup: bool, dtype: DType, head_dim: usize) -> SourceTemplate {
+    template(&variant(SOURCE, subgroup), dtype)
         .register("head_dim", head_dim.to_string())
         .register("width", width(head_dim).unwrap_or(1).to_string())
         .register("block_q", BLOCK_Q.to_string())
@@ -75,7 +99,7 @@ fn render(file: &str, dtype: DType, head_dim: usize) -> SourceTemplate {
 
 impl KernelSource for FlashAttention {
     fn source(&self) -> SourceTemplate {
-        render(include_str!("../../../shaders/flash_attention.wgsl"), self.dtype, self.head_dim)
+        render(false, self.dtype, self.head_dim)
     }
 
     fn id(&self) -> KernelId {
@@ -89,7 +113,7 @@ impl KernelSource for FlashAttention {
 
 impl KernelSource for FlashAttentionSubgroup {
     fn source(&self) -> SourceTemplate {
-        render(include_str!("../../../shaders/flash_attention_subgroup.wgsl"), self.dtype, self.head_dim)
+        render(true, self.dtype, self.head_dim)
             .register("subgroup", self.step.to_string())
     }
 

@@ -96,7 +96,7 @@ pub fn rendered_sources(dtype: DType, head_dims: &[usize]) -> Vec<(String, Strin
         .collect();
     out.extend(head_dims.iter().flat_map(|&d| {
         flash_attention::subgroup_steps(d)
-            .map(move |sg| (format!("flash_attention_subgroup.wgsl d{d} sg{sg} {dtype:?}"), flash_attention::source(dtype, d, Some(sg))))
+            .map(move |sg| (format!("flash_attention.wgsl (subgroup) d{d} sg{sg} {dtype:?}"), flash_attention::source(dtype, d, Some(sg))))
     }));
     out.push((format!("norm.wgsl {dtype:?}"), norm::source(dtype)));
     out.push((format!("geglu.wgsl {dtype:?}"), geglu::source(dtype)));

@@ -38,7 +38,7 @@ const fn fnv1a(bytes: &[u8], mut hash: u64) -> u64 {
 
 const SOURCES_HASH: u64 = fnv1a(
     include_bytes!("../../../shaders/epilogue.wgsl"),
-    fnv1a(include_bytes!("../../../shaders/gemm.wgsl"), fnv1a(include_bytes!("gemm.rs"), 0xcbf2_9ce4_8422_2325)),
+    fnv1a(include_bytes!("../../../shaders/gemm.wgsl"), fnv1a(include_bytes!("gemm/tiles.rs"), fnv1a(include_bytes!("gemm/mod.rs"), 0xcbf2_9ce4_8422_2325))),
 );
 
 /// The build part of a table's key: the crate version and a hash of the GEMM kernels and their

@@ -84,15 +84,15 @@ impl RgbaImage {
         Ok(())
     }
 
-    /// Decodes a PNG or JPEG file, turned upright by its EXIF orientation (as the page's browser
+    /// Decodes a PNG, JPEG or WebP file, turned upright by its EXIF orientation (as the page's browser
     /// decode does). A JPEG that ends before its end-of-image marker (a truncated download or
     /// copy) is refused rather than decoded with a grey remainder.
     pub fn decode(bytes: &[u8]) -> Result<Self> {
         let format = image::guess_format(bytes).map_err(|_| {
-            Error::Input("unsupported image: the file is not a PNG or JPEG (its first bytes are not an image signature)".into())
+            Error::Input("unsupported image: the file is not a PNG, JPEG or WebP (its first bytes are not an image signature)".into())
         })?;
-        if !matches!(format, image::ImageFormat::Png | image::ImageFormat::Jpeg) {
-            return Err(Error::Input(format!("unsupported image format {format:?}: use PNG or JPEG")));
+        if !matches!(format, image::ImageFormat::Png | image::ImageFormat::Jpeg | image::ImageFormat::WebP) {
+            return Err(Error::Input(format!("unsupported image format {format:?}: use PNG, JPEG or WebP")));
         }
         if format == image::ImageFormat::Jpeg && !jpeg_is_complete(bytes) {
             return Err(Error::Input(

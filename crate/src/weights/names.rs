@@ -38,21 +38,31 @@ pub fn ezigen_adapter_key(name: &str) -> Option<String> {
     is_adapter_key(name).then(|| name.to_string())
 }
 
+/// The adapter tensors of one transformer block: the adapter's key suffix and the stock key of
+/// the same block it is initialised from (spec §3.5) and whose shape it has — the adapter is an
+/// attention of the block's self-attention size, normed like `norm1`. The converter checks a
+/// checkpoint against this list; training initialises from it.
+pub const ADAPTER_TENSORS: [(&str, &str); 7] = [
+    ("adapter.to_q.weight", "attn1.to_q.weight"),
+    ("adapter.to_k.weight", "attn1.to_k.weight"),
+    ("adapter.to_v.weight", "attn1.to_v.weight"),
+    ("adapter.to_out.0.weight", "attn1.to_out.0.weight"),
+    ("adapter.to_out.0.bias", "attn1.to_out.0.bias"),
+    ("adapter_norm.weight", "norm1.weight"),
+    ("adapter_norm.bias", "norm1.bias"),
+];
+
 /// Spec §3.5 (`train.py: register_adapter_and_configs`): the adapter key that a stock UNet key
-/// initialises: block k's `attn1.{to_q,to_k,to_v,to_out.0}.*` → `adapter.*` and `norm1.*` →
-/// `adapter_norm.*`, for the `transformer_blocks.0` of every attention (`None` for other keys).
+/// initialises ([`ADAPTER_TENSORS`]: block k's `attn1.{to_q,to_k,to_v,to_out.0}.*` →
+/// `adapter.*` and `norm1.*` → `adapter_norm.*`), for the `transformer_blocks.0` of every
+/// attention (`None` for other keys).
 pub fn adapter_init_key(unet_key: &str) -> Option<String> {
     let (block, rest) = unet_key.split_once(".transformer_blocks.0.")?;
     if !block.contains(".attentions.") {
         return None;
     }
-    let tail = if let Some(t) = rest.strip_prefix("attn1.") {
-        let proj = ["to_q.", "to_k.", "to_v.", "to_out.0."].iter().any(|p| t.starts_with(p));
-        proj.then(|| format!("adapter.{t}"))?
-    } else {
-        format!("adapter_norm.{}", rest.strip_prefix("norm1.")?)
-    };
-    Some(format!("{block}.transformer_blocks.0.{tail}"))
+    let (adapter, _) = ADAPTER_TENSORS.iter().find(|(_, stock)| *stock == rest)?;
+    Some(format!("{block}.transformer_blocks.0.{adapter}"))
 }
 
 /// Whether a CLIP key belongs to the vision tower with its projection.

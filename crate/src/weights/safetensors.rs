@@ -271,21 +271,24 @@ pub fn float_data(info: &TensorInfo, bytes: &[u8], target: DType, file: &str) ->
 /// bit-exact; anything else goes through f32). `bytes` holds whole elements of a float type.
 pub fn float_values(stored: StoredDType, bytes: &[u8], target: DType) -> TensorData {
     let n = bytes.len() / stored.size();
-    let f32s = || -> Vec<f32> {
-        match stored {
-            StoredDType::F32 => bytes.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect(),
-            StoredDType::F16 => bytes.chunks_exact(2).map(|c| f16::from_le_bytes([c[0], c[1]]).to_f32()).collect(),
-            StoredDType::BF16 => bytes.chunks_exact(2).map(|c| bf16::from_le_bytes([c[0], c[1]]).to_f32()).collect(),
-            StoredDType::F64 => bytes.chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().unwrap()) as f32).collect(),
-            _ => unreachable!("float types only (checked by the callers)"),
-        }
-    };
     match target {
         DType::F16 if stored == StoredDType::F16 => {
             TensorData::new(bytes.chunks_exact(2).map(|c| f16::from_le_bytes([c[0], c[1]])).collect::<Vec<_>>(), [n])
         }
-        DType::F16 => TensorData::new(f32s().into_iter().map(f16::from_f32).collect::<Vec<_>>(), [n]),
-        _ => TensorData::new(f32s(), [n]),
+        DType::F16 => TensorData::new(floats_as_f32(stored, bytes).into_iter().map(f16::from_f32).collect::<Vec<_>>(), [n]),
+        _ => TensorData::new(floats_as_f32(stored, bytes), [n]),
+    }
+}
+
+/// Little-endian floats of a stored float type (F32, F16, BF16, F64) as f32 values (the
+/// loader's and the converter's one decoding). `bytes` holds whole elements of a float type.
+pub fn floats_as_f32(stored: StoredDType, bytes: &[u8]) -> Vec<f32> {
+    match stored {
+        StoredDType::F32 => bytes.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().expect("4 bytes"))).collect(),
+        StoredDType::F16 => bytes.chunks_exact(2).map(|c| f16::from_le_bytes([c[0], c[1]]).to_f32()).collect(),
+        StoredDType::BF16 => bytes.chunks_exact(2).map(|c| bf16::from_le_bytes([c[0], c[1]]).to_f32()).collect(),
+        StoredDType::F64 => bytes.chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().expect("8 bytes")) as f32).collect(),
+        _ => unreachable!("float types only (checked by the callers)"),
     }
 }
 

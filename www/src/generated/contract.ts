@@ -475,7 +475,7 @@ tiny: boolean,
  */
 dtype: string, 
 /**
- * Sum of all shard sizes.
+ * Sum of all shard sizes (computed when absent).
  */
 total_bytes: number, 
 /**
