@@ -26,15 +26,20 @@ function bigManifest() {
   return m;
 }
 
-test('a large model states its size and downloads nothing until the user agrees', async () => {
-  const manifest = bigManifest();
-  const server = await serveApp({
+/** The app, with `manifest` served as models/manifest.json. */
+function serveManifest(manifest) {
+  return serveApp({
     intercept(req, res, path) {
       if (path !== '/models/manifest.json') return false;
       res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(manifest));
       return true;
     },
   });
+}
+
+test('a large model states its size and downloads nothing until the user agrees', async () => {
+  const manifest = bigManifest();
+  const server = await serveManifest(manifest);
   const { context, close } = await launch({ webgpu: true });
   try {
     const { page } = await openApp(context, server.url);
@@ -87,13 +92,7 @@ test('not enough storage: said before any download, with ways out', async () => 
   const manifest = bigManifest();
   manifest.shards['unet-00000.safetensors'].bytes = 40e12; // 40 TB: more than any test profile may store
   manifest.components.unet.bytes = 40e12;
-  const server = await serveApp({
-    intercept(req, res, path) {
-      if (path !== '/models/manifest.json') return false;
-      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(manifest));
-      return true;
-    },
-  });
+  const server = await serveManifest(manifest);
   const { context, close } = await launch({ webgpu: true });
   try {
     const { page } = await openApp(context, server.url);
