@@ -7,34 +7,12 @@ use burn::tensor::{DType, Tensor};
 use cubecl::CubeDim;
 use cubecl::prelude::KernelId;
 
-use super::{Kernels, empty_like, grid, launch, on_wgpu, placeholder, template, wrap};
+use super::{Kernels, empty_like, grid, launch, on_wgpu, placeholder, wrap};
 
 /// Threads per workgroup (one output element each).
 const THREADS: u32 = 256;
 
-struct Geglu {
-    dtype: DType,
-}
-
-impl KernelSource for Geglu {
-    fn source(&self) -> SourceTemplate {
-        template(include_str!("../../../shaders/geglu.wgsl"), self.dtype)
-            .register("threads", THREADS.to_string())
-    }
-
-    fn id(&self) -> KernelId {
-        KernelId::new::<Self>().info(format!("{:?}", self.dtype))
-    }
-
-    fn lang(&self) -> &'static str {
-        "wgsl"
-    }
-}
-
-/// The WGSL source of the GEGLU kernel in `dtype`, as the device receives it.
-pub(crate) fn source(dtype: DType) -> String {
-    Geglu { dtype }.source().complete()
-}
+super::threads_kernel!(Geglu, "geglu.wgsl", THREADS);
 
 /// `h[..., :I] · gelu(h[..., I:])` for `h` `[B, N, 2I]` (exact erf GELU): one dispatch with
 /// [`Kernels::Wgsl`] on wgpu, else [`reference`].

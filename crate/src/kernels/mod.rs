@@ -79,6 +79,38 @@ fn wgsl_elem(dtype: DType) -> Option<(&'static str, &'static str)> {
     }
 }
 
+/// A kernel of `shaders/` whose template values are its storage type and `{{ threads }}` (one
+/// compiled variant per dtype): declares its type (launch counts name it), its `KernelSource`
+/// and `source(dtype)`, the WGSL the device receives. Used by `norm.rs` and `geglu.rs`.
+macro_rules! threads_kernel {
+    ($(#[$doc:meta])* $name:ident, $file:literal, $threads:expr) => {
+        $(#[$doc])*
+        struct $name {
+            dtype: DType,
+        }
+
+        impl KernelSource for $name {
+            fn source(&self) -> SourceTemplate {
+                super::template(include_str!(concat!("../../../shaders/", $file)), self.dtype).register("threads", $threads.to_string())
+            }
+
+            fn id(&self) -> KernelId {
+                KernelId::new::<Self>().info(format!("{:?}", self.dtype))
+            }
+
+            fn lang(&self) -> &'static str {
+                "wgsl"
+            }
+        }
+
+        /// The WGSL source of this file's kernel in `dtype`, as the device receives it.
+        pub(crate) fn source(dtype: DType) -> String {
+            $name { dtype }.source().complete()
+        }
+    };
+}
+use threads_kernel;
+
 /// The template of a `shaders/` file with its storage type filled in (`{{ elem }}` and the
 /// `{{ enable }}` line); each launcher registers its own remaining values.
 fn template(source: &str, dtype: DType) -> SourceTemplate {

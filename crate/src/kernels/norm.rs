@@ -8,35 +8,13 @@ use cubecl::prelude::KernelId;
 
 use burn::backend::wgpu::{CubeTensor, into_contiguous};
 
-use super::{Kernels, empty_like, grid, is_channels_last, launch, on_wgpu, on_wgpu_strided, placeholder, template, wrap};
+use super::{Kernels, empty_like, grid, is_channels_last, launch, on_wgpu, on_wgpu_strided, placeholder, wrap};
 use crate::ops;
 
 /// Threads per workgroup (one workgroup per normalised row).
 const THREADS: u32 = 256;
 
-struct Norm {
-    dtype: DType,
-}
-
-impl KernelSource for Norm {
-    fn source(&self) -> SourceTemplate {
-        template(include_str!("../../../shaders/norm.wgsl"), self.dtype)
-            .register("threads", THREADS.to_string())
-    }
-
-    fn id(&self) -> KernelId {
-        KernelId::new::<Self>().info(format!("{:?}", self.dtype))
-    }
-
-    fn lang(&self) -> &'static str {
-        "wgsl"
-    }
-}
-
-/// The WGSL source of the norm kernel in `dtype`, as the device receives it.
-pub(crate) fn source(dtype: DType) -> String {
-    Norm { dtype }.source().complete()
-}
+super::threads_kernel!(Norm, "norm.wgsl", THREADS);
 
 /// A per-(batch, channel) term added to a GroupNorm's input before the statistics:
 /// `shift` `[B, C]` plus, when given, `bias` `[C]` (added to the shift first).
