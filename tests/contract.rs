@@ -70,22 +70,39 @@ fn a_deserialised_image_with_the_wrong_byte_count_is_refused() {
 
 #[test]
 fn every_limit_is_enforced_by_the_core() {
-    let cases: [(&str, fn(&mut SamplingOptions, f64), f64, f64); 7] = [
-        ("seed", |o, v| o.seed = v as u64, LIMITS.seed.max, LIMITS.seed.max + 1.0),
-        ("steps", |o, v| o.steps = v as usize, LIMITS.steps.max, LIMITS.steps.max + 1.0),
-        ("guidance", |o, v| o.guidance = v, LIMITS.guidance.max, LIMITS.guidance.max + 0.5),
-        ("edit guidance", |o, v| o.edit_guidance = v, LIMITS.edit_guidance.min, -0.5),
-        ("split ratio", |o, v| o.split_ratio = v, LIMITS.split_ratio.min, LIMITS.split_ratio.min / 2.0),
-        ("similarity threshold", |o, v| o.sim_threshold = v, LIMITS.sim_threshold.max, f64::NAN),
-        ("iterations", |o, v| o.iterations = Some(v as usize), LIMITS.iterations.max, LIMITS.iterations.max + 1.0),
+    // Both ends of every range: each end is accepted, a value just past it refused by name
+    // (integers one past; floats a hundredth of the range past, and NaN).
+    type Set = fn(&mut SamplingOptions, f64);
+    let cases: [(&str, Set, ezigen::contract::Range, bool); 7] = [
+        ("seed", |o, v| o.seed = v as u64, LIMITS.seed, true),
+        ("steps", |o, v| o.steps = v as usize, LIMITS.steps, true),
+        ("guidance", |o, v| o.guidance = v, LIMITS.guidance, false),
+        ("edit guidance", |o, v| o.edit_guidance = v, LIMITS.edit_guidance, false),
+        ("split ratio", |o, v| o.split_ratio = v, LIMITS.split_ratio, false),
+        ("similarity threshold", |o, v| o.sim_threshold = v, LIMITS.sim_threshold, false),
+        ("iterations", |o, v| o.iterations = Some(v as usize), LIMITS.iterations, true),
     ];
-    for (name, set, ok, bad) in cases {
-        let mut o = SamplingOptions::default();
-        set(&mut o, ok);
-        assert!(o.validate().is_ok(), "{name} = {ok} is inside the limits");
-        set(&mut o, bad);
-        let msg = o.validate().unwrap_err().to_string();
-        assert!(msg.contains(name), "{name} = {bad}: {msg}");
+    for (name, set, range, integer) in cases {
+        for ok in [range.min, range.max] {
+            let mut o = SamplingOptions::default();
+            set(&mut o, ok);
+            assert!(o.validate().is_ok(), "{name} = {ok} is inside the limits");
+        }
+        let step = if integer { 1.0 } else { (range.max - range.min) / 100.0 };
+        let mut bad = vec![range.max + step];
+        // An unsigned option at 0 has nothing below it to try.
+        if !(integer && range.min == 0.0) {
+            bad.push(range.min - step);
+        }
+        if !integer {
+            bad.push(f64::NAN);
+        }
+        for v in bad {
+            let mut o = SamplingOptions::default();
+            set(&mut o, v);
+            let msg = o.validate().map(|_| String::new()).unwrap_or_else(|e| e.to_string());
+            assert!(msg.contains(name), "{name} = {v} is refused, naming the option: {msg:?}");
+        }
     }
 }
 

@@ -167,8 +167,22 @@ fn generate_accepts_an_empty_subject_class() {
 }
 
 #[test]
-fn generate_refuses_a_zero_split_ratio() {
-    assert!(input_error(generate_with("a photo", "a dog", 0.0)).contains("split ratio"));
+fn generate_refuses_a_split_ratio_below_its_limit() {
+    let msg = input_error(generate_with("a photo", "a dog", 0.0));
+    assert!(msg.contains("split ratio must be between"), "{msg}");
+}
+
+#[test]
+fn every_accepted_split_ratio_leaves_the_appearance_phase_a_step() {
+    // Why the options have no rule of their own for it: ⌈r·N⌉ ≥ 1 for every accepted r and N.
+    let l = ezigen::contract::LIMITS;
+    for steps in 1..=l.steps.max as usize {
+        for r in [l.split_ratio.min, 0.013, 0.5, 0.99, l.split_ratio.max] {
+            let o = ezigen::pipeline::SamplingOptions { steps, split_ratio: r, ..Default::default() };
+            assert!(o.validate().is_ok(), "steps {steps}, ratio {r}");
+            assert!(o.transfer_steps() >= 1 && o.layout_steps() + o.transfer_steps() == steps, "steps {steps}, ratio {r}");
+        }
+    }
 }
 
 #[test]

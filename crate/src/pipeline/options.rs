@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
 use crate::schedulers::SamplerKind;
-use crate::{Error, Result};
+use crate::Result;
 
 /// Fewest refinement iterations under auto-stop.
 pub const MIN_ITERATIONS: usize = 3;
@@ -55,9 +55,9 @@ impl SamplingOptions {
         if let Some(n) = self.iterations {
             l.iterations.check("iterations", n as f64)?;
         }
-        if self.transfer_steps() == 0 {
-            return Err(Error::Input("split ratio × steps must be at least one step".into()));
-        }
+        // No separate rule for the appearance phase: it has `N − int(N − r·N)` = ⌈r·N⌉ steps,
+        // at least one for every ratio the limits accept (r ≥ their minimum > 0;
+        // tests/pipeline_rules.rs checks every step count).
         Ok(())
     }
 
