@@ -150,26 +150,19 @@ fn scores_match_the_reference() {
     }
     assert_eq!(mean_cosine(&dino[0], &[]), None);
 
-    // End to end on the CPU: our preprocessing and models, then the scores (the models'
-    // 1e-5 relative error moves a cosine by far less than 1e-4).
+    // End to end on the CPU through the library's own scoring (`Metrics::score`: our
+    // preprocessing, models and cosines): image a scored against b and c, prompt 0. The models'
+    // 1e-5 relative error moves a cosine by far less than 1e-4.
     let device = ezigen_tests::cpu();
     let imgs: Vec<Image8> = ["a", "b", "c"].iter().map(|k| image(&io, &format!("img.{k}"))).collect();
-    let dino_in: Vec<f32> = imgs.iter().flat_map(dino_preprocess).collect();
-    let dino_out = host(dino_model(&device, DType::F32).cls(Tensor::from_data(TensorData::new(dino_in, [3, 3, 224, 224]), &device)));
-    let d = dino_out.len() / 3;
-    let ours: Vec<Vec<f32>> = dino_out.chunks(d).map(<[f32]>::to_vec).collect();
-    let score = mean_cosine(&ours[0], &ours[1..]).unwrap();
-    eprintln!("PARITY score dino end to end: {score:.9} vs {:.9}", io.f32("score.dino")[0]);
-    assert!((score - f64::from(io.f32("score.dino")[0])).abs() < 1e-4);
-    let vision = vision_model(&device);
-    let clip_in: Vec<f32> = imgs.iter().flat_map(|i| clip_preprocess(i, 224)).collect();
-    let clip_out = host(vision.forward(Tensor::from_data(TensorData::new(clip_in, [3, 3, 224, 224]), &device)));
-    let e = clip_out.len() / 3;
-    let image_embed = &clip_out[..e];
-    let text_out = host(text_model(&device, DType::F32).forward(&rows(&io, "text.input_ids")));
-    let t = cosine(image_embed, &text_out[..e]);
-    eprintln!("PARITY score clip-t end to end: {t:.9} vs {:.9}", io.f32("score.clip_t")[0]);
-    assert!((t - f64::from(io.f32("score.clip_t")[0])).abs() < 1e-4);
+    let metrics = ezigen::eval::Metrics::new(text_model(&device, DType::F32), dino_model(&device, DType::F32), &device, DType::F32);
+    let tokenizer = ezigen::tokenizer::ClipTokenizer::builtin();
+    let scores = pollster::block_on(metrics.score(&vision_model(&device), &tokenizer, &imgs[0], &imgs[1..], "a photo of a dog")).unwrap();
+    for (name, ours, key) in [("dino", scores.dino, "score.dino"), ("clip-i", scores.clip_i, "score.clip_i"), ("clip-t", scores.clip_t, "score.clip_t")] {
+        let expected = f64::from(io.f32(key)[0]);
+        eprintln!("PARITY score {name} end to end: {ours:.9} vs {expected:.9}");
+        assert!((ours - expected).abs() < 1e-4, "{name}: {ours} vs {expected}");
+    }
 }
 
 /// The metric models converted into shards (`ezigen convert --tiny --tiny-metrics`, f32) and
