@@ -244,13 +244,14 @@ export const waitForServiceWorker = (page, timeout = 60_000) =>
   }, null, { timeout });
 
 /**
- * Fills the run parameters of a short run with the tiny model: the dog prompts, seed 40, 2 steps
- * and 1 refinement iteration (a fixed count, no auto-stop).
+ * Fills the run parameters of a short run with the tiny model: a dog prompt (by default "a dog on
+ * the beach"), the seed (by default 40), 2 steps and 1 refinement iteration (a fixed count, no
+ * auto-stop).
  */
-export async function fillShortRun(page) {
-  await page.fill('#prompt', 'a dog on the beach');
+export async function fillShortRun(page, { prompt = 'a dog on the beach', seed = 40 } = {}) {
+  await page.fill('#prompt', prompt);
   await page.fill('#subject-prompt', 'a dog');
-  await page.fill('#seed', '40');
+  await page.fill('#seed', String(seed));
   await page.locator('#advanced > summary').click();
   await page.fill('#steps', '2');
   await page.check('#stop-fixed');

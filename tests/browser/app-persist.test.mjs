@@ -9,7 +9,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ARTIFACTS, FULL, file, launch, makePng, openApp, readPng, serveApp, waitModelReady } from './app-helpers.mjs';
+import { ARTIFACTS, file, fillShortRun, FULL, launch, makePng, openApp, readPng, serveApp, waitModelReady } from './app-helpers.mjs';
 
 const subject = makePng(200, 160, (x, y) => {
   const inside = (x - 100) ** 2 + (y - 80) ** 2 < 60 ** 2;
@@ -88,13 +88,7 @@ test('history and form survive a reload; "Clear history" empties it for good; le
     await waitModelReady(page);
     await page.setInputFiles('#subject-file', file('dog.png', subject));
     await page.locator('#subject-editor').waitFor({ state: 'visible' });
-    await page.fill('#prompt', 'a dog in police outfit');
-    await page.fill('#subject-prompt', 'a dog');
-    await page.fill('#seed', '11');
-    await page.locator('#advanced > summary').click();
-    await page.fill('#steps', '2');
-    await page.check('#stop-fixed');
-    await page.fill('#iterations', '1');
+    await fillShortRun(page, { prompt: 'a dog in police outfit', seed: 11 });
     assert.equal(await leavingAsks(page), false, 'no warning before a run');
     let t0 = Date.now();
     await runAndStore(page, async () => assert.equal(await leavingAsks(page), true, 'leaving during a run asks first'));
