@@ -38,8 +38,8 @@ pub struct AdapterReport {
 }
 
 impl AdapterReport {
-    /// The dtype a model runs in on this adapter: f16 when asked for and the adapter has
-    /// `shader-f16`, else f32 (the page, the CLI and the benchmark choose alike).
+    /// The dtype the page runs a model in on this adapter: f16 when asked for and the adapter
+    /// has `shader-f16`, else f32 (the CLI refuses `--dtype f16` on such a device instead).
     pub fn dtype(&self, want_f16: bool) -> DType {
         if want_f16 && self.shader_f16 { DType::F16 } else { DType::F32 }
     }
@@ -178,9 +178,9 @@ pub async fn read_f32<const D: usize>(t: burn::tensor::Tensor<D>) -> Result<Vec<
 }
 
 /// The smallest subgroup size of each wgpu device created with subgroup operations
-/// (`Features::SUBGROUP`), by device: recorded here when a device is created,
-/// read by the kernel launchers (`crate::kernels`) that have a subgroup variant. A device fact like the limits cubecl keeps
-/// per device, not model state.
+/// (`Features::SUBGROUP`), by device: recorded here when a device is created, read by the kernel
+/// launchers (`crate::kernels`) that have a subgroup variant. A device fact like the limits
+/// cubecl keeps per device, not model state.
 static SUBGROUP_MIN: std::sync::Mutex<Vec<(cubecl::device::DeviceId, u32)>> = std::sync::Mutex::new(Vec::new());
 
 /// Records whether `device` may run subgroup kernels: `Some(smallest subgroup size)` when it
@@ -188,7 +188,7 @@ static SUBGROUP_MIN: std::sync::Mutex<Vec<(cubecl::device::DeviceId, u32)>> = st
 /// recorded use the plain kernels.
 // In the wasm build the cube device is the only kind, and the pattern cannot fail.
 #[allow(irrefutable_let_patterns)]
-pub fn record_subgroups(device: &burn::tensor::Device, min_size: Option<u32>) {
+pub fn record_subgroups(device: &Device, min_size: Option<u32>) {
     let DispatchDevice::Cube(cube) = device.as_dispatch() else { return };
     let id = cube.to_id();
     if let Ok(mut table) = SUBGROUP_MIN.lock() {
@@ -201,11 +201,12 @@ pub fn record_subgroups(device: &burn::tensor::Device, min_size: Option<u32>) {
 
 /// The smallest subgroup size recorded for `device`, when it runs subgroup kernels.
 #[allow(irrefutable_let_patterns)]
-pub fn device_subgroups(device: &burn::tensor::Device) -> Option<u32> {
+pub fn device_subgroups(device: &Device) -> Option<u32> {
     let DispatchDevice::Cube(cube) = device.as_dispatch() else { return None };
     recorded_subgroups(cube.to_id())
 }
 
+/// The smallest subgroup size recorded for the device with this id.
 pub(crate) fn recorded_subgroups(id: cubecl::device::DeviceId) -> Option<u32> {
     SUBGROUP_MIN.lock().ok()?.iter().find(|(d, _)| *d == id).map(|&(_, s)| s)
 }
