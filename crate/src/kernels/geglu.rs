@@ -35,7 +35,7 @@ pub fn geglu_biased(kernels: Kernels, h: Tensor<3>, bias: Option<&Tensor<1>>) ->
                 let count = grid(total.div_ceil(THREADS as usize));
                 let params = [(b * n) as u32, inner as u32, count.0, u32::from(bc.is_some())];
                 let bc = bc.unwrap_or_else(|| placeholder(&hc));
-                launch(Geglu { dtype: hc.dtype }, CubeDim::new_1d(THREADS), count, &[&hc, &bc], &out, &params);
+                launch(Geglu { dtype: hc.dtype, threads: THREADS }, CubeDim::new_1d(THREADS), count, &[&hc, &bc], &out, &params);
                 return wrap(out);
             }
         }

@@ -87,15 +87,16 @@ macro_rules! threads_kernel {
         $(#[$doc])*
         struct $name {
             dtype: DType,
+            threads: u32,
         }
 
         impl KernelSource for $name {
             fn source(&self) -> SourceTemplate {
-                super::template(include_str!(concat!("../../../shaders/", $file)), self.dtype).register("threads", $threads.to_string())
+                super::template(include_str!(concat!("../../../shaders/", $file)), self.dtype).register("threads", self.threads.to_string())
             }
 
             fn id(&self) -> KernelId {
-                KernelId::new::<Self>().info(format!("{:?}", self.dtype))
+                KernelId::new::<Self>().info((format!("{:?}", self.dtype), self.threads))
             }
 
             fn lang(&self) -> &'static str {
@@ -103,9 +104,10 @@ macro_rules! threads_kernel {
             }
         }
 
-        /// The WGSL source of this file's kernel in `dtype`, as the device receives it.
+        /// The WGSL source of this file's kernel in `dtype` at its default workgroup size, as
+        /// the device receives it.
         pub(crate) fn source(dtype: DType) -> String {
-            $name { dtype }.source().complete()
+            $name { dtype, threads: $threads }.source().complete()
         }
     };
 }
@@ -131,6 +133,7 @@ pub fn rendered_sources(dtype: DType, head_dims: &[usize]) -> Vec<(String, Strin
             .map(move |sg| (format!("flash_attention.wgsl (subgroup) d{d} sg{sg} {dtype:?}"), flash_attention::source(dtype, d, Some(sg))))
     }));
     out.push((format!("norm.wgsl {dtype:?}"), norm::source(dtype)));
+    out.push((format!("norm.wgsl {dtype:?} 1 thread"), norm::source_with_threads(dtype, 1)));
     out.push((format!("geglu.wgsl {dtype:?}"), geglu::source(dtype)));
     out.push((format!("epilogue.wgsl {dtype:?}"), epilogue::source(dtype)));
     out.extend(gemm::sources(dtype));

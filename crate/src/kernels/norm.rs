@@ -11,10 +11,24 @@ use burn::backend::wgpu::{CubeTensor, into_contiguous};
 use super::{Kernels, empty_like, grid, is_channels_last, launch, on_wgpu, on_wgpu_strided, placeholder, wrap};
 use crate::ops;
 
-/// Threads per workgroup (one workgroup per normalised row).
+/// Threads per workgroup (one workgroup per normalised row) for rows of 256 elements and more.
 const THREADS: u32 = 256;
 
 super::threads_kernel!(Norm, "norm.wgsl", THREADS);
+
+/// The workgroup size for rows of `row_len` elements: the power of two at or above it, at most
+/// [`THREADS`]. A short row (a LayerNorm over a tiny model's 8–32 channels) in a 256-thread
+/// workgroup left most threads idle through the two tree reductions' 20 barriers, and a barrier
+/// is expensive on CPU adapters: a tiny-model UNet step on SwiftShader went from 8.3 s to 1.5 s
+/// (docs/benchmarks.md). Every row of SD 2.1 (320 channels and more) keeps 256 threads.
+pub(crate) fn threads_for(row_len: usize) -> u32 {
+    u32::try_from(row_len.max(1)).unwrap_or(u32::MAX).checked_next_power_of_two().unwrap_or(THREADS).min(THREADS)
+}
+
+/// The WGSL source at `threads` threads per workgroup (offline validation of the small sizes).
+pub(crate) fn source_with_threads(dtype: DType, threads: u32) -> String {
+    Norm { dtype, threads }.source().complete()
+}
 
 /// A per-(batch, channel) term added to a GroupNorm's input before the statistics:
 /// `shift` `[B, C]` plus, when given, `bias` `[C]` (added to the shift first).
@@ -69,9 +83,10 @@ fn run(x: CubeTensor, gamma: &Tensor<1>, beta: &Tensor<1>, shift: Option<&Shift<
     let count = grid(rows.rows);
     let flags = u32::from(silu) | u32::from(channels_last) << 1 | u32::from(sc.is_some()) << 2 | u32::from(sbc.is_some()) << 3;
     let params = [rows.rows, row_len, rows.groups, rows.per_group, rows.spatial].map(|v| v as u32);
+    let threads = threads_for(row_len);
     launch(
-        Norm { dtype },
-        CubeDim::new_1d(THREADS),
+        Norm { dtype, threads },
+        CubeDim::new_1d(threads),
         count,
         &[&x, &gc, &bc, &sc.unwrap_or_else(|| placeholder(&x)), &sbc.unwrap_or_else(|| placeholder(&x))],
         &out,
