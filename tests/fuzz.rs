@@ -275,6 +275,11 @@ fn mutated_png_jpeg_and_webp_bytes_never_panic() {
             let img = RgbaImage::decode(b)?;
             img.check()?;
             img.to_rgb_on_white();
+            // The page's decode of the same bytes (the aspect rule on top) agrees or refuses.
+            match RgbaImage::decode_photo(b) {
+                Ok(photo) => assert_eq!(photo, img, "decode_photo and decode differ on a photo both accept"),
+                Err(e) => assert!(e.to_string().contains("more elongated"), "decode_photo refused what decode read: {e}"),
+            }
             Ok(())
         });
     }

@@ -324,6 +324,42 @@ fn a_truncated_jpeg_is_refused_wherever_it_is_cut() {
     }
 }
 
+/// A PNG whose header says `w`×`h`, with a single row of pixel data (enough for the header checks).
+fn png_header_only(w: u32, h: u32) -> Vec<u8> {
+    let mut png = Vec::new();
+    image::RgbaImage::from_pixel(1, 1, image::Rgba([1, 2, 3, 255])).write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png).unwrap();
+    // IHDR's width and height sit at bytes 16..24; its CRC (over type and data, 12..29) follows.
+    png[16..20].copy_from_slice(&w.to_be_bytes());
+    png[20..24].copy_from_slice(&h.to_be_bytes());
+    let crc = !crc32(&png[12..29]);
+    png[29..33].copy_from_slice(&crc.to_be_bytes());
+    png
+}
+
+/// The page's decode (`decodeImage` → `RgbaImage::decode_photo`) refuses what the browser
+/// used to refuse before decoding, with a clause that reads after the file's name.
+#[test]
+fn the_pages_decode_refuses_empty_elongated_and_oversized_files_before_decoding() {
+    let msg = RgbaImage::decode_photo(&[]).unwrap_err().to_string();
+    assert!(msg.contains("the file is empty"), "{msg}");
+    let msg = RgbaImage::decode_photo(&png_header_only(8000, 40)).unwrap_err().to_string();
+    assert!(msg.contains("8000×40, more elongated than 4:1") && msg.contains("crop"), "{msg}");
+    let msg = RgbaImage::decode_photo(&png_header_only(40, 161)).unwrap_err().to_string();
+    assert!(msg.contains("40×161, more elongated"), "{msg}");
+    let msg = RgbaImage::decode_photo(&png_header_only(9000, 1)).unwrap_err().to_string();
+    assert!(msg.contains("9000×1 pixels") && msg.contains(&ezigen::contract::MAX_IMAGE_SIDE.to_string()), "{msg}");
+    let msg = RgbaImage::decode_photo(b"GIF89a\x01\0\x01\0\0\0\0;").unwrap_err().to_string();
+    assert!(msg.contains("Gif image, not a PNG, JPEG or WebP"), "{msg}");
+    // At the limit (4:1) both decodes read the photo; the CLI's decode has no aspect rule of its
+    // own (the pipeline names which image is too elongated).
+    let mut png = Vec::new();
+    image::RgbaImage::from_pixel(8, 2, image::Rgba([9, 8, 7, 128])).write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png).unwrap();
+    assert_eq!(RgbaImage::decode_photo(&png).unwrap(), RgbaImage::decode(&png).unwrap());
+    let mut png = Vec::new();
+    image::RgbaImage::from_pixel(9, 2, image::Rgba([9, 8, 7, 128])).write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png).unwrap();
+    assert!(RgbaImage::decode(&png).is_ok() && RgbaImage::decode_photo(&png).is_err());
+}
+
 #[test]
 fn the_aspect_limit_is_inclusive_and_names_the_image() {
     let img = |w: usize, h: usize| RgbaImage::new(w, h, vec![255; w * h * 4]).unwrap();

@@ -22,7 +22,7 @@ use crate::convert::{ConvertSettings, Converter, Root, SourceFile, SourceTree};
 use crate::device::{self, AdapterReport};
 use crate::eval::ScoreRequest;
 use crate::session::ModelSession;
-use crate::pipeline::{EditRequest, Event, GenerateRequest, Pipeline, ProgressSink, SeededNoise};
+use crate::pipeline::{EditRequest, Event, GenerateRequest, Pipeline, ProgressSink, RgbaImage, SeededNoise};
 use crate::weights::components::Component;
 use crate::weights::manifest::Manifest;
 use crate::{Error, smoke};
@@ -240,6 +240,19 @@ impl Conversion {
 /// (`Manifest::from_json`: format and version, plain shard file names, dtypes, SHA-256s, every
 /// component and its shards, the model configurations); the page calls it before it plans a
 /// load. Throws a `no-model` error whose message names the problem.
+/// Decodes an image file the user picked (PNG, JPEG or WebP, upright by its EXIF orientation,
+/// refused with a message when too large, too elongated, damaged or of another format:
+/// [`RgbaImage::decode_photo`]) into RGBA pixels. The page runs it in a worker of its own.
+#[wasm_bindgen(js_name = decodeImage, unchecked_return_type = "RgbaImage")]
+pub fn decode_image(bytes: &[u8]) -> Result<JsValue, JsValue> {
+    match RgbaImage::decode_photo(bytes) {
+        Ok(img) => to_js(&img),
+        // The bare reason: the page puts the file's name in front of it.
+        Err(Error::Input(why)) => Err(core_error(FailureKind::BadInput, &why)),
+        Err(e) => Err(js_err(e)),
+    }
+}
+
 #[wasm_bindgen(js_name = parseManifest, unchecked_return_type = "Manifest")]
 pub fn parse_manifest(text: &str) -> Result<JsValue, JsValue> {
     let manifest = Manifest::from_json(text).map_err(js_err)?;

@@ -89,7 +89,7 @@ test('several subject photos: add, remove, reorder, refuse a 5th; 2 variations i
     // An unreadable photo is named by its place; the list is unchanged.
     await page.setInputFiles('#subject-file', file('notes.png', Buffer.from('not an image\n'.repeat(20))));
     await page.locator('#subject-error').waitFor({ state: 'visible' });
-    assert.match(await page.locator('#subject-error').textContent(), /^Photo 3 could not be read: notes\.png is not a PNG, JPEG or WebP/);
+    assert.match(await page.locator('#subject-error').textContent(), /^Photo 3 could not be read: notes\.png: not a PNG, JPEG or WebP/);
     assert.deepEqual(await names(page), ['c.png', 'a.png']);
 
     // Up to 4: a 5th is refused next to the input.

@@ -95,6 +95,42 @@ test('image inputs: file picker, drag-and-drop and paste', async () => {
   }
 });
 
+/** `jpeg` with an EXIF APP1 segment after SOI carrying `orientation` (tag 0x0112, little-endian TIFF). */
+function withExifOrientation(jpeg, orientation) {
+  const tiff = Buffer.from([0x49, 0x49, 0x2a, 0, 8, 0, 0, 0, 1, 0, 0x12, 0x01, 3, 0, 1, 0, 0, 0, orientation, 0, 0, 0, 0, 0, 0, 0]);
+  const app1 = Buffer.concat([Buffer.from('Exif\0\0', 'latin1'), tiff]);
+  const len = app1.length + 2;
+  return Buffer.concat([jpeg.subarray(0, 2), Buffer.from([0xff, 0xe1, len >> 8, len & 255]), app1, jpeg.subarray(2)]);
+}
+
+test('a phone photo is decoded by the core: upright by its EXIF orientation, in a decoder worker of its own', async () => {
+  const { page } = await openApp(browser.context, server.url);
+  try {
+    // A 40×30 JPEG made by the browser's own encoder, stored sideways (orientation 6).
+    const jpeg = Buffer.from(
+      await page.evaluate(async () => {
+        const c = new OffscreenCanvas(40, 30);
+        const g = c.getContext('2d');
+        g.fillStyle = '#c08040';
+        g.fillRect(0, 0, 40, 30);
+        return [...new Uint8Array(await (await c.convertToBlob({ type: 'image/jpeg', quality: 0.9 })).arrayBuffer())];
+      }),
+    );
+    const workers = [];
+    page.on('worker', (w) => workers.push(w.url()));
+    await page.setInputFiles('#subject-file', file('phone.jpg', withExifOrientation(jpeg, 6), 'image/jpeg'));
+    await page.locator('#subject-editor').waitFor({ state: 'visible' });
+    assert.match(await page.locator('#subject-meta').textContent(), /phone\.jpg · 30 × 40 px/, 'turned upright: 30 wide, 40 high');
+    assert.equal(workers.length, 1, `one decoder worker started for the file (${workers.join(', ')})`);
+    // The same bytes without the EXIF block keep the stored size.
+    await page.click('#subject-remove');
+    await page.setInputFiles('#subject-file', file('plain.jpg', jpeg, 'image/jpeg'));
+    await page.locator('#subject-meta').filter({ hasText: 'plain.jpg · 40 × 30 px' }).waitFor();
+  } finally {
+    await page.close();
+  }
+});
+
 test('bad files get a clear message next to the input and the page stays usable', async () => {
   const { page } = await openApp(browser.context, server.url);
   try {
@@ -109,7 +145,7 @@ test('bad files get a clear message next to the input and the page stays usable'
 
     await page.setInputFiles('#subject-file', file('huge.png', makeHugePngHeader(9000, 64)));
     await page.waitForFunction(() => /8192/.test(document.querySelector('#subject-error').textContent));
-    assert.match(await err.textContent(), /9000 × 64/);
+    assert.match(await err.textContent(), /: huge\.png: the image is 9000×64 pixels; the largest accepted side is 8192/);
     await screenshot(page, 'app-bad-file');
 
     await page.check('#mode-edit');

@@ -9,6 +9,7 @@ import { createActionButtons } from './ui/actions.js';
 import { installAppErrorHandling, showAppError } from './ui/app-error.js';
 import { createGpuPanel } from './ui/gpu-panel.js';
 import { createInputs } from './ui/inputs.js';
+import { DecodeClient } from './decode-client.js';
 import { createModeSwitch } from './ui/mode.js';
 import { createModelPanel } from './ui/model-panel.js';
 import { setupModelPanelToggle } from './ui/panel.js';
@@ -202,6 +203,7 @@ const gpu = createGpuPanel({
 const perf = createPerfPanel(client);
 const tokens = createPromptTokens(client);
 const inputs = createInputs({
+  decode: new DecodeClient().decode,
   // A replaced image stays open while a run or a history entry still shows it.
   inUse: (img) => run.current()?.source === img || results.shows(img.bitmap),
   refresh,

@@ -315,3 +315,21 @@ export type Reply =
   | { type: 'metrics-ready'; ms: number; cachedShards: number; downloadedShards: number; warning: string | null }
   // The scores of variation `variation` of run `id`.
   | { type: 'scores'; id: number; variation: number; result: ScoreState };
+
+/**
+ * The image decoder (the worker script started under DECODER_WORKER_NAME): page → decoder. The
+ * bytes are transferred.
+ */
+export interface DecodeRequest {
+  id: number;
+  bytes: Uint8Array;
+}
+
+/**
+ * Decoder → page: the RGBA pixels (transferred), or why the file was refused; `fatal`: the core
+ * failed rather than refused the file (a panic), and the page replaces the decoder.
+ */
+export type DecodeReply = { id: number; image: RgbaImage } | { id: number; error: string; fatal: boolean };
+
+/** The name the worker script is started under to be the image decoder (decode-client.ts). */
+export const DECODER_WORKER_NAME = 'ezigen-decoder';

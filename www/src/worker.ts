@@ -7,11 +7,14 @@
 //   load.ts    loading a model and its metric models
 //   run.ts     generation and editing
 //   scores.ts  the scores of the latest run's images
+//   decoder.ts the script's second role: the image decoder (started as DECODER_WORKER_NAME)
 
 import init, { Session, debugPanic } from '../pkg/ezigen.js';
 import { WASM_FILE } from './build-info.js';
 import type { BenchRecord, GpuFailure, KernelCheck, Request } from './protocol.js';
+import { DECODER_WORKER_NAME } from './protocol.js';
 import { WeightStore, deleteAllWeights, storageInfo } from './weights.js';
+import { serveDecoder } from './worker/decoder.js';
 import { fail } from './worker/errors.js';
 import { loadMetrics, loadModel } from './worker/load.js';
 import { cancelRun, runPipeline } from './worker/run.js';
@@ -81,7 +84,8 @@ async function bench(req: Extract<Request, { type: 'bench' }>): Promise<void> {
   post({ type: 'bench-done', ms: performance.now() - t0, error });
 }
 
-self.onmessage = async (ev: MessageEvent<Request>) => {
+/** The GPU worker's message loop. */
+async function onRequest(ev: MessageEvent<Request>): Promise<void> {
   const req = ev.data;
   switch (req.type) {
     case 'smoke':
@@ -157,6 +161,11 @@ self.onmessage = async (ev: MessageEvent<Request>) => {
       await bench(req);
       break;
   }
-};
+}
 
-start().catch((e) => post({ type: 'startup-failed', message: e instanceof Error ? e.message : String(e) }));
+if (self.name === DECODER_WORKER_NAME) {
+  serveDecoder(new URL(`./${WASM_FILE}`, import.meta.url));
+} else {
+  self.onmessage = onRequest;
+  start().catch((e) => post({ type: 'startup-failed', message: e instanceof Error ? e.message : String(e) }));
+}

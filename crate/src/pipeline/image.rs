@@ -74,56 +74,24 @@ impl RgbaImage {
     /// Refuses a photo more elongated than [`MAX_ASPECT_RATIO`]; `what` names it in the message
     /// ("the source image", "subject image 2").
     pub fn check_aspect(&self, what: &str) -> Result<()> {
-        let (long, short) = (self.width.max(self.height), self.width.min(self.height));
-        if long as f64 > MAX_ASPECT_RATIO * short as f64 {
-            return Err(Error::Input(format!(
-                "{what} is {}×{}, more elongated than {MAX_ASPECT_RATIO}:1; crop it to at most {MAX_ASPECT_RATIO}:1 around the part that matters",
-                self.width, self.height
-            )));
-        }
-        Ok(())
+        check_aspect(what, self.width, self.height)
     }
 
-    /// Decodes a PNG, JPEG or WebP file, turned upright by its EXIF orientation (as the page's browser
-    /// decode does). A JPEG that ends before its end-of-image marker (a truncated download or
-    /// copy) is refused rather than decoded with a grey remainder.
+    /// Decodes a PNG, JPEG or WebP file, turned upright by its EXIF orientation (as browsers
+    /// show a photo). A JPEG that ends before its end-of-image marker (a truncated download or
+    /// copy) is refused rather than decoded with a grey remainder. Each refusal is a clause that
+    /// reads after the file's name ("notes.png: not a PNG, JPEG or WebP image…"), as the CLI
+    /// and the page show it.
     pub fn decode(bytes: &[u8]) -> Result<Self> {
-        let format = image::guess_format(bytes).map_err(|_| {
-            Error::Input("unsupported image: the file is not a PNG, JPEG or WebP (its first bytes are not an image signature)".into())
-        })?;
-        if !matches!(format, image::ImageFormat::Png | image::ImageFormat::Jpeg | image::ImageFormat::WebP) {
-            return Err(Error::Input(format!("unsupported image format {format:?}: use PNG, JPEG or WebP")));
-        }
-        if format == image::ImageFormat::Jpeg && !jpeg_is_complete(bytes) {
-            return Err(Error::Input(
-                "the JPEG file is incomplete (it ends before its end-of-image marker): it was not fully downloaded or copied; use the complete file".into(),
-            ));
-        }
-        // The size from the header first, so an oversized image is refused before decoding.
-        let mut reader = image::ImageReader::with_format(std::io::Cursor::new(bytes), format);
-        reader.no_limits(); // only the header is read here
-        if let Ok((w, h)) = reader.into_dimensions()
-            && (w as usize > MAX_IMAGE_SIDE || h as usize > MAX_IMAGE_SIDE)
-        {
-            return Err(Error::Input(format!(
-                "the image is {w}×{h} pixels; the largest accepted side is {MAX_IMAGE_SIDE}: scale it down first"
-            )));
-        }
-        let mut reader = image::ImageReader::with_format(std::io::Cursor::new(bytes), format);
-        let mut limits = image::Limits::default();
-        limits.max_image_width = Some(MAX_IMAGE_SIDE as u32);
-        limits.max_image_height = Some(MAX_IMAGE_SIDE as u32);
-        reader.limits(limits);
-        let corrupt = |e: image::ImageError| Error::Input(format!("corrupt or unsupported {format:?} image: {e}"));
-        let mut decoder = reader.into_decoder().map_err(corrupt)?;
-        // A camera's EXIF orientation, applied as browsers do when the page decodes a photo; an
-        // unreadable EXIF block leaves the image as stored.
-        let orientation = image::ImageDecoder::orientation(&mut decoder).unwrap_or(image::metadata::Orientation::NoTransforms);
-        let mut img = image::DynamicImage::from_decoder(decoder).map_err(corrupt)?;
-        img.apply_orientation(orientation);
-        let rgba = img.to_rgba8();
-        let (w, h) = (rgba.width() as usize, rgba.height() as usize);
-        Self::new(w, h, rgba.into_raw())
+        decode_file(bytes, false)
+    }
+
+    /// [`RgbaImage::decode`] for a photo the user picked (a subject, the photo to edit, a mask
+    /// drawn for it): also refuses, from the header and before decoding, an image more
+    /// elongated than [`MAX_ASPECT_RATIO`]. The page decodes every image file through this
+    /// (the wasm export `decodeImage`).
+    pub fn decode_photo(bytes: &[u8]) -> Result<Self> {
+        decode_file(bytes, true)
     }
 
     /// RGB with transparent pixels composited onto white (as EZIGen's training subjects are
@@ -179,6 +147,69 @@ impl Mask {
     pub fn binary(&self) -> Vec<u8> {
         self.data.iter().map(|&v| if Self::is_foreground(v) { 255 } else { 0 }).collect()
     }
+}
+
+/// Refuses a `width`×`height` image more elongated than [`MAX_ASPECT_RATIO`], naming it `what`.
+fn check_aspect(what: &str, width: usize, height: usize) -> Result<()> {
+    let (long, short) = (width.max(height), width.min(height));
+    if long as f64 > MAX_ASPECT_RATIO * short as f64 {
+        return Err(Error::Input(format!(
+            "{what} is {width}×{height}, more elongated than {MAX_ASPECT_RATIO}:1; crop it to at most {MAX_ASPECT_RATIO}:1 around the part that matters"
+        )));
+    }
+    Ok(())
+}
+
+/// [`RgbaImage::decode`], and with `photo` [`RgbaImage::decode_photo`].
+fn decode_file(bytes: &[u8], photo: bool) -> Result<RgbaImage> {
+    if bytes.is_empty() {
+        return Err(Error::Input("the file is empty (0 bytes)".into()));
+    }
+    let format = image::guess_format(bytes).map_err(|_| {
+        Error::Input("not a PNG, JPEG or WebP image (its first bytes are no image signature); choose a photo in one of these formats".into())
+    })?;
+    if !matches!(format, image::ImageFormat::Png | image::ImageFormat::Jpeg | image::ImageFormat::WebP) {
+        return Err(Error::Input(format!("a {format:?} image, not a PNG, JPEG or WebP; save it in one of these formats")));
+    }
+    if format == image::ImageFormat::Jpeg && !jpeg_is_complete(bytes) {
+        return Err(Error::Input(
+            "the JPEG file is incomplete (it ends before its end-of-image marker): it was not fully downloaded or copied; use the complete file".into(),
+        ));
+    }
+    // The size from the header first, so an oversized or elongated image is refused before
+    // decoding.
+    let mut reader = image::ImageReader::with_format(std::io::Cursor::new(bytes), format);
+    reader.no_limits(); // only the header is read here
+    if let Ok((w, h)) = reader.into_dimensions() {
+        let (w, h) = (w as usize, h as usize);
+        if w > MAX_IMAGE_SIDE || h > MAX_IMAGE_SIDE {
+            return Err(Error::Input(format!(
+                "the image is {w}×{h} pixels; the largest accepted side is {MAX_IMAGE_SIDE}: scale it down first"
+            )));
+        }
+        if photo && w > 0 && h > 0 {
+            check_aspect("the image", w, h)?;
+        }
+    }
+    let mut reader = image::ImageReader::with_format(std::io::Cursor::new(bytes), format);
+    let mut limits = image::Limits::default();
+    limits.max_image_width = Some(MAX_IMAGE_SIDE as u32);
+    limits.max_image_height = Some(MAX_IMAGE_SIDE as u32);
+    reader.limits(limits);
+    let corrupt = |e: image::ImageError| Error::Input(format!("the {format:?} file is corrupt or incomplete and cannot be decoded ({e})"));
+    let mut decoder = reader.into_decoder().map_err(corrupt)?;
+    // A camera's EXIF orientation, applied as browsers do when they show a photo; an unreadable
+    // EXIF block leaves the image as stored.
+    let orientation = image::ImageDecoder::orientation(&mut decoder).unwrap_or(image::metadata::Orientation::NoTransforms);
+    let mut img = image::DynamicImage::from_decoder(decoder).map_err(corrupt)?;
+    img.apply_orientation(orientation);
+    let rgba = img.to_rgba8();
+    let (w, h) = (rgba.width() as usize, rgba.height() as usize);
+    let img = RgbaImage::new(w, h, rgba.into_raw())?;
+    if photo {
+        img.check_aspect("the image")?;
+    }
+    Ok(img)
 }
 
 /// Whether a JPEG's marker structure runs to an end-of-image marker: segments are walked by

@@ -4,7 +4,7 @@
 // drop zone, drag-and-drop) is shared with the subject's list of photos (subject-input.ts).
 
 import { $, fieldError, show } from '../dom.js';
-import { ImageInputError, decodeImageFile, type DecodedImage } from '../image.js';
+import { ImageInputError, decodeImageFile, type CoreDecoder, type DecodedImage } from '../image.js';
 import type { MaskCanvas } from '../mask-canvas.js';
 
 /** How an image slot is set up. */
@@ -20,6 +20,8 @@ export interface ImageSlotOptions {
   removable: boolean;
   /** True while something else still shows `img` (then its bitmap is not closed). */
   inUse(img: DecodedImage): boolean;
+  /** The core's image decode (decode-client.ts). */
+  decode: CoreDecoder;
   /** Runs after a new image is shown in the canvas. */
   onLoad(img: DecodedImage): void;
   /** Runs after the image changed (loaded or removed). */
@@ -103,7 +105,7 @@ export class ImageSlot {
     fieldError(`${p}-error`, null);
     let img: DecodedImage;
     try {
-      img = await decodeImageFile(file);
+      img = await decodeImageFile(file, this.opts.decode);
     } catch (e) {
       fieldError(`${p}-error`, e instanceof ImageInputError ? e.message : `That file could not be read: ${(e as Error).message}`);
       return;

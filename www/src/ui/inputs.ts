@@ -1,7 +1,7 @@
 // The image inputs together: the photo to edit and the subject's photos, pasting an image into the
 // right one, the mask shortcuts, and keeping dropped files from navigating away.
 
-import type { DecodedImage } from '../image.js';
+import type { CoreDecoder, DecodedImage } from '../image.js';
 import type { MaskCanvas } from '../mask-canvas.js';
 import { MaskKeys } from './mask-keys.js';
 import { createSourceInput, type SourceInput } from './source-input.js';
@@ -15,7 +15,7 @@ export interface Inputs {
 }
 
 /** Creates both image inputs and the page-wide paste, drop and shortcut handling. */
-export function createInputs(deps: { inUse(img: DecodedImage): boolean; refresh(): void }): Inputs {
+export function createInputs(deps: { decode: CoreDecoder; inUse(img: DecodedImage): boolean; refresh(): void }): Inputs {
   // Files dropped anywhere else must not make the browser navigate away from the app.
   window.addEventListener('dragover', (e) => e.preventDefault());
   window.addEventListener('drop', (e) => e.preventDefault());

@@ -2,7 +2,7 @@
 // black-and-white mask file instead (resized to the photo when its size differs).
 
 import { $, fieldError, show } from '../dom.js';
-import { ImageInputError, decodeImageFile, maskFromImage, resizeMaskNearest, type DecodedImage } from '../image.js';
+import { ImageInputError, decodeImageFile, maskFromImage, resizeMaskNearest, type CoreDecoder, type DecodedImage } from '../image.js';
 import { MaskCanvas, createMaskToolbar } from '../mask-canvas.js';
 import type { MaskImage } from '../protocol.js';
 import { ImageSlot } from './image-slot.js';
@@ -11,6 +11,8 @@ import type { MaskKeys } from './mask-keys.js';
 /** What the photo input needs from the rest of the page. */
 export interface InputDeps {
   keys: MaskKeys;
+  /** The core's image decode (decode-client.ts). */
+  decode: CoreDecoder;
   /** True while a run or the history still shows `img`. */
   inUse(img: DecodedImage): boolean;
   /** Re-checks whether the run button can run. */
@@ -45,6 +47,7 @@ export function createSourceInput(deps: InputDeps): SourceInput {
     canvas,
     removable: false,
     inUse: deps.inUse,
+    decode: deps.decode,
     onLoad: () => {
       show($('mask-note'), false);
       fieldError('mask-error', null);
@@ -63,7 +66,7 @@ export function createSourceInput(deps: InputDeps): SourceInput {
     show($('mask-note'), false);
     let img: DecodedImage;
     try {
-      img = await decodeImageFile(file);
+      img = await decodeImageFile(file, deps.decode);
     } catch (e) {
       fieldError('mask-error', e instanceof ImageInputError ? e.message : String(e));
       return;

@@ -127,7 +127,7 @@ export function createSubjectInput(deps: InputDeps): SubjectInput {
   /** Decodes `file` as photo `n` (from 1); throws a message that names the photo. */
   async function decode(file: File, n: number): Promise<DecodedImage> {
     try {
-      return await decodeImageFile(file);
+      return await decodeImageFile(file, deps.decode);
     } catch (e) {
       const why = e instanceof ImageInputError ? e.message : `${file.name || 'the file'}: ${(e as Error).message}`;
       throw new ImageInputError(`Photo ${n} could not be read: ${why}`);
