@@ -360,6 +360,34 @@ fn the_pages_decode_refuses_empty_elongated_and_oversized_files_before_decoding(
     assert!(RgbaImage::decode(&png).is_ok() && RgbaImage::decode_photo(&png).is_err());
 }
 
+/// The header checks read JPEG and WebP sizes too (the page's own header parsing, gone with the
+/// move to the core, read all three formats): a baseline JPEG's start-of-frame and a lossless
+/// WebP's 14-bit sizes patched to 9000 wide are refused by size, 6000×1000 by aspect.
+#[test]
+fn jpeg_and_webp_headers_are_checked_before_decoding() {
+    let mut j = jpeg(40, 30);
+    let sof = j.windows(2).position(|w| w == [0xFF, 0xC0]).expect("a baseline start-of-frame");
+    j[sof + 5..sof + 7].copy_from_slice(&30u16.to_be_bytes());
+    j[sof + 7..sof + 9].copy_from_slice(&9000u16.to_be_bytes());
+    let msg = RgbaImage::decode_photo(&j).unwrap_err().to_string();
+    assert!(msg.contains("9000×30 pixels"), "{msg}");
+    j[sof + 7..sof + 9].copy_from_slice(&6000u16.to_be_bytes());
+    j[sof + 5..sof + 7].copy_from_slice(&1000u16.to_be_bytes());
+    let msg = RgbaImage::decode_photo(&j).unwrap_err().to_string();
+    assert!(msg.contains("6000×1000, more elongated"), "{msg}");
+
+    let rgba = vec![200u8; 4 * 4 * 4];
+    let mut w = Vec::new();
+    image::codecs::webp::WebPEncoder::new_lossless(&mut w).encode(&rgba, 4, 4, image::ExtendedColorType::Rgba8).unwrap();
+    assert_eq!(&w[12..16], b"VP8L", "a simple lossless WebP starts with its VP8L chunk");
+    // After the 0x2f signature at 20: width − 1 in bits 0–13, height − 1 in bits 14–27.
+    let bits = u32::from_le_bytes(w[21..25].try_into().unwrap());
+    let patched = (bits & !0x0fff_ffff) | (9000 - 1) | ((100 - 1) << 14);
+    w[21..25].copy_from_slice(&patched.to_le_bytes());
+    let msg = RgbaImage::decode_photo(&w).unwrap_err().to_string();
+    assert!(msg.contains("9000×100 pixels"), "{msg}");
+}
+
 #[test]
 fn the_aspect_limit_is_inclusive_and_names_the_image() {
     let img = |w: usize, h: usize| RgbaImage::new(w, h, vec![255; w * h * 4]).unwrap();
