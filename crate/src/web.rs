@@ -236,10 +236,6 @@ impl Conversion {
     }
 }
 
-/// Parses and checks a converted model's `manifest.json` (its text) by the core's one rule
-/// (`Manifest::from_json`: format and version, plain shard file names, dtypes, SHA-256s, every
-/// component and its shards, the model configurations); the page calls it before it plans a
-/// load. Throws a `no-model` error whose message names the problem.
 /// Decodes an image file the user picked (PNG, JPEG or WebP, upright by its EXIF orientation,
 /// refused with a message when too large, too elongated, damaged or of another format:
 /// [`RgbaImage::decode_photo`]) into RGBA pixels. The page runs it in a worker of its own.
@@ -253,6 +249,10 @@ pub fn decode_image(bytes: &[u8]) -> Result<JsValue, JsValue> {
     }
 }
 
+/// Parses and checks a converted model's `manifest.json` (its text) by the core's one rule
+/// (`Manifest::from_json`: format and version, plain shard file names, dtypes, SHA-256s, every
+/// component and its shards, the model configurations); the page calls it before it plans a
+/// load. Throws a `no-model` error whose message names the problem.
 #[wasm_bindgen(js_name = parseManifest, unchecked_return_type = "Manifest")]
 pub fn parse_manifest(text: &str) -> Result<JsValue, JsValue> {
     let manifest = Manifest::from_json(text).map_err(js_err)?;

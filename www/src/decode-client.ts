@@ -54,7 +54,10 @@ export class DecodeClient {
     if ('image' in msg) waiting?.resolve(msg.image);
     else {
       waiting?.reject(new Error(msg.error));
-      if (msg.fatal) this.stop(msg.error);
+      if (msg.fatal) {
+        this.stop(msg.error);
+        return;
+      }
     }
     this.keepAlive();
   }

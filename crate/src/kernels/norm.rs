@@ -22,7 +22,7 @@ super::threads_kernel!(Norm, "norm.wgsl", THREADS);
 /// is expensive on CPU adapters: a tiny-model UNet step on SwiftShader went from 8.3 s to 1.5 s
 /// (docs/benchmarks.md). Every row of SD 2.1 (320 channels and more) keeps 256 threads.
 pub(crate) fn threads_for(row_len: usize) -> u32 {
-    u32::try_from(row_len.max(1)).unwrap_or(u32::MAX).checked_next_power_of_two().unwrap_or(THREADS).min(THREADS)
+    row_len.clamp(1, THREADS as usize).next_power_of_two() as u32
 }
 
 /// The WGSL source at `threads` threads per workgroup (offline validation of the small sizes).
