@@ -2,7 +2,7 @@
 //! CLIP's preprocessing (Pillow bicubic short side 224, centre crop, normalise) against the
 //! reference transform, on the tiny fixture, on the CPU backend (wgpu: `wgpu_parity.rs`).
 //!
-//! Tolerances: model 1e-4 relative; preprocessing
+//! Tolerances: model 1e-4 element-wise; preprocessing
 //! exact to float rounding (1e-6 absolute on normalised values ≈ 1/255 · 1e-4).
 
 use ezigen::imageops::{Image8, clip_preprocess};

@@ -3,7 +3,7 @@
 //! ViT-S/16 against transformers, DINO's torchvision transform and OpenAI CLIP's transform
 //! on images of three sizes and aspect ratios, and the DINO / CLIP-I / CLIP-T cosine scores.
 //!
-//! Tolerances: models 1e-5 relative on the CPU and on wgpu in f32; f16 as the other towers in
+//! Tolerances: models 1e-5 element-wise on the CPU and on wgpu in f32; f16 as the other towers in
 //! `wgpu_parity.rs` (text 2e-2, vision 3e-2: f16 storage of every activation through the layers;
 //! measured here 1.1e-3 and 1.6e-3 on lavapipe), preprocessing 1e-5 absolute on normalised values (float rounding of the
 //! normalisation; the 8-bit resampling is exact), scores 1e-6.

@@ -128,6 +128,9 @@ fn flash_attention_over_two_key_sources_equals_their_concatenation() {
         let v = Tensor::cat(vec![v1_32.clone(), shared(v2_32.clone())], 1);
         let expected_shared = host(flash_attention::reference(q32.clone(), k, v, heads, scale));
         let (k2_one, v2_one) = (k2.clone().narrow(0, 1, 1), v2.clone().narrow(0, 1, 1));
+        // The second source's tiles rescale the running softmax once more than one source's
+        // do: 4.2e-6 worst element-wise in f32 (docs/float-paths.md).
+        let tol = if dtype == DType::F32 { 2e-5 } else { tol };
         for variant in variants(head_dim) {
             let counter = LaunchCounter::start();
             let out = flash_attention::attention_variant(Kernels::Wgsl, variant, q.clone(), (k1.clone(), v1.clone()), Some((&k2, &v2)), heads, scale);
@@ -286,8 +289,8 @@ fn group_norm_silu_matches_reference() {
 #[test]
 fn group_norm_reads_and_writes_channels_last_and_adds_a_shift_with_its_bias() {
     let _turn = serial();
-    let [b, c, h, w] = [2, 64, 9, 7];
-    for (dtype, tol) in dtypes() {
+    // Rows of 126 elements (a workgroup each) and of 18 (an invocation each).
+    for ([b, c, h, w], dtype, tol) in [[2, 64, 9, 7], [2, 64, 3, 3]].into_iter().flat_map(|s| dtypes().into_iter().map(move |(d, t)| (s, d, t))) {
         // Stored [B, H, W, C] and seen as [B, C, H, W]: the layout burn's convolution writes.
         let (nhwc, nhwc32) = pair([b, h, w, c], 11, 2.0, 3.0, dtype);
         let (x, x32) = (nhwc.permute([0, 3, 1, 2]), nhwc32.permute([0, 3, 1, 2]));
@@ -309,18 +312,20 @@ fn group_norm_reads_and_writes_channels_last_and_adds_a_shift_with_its_bias() {
         drop(counter);
         let shifted = x32.clone() + (s32 + bias32.unsqueeze()).reshape([b, c, 1, 1]);
         let expected = norm::group_norm(Kernels::Reference, shifted, 32, &g32, &b32, 1e-5, true);
-        assert_close(&format!("group norm channels-last + shift wgpu {dtype:?}"), &host(out), &host(expected), tol);
+        assert_close(&format!("group norm channels-last + shift {b}x{c}x{h}x{w} wgpu {dtype:?}"), &host(out), &host(expected), tol);
         let expected = norm::group_norm(Kernels::Reference, x32, 32, &g32, &b32, 1e-5, false);
-        assert_close(&format!("group norm channels-last wgpu {dtype:?}"), &host(plain), &host(expected), tol);
+        assert_close(&format!("group norm channels-last {b}x{c}x{h}x{w} wgpu {dtype:?}"), &host(plain), &host(expected), tol);
     }
 }
 
 #[test]
 fn layer_norm_matches_reference() {
     let _turn = serial();
-    // The workgroup shrinks to the row (norm::threads_for): 320 and 1280 run 256 threads, 33 runs
-    // 64 (31 of them idle), 8 runs 8, 3 runs 4 and 1 runs a single thread.
-    for (name, rows, c) in [("2x77x320", 154, 320), ("3x1280", 3, 1280), ("7x33", 7, 33), ("5x8", 5, 8), ("4x3", 4, 3), ("6x1", 6, 1)] {
+    // norm::layout_for: 320 and 1280 run a 256-thread workgroup per row, 65 one of 128; rows of
+    // at most 64 elements one invocation each, 64 rows per workgroup (130 rows: two full
+    // workgroups and one of 2 rows, 62 lanes writing nothing).
+    let cases = [("2x77x320", 154, 320), ("3x1280", 3, 1280), ("5x65", 5, 65), ("130x64", 130, 64), ("7x33", 7, 33), ("5x8", 5, 8), ("4x3", 4, 3), ("6x1", 6, 1)];
+    for (name, rows, c) in cases {
         for (dtype, tol) in dtypes() {
             let (x, x32) = pair([rows, c], 8, 2.0, -1.5, dtype);
             let (gamma, g32) = pair([c], 9, 0.5, 1.0, dtype);
@@ -353,7 +358,7 @@ fn geglu_matches_reference() {
     }
 }
 
-/// Relative tolerance of a product over `k` terms against the reference matmul on f32:
+/// Element-wise tolerance of a product over `k` terms against the reference matmul on f32:
 /// both accumulate in f32, in different orders (√k-scaled rounding); f16 output rounding
 /// dominates in f16.
 fn gemm_tol(dtype: DType, k: usize) -> f32 {

@@ -2,8 +2,9 @@
 //! timesteps exactly, ᾱ within f32 rounding of diffusers' float32 values, and full
 //! trajectories driven by recorded model outputs and noise.
 //!
-//! Tolerances: ᾱ 2e-6 relative; trajectories 1e-5 relative (to max(1, max |x|)) on CPU f32
-//! (wgpu: `wgpu_parity.rs`; diffusers computes its scalars in float32, we compute them in f64).
+//! Tolerances: ᾱ 2e-6 relative (each value); σ and add_noise 2e-6 and trajectories 3e-5
+//! element-wise on CPU f32 (wgpu: `wgpu_parity.rs`; diffusers computes its scalars in float32,
+//! we compute them in f64).
 
 use burn::tensor::DType;
 use ezigen::schedulers::{DdpmScheduler, DpmSolverInverse};
@@ -45,7 +46,7 @@ fn ddpm_add_noise_matches() {
     for t in [1usize, 400] {
         let x0 = io.tensor("add_noise.x0", &device, DType::F32);
         let eps = io.tensor("add_noise.eps", &device, DType::F32);
-        assert_close(&format!("add_noise t={t}"), &host(s.add_noise(x0, eps, t)), &io.f32(&format!("add_noise.t{t}")), 1e-6);
+        assert_close(&format!("add_noise t={t}"), &host(s.add_noise(x0, eps, t)), &io.f32(&format!("add_noise.t{t}")), 2e-6);
     }
 }
 

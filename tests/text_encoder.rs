@@ -1,6 +1,6 @@
 //! `CLIPTextModel` (and EZIGen's exception conditioning) against transformers on the tiny
 //! fixture, on the CPU backend (wgpu: `wgpu_parity.rs`). Weights are stored as f16 in the
-//! fixture, so this also exercises f16 loading. Tolerance 1e-4 relative.
+//! fixture, so this also exercises f16 loading. Tolerance 1e-4 element-wise.
 
 use burn::tensor::DType;
 use ezigen_tests::{cpu, parity};

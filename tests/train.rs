@@ -6,10 +6,10 @@
 //! Also, as submodules of this one test binary (each binary costs a link on a fresh clone):
 //! the data readers ([`data`]) and whole runs ([`run`]).
 //!
-//! Tolerances (derived on four float paths, see the comment above the tests): loss 1e-5,
-//! gradients 1e-3 relative to the tensor's largest, parameters 1e-6 after AdamW from the
-//! reference's gradients and 2e-4 after three free-running steps. The measured errors are
-//! printed (PARITY lines).
+//! Tolerances (element-wise, `assert_close`; derived on the float paths of
+//! docs/float-paths.md, see the comment above the tests): loss 1e-5, gradients 5e-3,
+//! parameters 1e-6 after AdamW from the reference's gradients and 3e-4 after three
+//! free-running steps. The measured errors are printed (PARITY lines).
 
 use burn::tensor::{DType, Device, Tensor, TensorData};
 use ezigen::native::DiffusersFolders;
@@ -136,44 +136,44 @@ fn run_with(device: &Device, label: &str, mode: Mode, tol: Tolerances, segmented
     }
 }
 
-// Gradients (relative to each tensor's largest): 1.1e-5 worst on the SIMD CPU backend (1 and 2
-// threads), but 1.7e-4 on lavapipe (128- and 256-bit vectors, with and without FMA) and on the
-// scalar CPU build: these gradients are sums over 256–4096 tokens with heavy cancellation, and
-// the order of summation (pairwise / SIMD lanes vs long sequential chains) moves them by 1e-4
-// while the loss and the forward outputs agree to ~3e-7; the scalar build reaches 2.7e-4 on the
-// mid block (gradients 100× smaller than the others). Hence 1e-3 everywhere. Parameters from
-// the reference's gradients (AdamW and clipping alone): 8.4e-8. Free-running parameters pass
-// three of AdamW's normalised updates (each ≈ lr = 1e-4 of a parameter ≈ 0.25, an amplifier of
-// near-zero gradients' relative errors): 3.3e-6 (SIMD CPU) to 4.8e-5 (lavapipe, scalar CPU).
+// Gradients, element-wise (each element to its own size plus the tensor's mean size): up to
+// 1.4e-3 on step 0 (the scalar CPU build; 1.1e-3 on lavapipe with and without FMA, far less on
+// the SIMD CPU backend). These gradients are sums over 256–4096 tokens with heavy cancellation,
+// so the order of summation (pairwise / SIMD lanes vs long sequential chains) moves their
+// near-zero entries while the loss and the forward outputs agree to ~3e-7. Hence 5e-3
+// everywhere. Parameters from the reference's gradients (AdamW and clipping alone): 7e-8.
+// Free-running parameters pass three of AdamW's normalised updates (each ≈ lr = 1e-4 of a
+// parameter ≈ 0.25, an amplifier of near-zero gradients' errors): up to 7.7e-5 (lavapipe);
+// hence 3e-4.
 
 #[test]
 fn training_step_matches_official_cpu() {
-    run(&cpu(), "cpu f32", Mode::Forced, Tolerances { grad: 1e-3, param: 1e-6 });
+    run(&cpu(), "cpu f32", Mode::Forced, Tolerances { grad: 5e-3, param: 1e-6 });
 }
 
 #[test]
 fn training_step_matches_official_wgpu() {
-    run(&wgpu(), "wgpu f32", Mode::Forced, Tolerances { grad: 1e-3, param: 1e-6 });
+    run(&wgpu(), "wgpu f32", Mode::Forced, Tolerances { grad: 5e-3, param: 1e-6 });
 }
 
 /// The main pass differentiated segment by segment (recomputed in the backward pass, as a
 /// full-size step needs to fit in memory): the same figures as the monolithic graph.
 #[test]
 fn segmented_training_step_matches_official_cpu() {
-    run_with(&cpu(), "cpu f32 segmented", Mode::Forced, Tolerances { grad: 1e-3, param: 1e-6 }, true);
+    run_with(&cpu(), "cpu f32 segmented", Mode::Forced, Tolerances { grad: 5e-3, param: 1e-6 }, true);
 }
 
 #[test]
 fn segmented_training_step_matches_official_wgpu() {
-    run_with(&wgpu(), "wgpu f32 segmented", Mode::Forced, Tolerances { grad: 1e-3, param: 1e-6 }, true);
+    run_with(&wgpu(), "wgpu f32 segmented", Mode::Forced, Tolerances { grad: 5e-3, param: 1e-6 }, true);
 }
 
 #[test]
 fn three_free_running_steps_match_official_cpu() {
-    run(&cpu(), "cpu f32 free", Mode::Free, Tolerances { grad: 1e-3, param: 2e-4 });
+    run(&cpu(), "cpu f32 free", Mode::Free, Tolerances { grad: 5e-3, param: 3e-4 });
 }
 
 #[test]
 fn three_free_running_steps_match_official_wgpu() {
-    run(&wgpu(), "wgpu f32 free", Mode::Free, Tolerances { grad: 1e-3, param: 2e-4 });
+    run(&wgpu(), "wgpu f32 free", Mode::Free, Tolerances { grad: 5e-3, param: 3e-4 });
 }

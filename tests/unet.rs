@@ -2,7 +2,7 @@
 //! (plus the spec's adapter block) on the tiny fixture: reference-pass capture of the 16
 //! `norm1` features, the stock main pass, the adapter pass, and a non-square latent.
 //!
-//! On the CPU backend (wgpu: `wgpu_parity.rs`); tolerance 1e-4 relative.
+//! On the CPU backend (wgpu: `wgpu_parity.rs`); tolerance 1e-4 element-wise.
 
 use burn::tensor::DType;
 use ezigen_tests::{Io, assert_close, cpu, parity};

@@ -1,9 +1,14 @@
 //! Every model component and scheduler on wgpu (lavapipe on CI) against the same fixtures as
-//! the CPU files, in f32 and — where the adapter has `shader-f16` — f16. Tolerances (relative
-//! to the max |reference|, from `docs/float-paths.md`): f32 1e-4 as on the CPU (worst measured
-//! 3.0e-6 over lavapipe with and without FMA; it was 1e-3, set from one run), scheduler
-//! trajectories 1e-5, f16 2e-2 for the text encoder and 3e-2 for the rest (f16 storage of
-//! weights and activations through 16 transformer blocks, norms and softmax in f32; worst 1.3e-2).
+//! the CPU files, in f32 and — where the adapter has `shader-f16` — f16. Element-wise
+//! tolerances (`assert_close`), at about 3× the worst of the float paths of
+//! `docs/float-paths.md` or more: f32 1e-4 as on the CPU (worst 2.5e-5, the VAE's images),
+//! scheduler trajectories 3e-5 (worst 4.9e-6, the inversion). f16 (f16 storage of weights and
+//! activations, norms and softmax in f32): 3e-2 for the text encoder and CLIP vision (worst
+//! 8.1e-3), 1e-1 for the UNet and the VAE's encoder (worst 3.2e-2: a captured feature, the
+//! encoder's mean), and 6e-1 for the VAE's images on burn's direct convolution, which sums its
+//! products in the storage type: 0.18 element-wise (1.3e-2 of the largest pixel), where the
+//! WGSL GEMM, which sums in f32, is within 2.4e-2 on the same images
+//! (`unet_and_vae_match_with_every_gemm_choice`).
 
 use burn::tensor::DType;
 use ezigen_tests::{parity, wgpu, wgpu_has_f16};
@@ -18,7 +23,7 @@ fn f32_and_f16(check: fn(&str, &burn::tensor::Device, DType, f32), f16_tol: f32)
 
 #[test]
 fn text_encoder_matches_transformers() {
-    f32_and_f16(parity::text_encoder, 2e-2);
+    f32_and_f16(parity::text_encoder, 3e-2);
 }
 
 #[test]
@@ -28,12 +33,15 @@ fn exception_conditioning_matches_ezigen() {
 
 #[test]
 fn unet_capture_plain_and_adapter_passes_match_diffusers() {
-    f32_and_f16(parity::unet, 3e-2);
+    f32_and_f16(parity::unet, 1e-1);
 }
 
 #[test]
 fn vae_matches_diffusers() {
-    f32_and_f16(parity::vae, 3e-2);
+    parity::vae("wgpu f32", &wgpu(), DType::F32, 1e-4, 1e-4);
+    if wgpu_has_f16() {
+        parity::vae("wgpu f16", &wgpu(), DType::F16, 1e-1, 6e-1);
+    }
 }
 
 #[test]
@@ -70,10 +78,11 @@ fn unet_and_vae_match_with_every_gemm_choice() {
         parity::unet_with(&format!("wgpu f32 gemm {}", imp.name()), &wgpu(), DType::F32, 1e-4, Kernels::Forced(imp));
     }
     for imp in [GemmImpl::Tiled { tile: TILES[0], split: 1 }, split] {
-        parity::vae_with(&format!("wgpu f32 gemm {}", imp.name()), &wgpu(), DType::F32, 1e-4, Kernels::Forced(imp));
+        parity::vae_with(&format!("wgpu f32 gemm {}", imp.name()), &wgpu(), DType::F32, 1e-4, 1e-4, Kernels::Forced(imp));
     }
     if wgpu_has_f16() {
-        parity::unet_with("wgpu f16 wgsl-gemm", &wgpu(), DType::F16, 3e-2, Kernels::WgslGemm);
-        parity::vae_with("wgpu f16 wgsl-gemm", &wgpu(), DType::F16, 3e-2, Kernels::WgslGemm);
+        // f32 sums: 1.0e-2 worst for the UNet, 2.4e-2 for the VAE (docs/float-paths.md).
+        parity::unet_with("wgpu f16 wgsl-gemm", &wgpu(), DType::F16, 4e-2, Kernels::WgslGemm);
+        parity::vae_with("wgpu f16 wgsl-gemm", &wgpu(), DType::F16, 1e-1, 1e-1, Kernels::WgslGemm);
     }
 }

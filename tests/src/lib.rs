@@ -64,7 +64,7 @@ pub fn wgpu_dtypes() -> Vec<DType> {
     if wgpu_has_f16() { vec![DType::F32, DType::F16] } else { vec![DType::F32] }
 }
 
-/// The devices and dtypes every parity test runs on, with its relative tolerance.
+/// The devices and dtypes every parity test runs on, with its element-wise tolerance.
 pub fn targets(cpu_tol: f32, wgpu_tol: f32, f16_tol: f32) -> Vec<(&'static str, Device, DType, f32)> {
     let mut t = vec![("cpu f32", cpu(), DType::F32, cpu_tol), ("wgpu f32", wgpu(), DType::F32, wgpu_tol)];
     if wgpu_has_f16() {
@@ -189,10 +189,10 @@ pub fn max_diff(actual: &[f32], expected: &[f32]) -> (f32, f32) {
 
 /// The element-wise error of `actual` against `expected`: the largest
 /// `|a − e| / (|e| + mean|expected|)` and where it is. Each element is held to its own size
-/// (relative) plus the typical size of the tensor (absolute: an element near zero gets the
-/// rounding of the larger values summed into it, never more), so small elements are checked as
-/// closely as large ones; a single max-scaled bound would let them be off by the largest
-/// element's tolerance.
+/// (the relative part) plus the typical size of the tensor (the absolute part, the floor: an
+/// element near zero gets the rounding of the larger values summed into it, never more), so
+/// small elements are checked as closely as large ones; a single bound scaled by the largest
+/// element would let them be off by that element's tolerance.
 pub fn elementwise_error(actual: &[f32], expected: &[f32]) -> (f32, usize) {
     assert_eq!(actual.len(), expected.len(), "length mismatch");
     let scale = expected.iter().map(|e| e.abs() as f64).sum::<f64>() / expected.len().max(1) as f64;
@@ -206,25 +206,26 @@ pub fn elementwise_error(actual: &[f32], expected: &[f32]) -> (f32, usize) {
     worst
 }
 
-/// Asserts `actual` is within `rel_tol · max|expected|` of `expected` everywhere (the bound every
-/// tolerance of the suites was derived for, docs/float-paths.md), printing the first values, the
-/// max difference and the element-wise figure ([`elementwise_error`]) that a switch to
-/// element-wise tolerances needs measured on every float path first (docs/float-paths.md says
-/// where that stands). Returns the max-scaled relative error.
-pub fn assert_close(name: &str, actual: &[f32], expected: &[f32], rel_tol: f32) -> f32 {
+/// Asserts every element `a` of `actual` is within `tol · (|e| + mean|expected|)` of its
+/// expected value `e` (relative plus absolute, [`elementwise_error`]; every tolerance of the
+/// suites is derived for this bound on several float paths, docs/float-paths.md). Prints the
+/// figure, where it is, the max difference and the first values (a PARITY line,
+/// tests/float_paths.sh collects them), and returns the figure.
+pub fn assert_close(name: &str, actual: &[f32], expected: &[f32], tol: f32) -> f32 {
+    let (err, at) = elementwise_error(actual, expected);
     let (diff, mag) = max_diff(actual, expected);
-    let rel = diff / mag.max(f32::MIN_POSITIVE);
-    let (elementwise, at) = elementwise_error(actual, expected);
     let n = actual.len().min(4);
     eprintln!(
-        "PARITY {name}: max abs {diff:.3e}, max |ref| {mag:.3e}, rel {rel:.3e} (tol {rel_tol:.0e}); element-wise {elementwise:.3e} at [{at}]; first {:?} vs {:?}",
+        "PARITY {name}: rel {err:.3e} (tol {tol:.0e}) element-wise, worst at [{at}] {:e} vs {:e}; max abs {diff:.3e}, max |ref| {mag:.3e}; first {:?} vs {:?}",
+        actual.get(at).copied().unwrap_or(f32::NAN),
+        expected.get(at).copied().unwrap_or(f32::NAN),
         &actual[..n],
         &expected[..n]
     );
     assert!(actual.iter().all(|v| v.is_finite()), "{name}: non-finite values");
     assert!(mag > 0.0, "{name}: reference is all zeros");
-    assert!(rel <= rel_tol, "{name}: relative error {rel:.3e} exceeds {rel_tol:.0e}");
-    rel
+    assert!(err <= tol, "{name}: element-wise error {err:.3e} at [{at}] exceeds {tol:.0e}");
+    err
 }
 
 /// The `ezigen` command line of this workspace in the profile the tests were built in. It is

@@ -12,7 +12,7 @@
 //! - **forced** (`Mode::Forced`): every round after the first starts from the oracle's own
 //!   input (its image and the first round's background latents), so no round carries amplified
 //!   rounding from an earlier one. Every latent of every round is held to the first round's
-//!   1e-4 relative, images to 2 levels (see `FORCED_LEVELS`), similarities to 1e-4.
+//!   1e-4 element-wise, images to 2 levels (see `FORCED_LEVELS`), similarities to 1e-4.
 //! - **free** (`Mode::Free`): the run goes on from its own results, judged by what does not
 //!   depend on where roundings land: every image's PSNR against the oracle's and the
 //!   similarities. Bounds and the measurements behind them: `docs/float-paths.md`.
@@ -24,7 +24,7 @@ use ezigen::native::DiffusersFolders;
 use ezigen::schedulers::SamplerKind;
 use ezigen::imageops::Image8;
 use ezigen::pipeline::{EditRequest, Event, GenerateRequest, Mask, Output, Pipeline, ProgressSink, ReplayNoise, RgbaImage, RoundInputs, SamplingOptions, SubjectImage};
-use crate::{Io, max_diff, read};
+use crate::{Io, read};
 use serde_json::Value;
 
 /// Collects every image and every latent of a run.
@@ -97,7 +97,8 @@ pub enum Mode {
     Free,
 }
 
-/// Every latent of a forced run, relative to the max magnitude of the oracle's latent.
+/// Every latent of a forced run, element-wise ([`crate::elementwise_error`]) against the
+/// oracle's.
 const LATENT_TOL: f32 = 1e-4;
 /// Forced runs: an image may differ from the oracle's by this many 8-bit levels. Latents within
 /// 1e-4 leave the float images far below a level apart, so a decoded pixel can only round the
@@ -143,14 +144,13 @@ fn check(case: &str, io: &Io, out: &Output, sink: &Collect, replay: &ReplayNoise
     for (key, shape, values) in &sink.latents {
         assert!(io.has(key), "{case}: the oracle has no {key}");
         assert_eq!(shape, &io.shape(key), "{case}: {key} shape");
-        let (d, m) = max_diff(values, &io.f32(key));
-        let rel = d / m.max(1e-6);
+        let (rel, at) = crate::elementwise_error(values, &io.f32(key));
         worst = worst.max(rel);
         if std::env::var("EZIGEN_TRACE").is_ok() {
             eprintln!("  {key}: rel {rel:.3e}");
         }
         if mode == Mode::Forced {
-            assert!(rel <= LATENT_TOL, "{case} {label}: {key} differs: {d:.3e} of {m:.3e}");
+            assert!(rel <= LATENT_TOL, "{case} {label}: {key} differs: element-wise {rel:.3e} at [{at}]");
         }
     }
     if mode == Mode::Forced {

@@ -2,8 +2,11 @@
 //! fixtures, for one device and dtype. The CPU test files (`text_encoder.rs`, `unet.rs`, …) and
 //! the wgpu file (`wgpu_parity.rs`) run the same checks against the same fixtures.
 //!
-//! Tolerances (relative to the max |reference|), set from `docs/float-paths.md`: f32 1e-4 on
-//! the CPU and on wgpu, f16 2e-2 (text encoder) / 3e-2 (the rest); scheduler trajectories 1e-5.
+//! Every check is element-wise (`assert_close`: each element within `tol · (|e| + mean|e|)`),
+//! with tolerances set from `docs/float-paths.md` at about 3× the worst float path or more: f32
+//! 1e-4 (the CPU VAE 3e-4); f16 3e-2 (text encoder, CLIP vision), 1e-1 (UNet, VAE encoder) and
+//! 6e-1 for the VAE's images on burn's convolution, which sums in f16 (on the f32-accumulating
+//! WGSL GEMM the same images are within 2.4e-2, `wgpu_parity.rs`); scheduler trajectories 3e-5.
 
 use burn::tensor::{DType, Device, Tensor};
 use ezigen::models::clip::{ClipConfig, ClipTextModel, ClipVisionModel};
@@ -43,14 +46,14 @@ pub fn exclip(name: &str, device: &Device, dtype: DType, tol: f32) {
     assert_close(&format!("exclip {name}"), &host(out), &expected, tol);
 }
 
-/// `AutoencoderKL`: encoder mean, log-variance and sample, decoder on square and non-square
-/// latents (weights stored bf16 in the fixture).
-pub fn vae(name: &str, device: &Device, dtype: DType, tol: f32) {
-    vae_with(name, device, dtype, tol, Kernels::default());
+/// `AutoencoderKL`: encoder mean, log-variance and sample (within `tol`), decoder on square and
+/// non-square latents (images within `image_tol`) (weights stored bf16 in the fixture).
+pub fn vae(name: &str, device: &Device, dtype: DType, tol: f32, image_tol: f32) {
+    vae_with(name, device, dtype, tol, image_tol, Kernels::default());
 }
 
 /// [`vae`] with the layers on `kernels`.
-pub fn vae_with(name: &str, device: &Device, dtype: DType, tol: f32, kernels: Kernels) {
+pub fn vae_with(name: &str, device: &Device, dtype: DType, tol: f32, image_tol: f32, kernels: Kernels) {
     let io = Io::load("io/vae.safetensors");
     let config = AutoencoderKLConfig::from_json(std::str::from_utf8(&read("tiny/vae/config.json")).unwrap()).unwrap();
     let l = loader("vae", &["tiny/vae/diffusion_pytorch_model.safetensors"], device, dtype, |_| true);
@@ -67,7 +70,7 @@ pub fn vae_with(name: &str, device: &Device, dtype: DType, tol: f32, kernels: Ke
     for key in ["dec", "dec_ns"] {
         let img = decoder.forward(io.tensor(&format!("{key}.latent"), device, dtype));
         assert_eq!(img.dims().to_vec(), io.shape(&format!("{key}.image")));
-        assert_close(&format!("vae {key}.image {name}"), &host(img), &io.f32(&format!("{key}.image")), tol);
+        assert_close(&format!("vae {key}.image {name}"), &host(img), &io.f32(&format!("{key}.image")), image_tol);
     }
 }
 
@@ -149,8 +152,16 @@ pub fn scheduler_config() -> SchedulerConfig {
     SchedulerConfig::from_json(&json).unwrap()
 }
 
-/// Trajectory tolerance: max |diff| ≤ 1e-5 · max(1, max |x|).
-pub const TRAJ_TOL: f32 = 1e-5;
+/// Trajectory tolerance, element-wise ([`crate::elementwise_error`]) at every step.
+pub const TRAJ_TOL: f32 = 3e-5;
+
+/// Checks one step of a trajectory element-wise against the recorded latent and returns the
+/// figure (`what` names the step in the failure).
+fn trajectory_step(actual: Tensor<4>, expected: &[f32], what: &str) -> f32 {
+    let (err, at) = crate::elementwise_error(&host(actual), expected);
+    assert!(err <= TRAJ_TOL, "{what}: element-wise error {err:.3e} at [{at}] exceeds {TRAJ_TOL:.0e}");
+    err
+}
 
 /// A DDPM trajectory (`ddpm` from step 0, `ddpm20` from step 30) driven by recorded model
 /// outputs and noise.
@@ -164,9 +175,7 @@ pub fn ddpm_trajectory(prefix: &str, start: usize, device: &Device, label: &str)
         let z = io.tensor(&format!("{prefix}.noise.{i}"), device, DType::F32);
         x = s.step(eps, t, x, Some(z));
         let expected = io.f32(&format!("{prefix}.x.{i}"));
-        let (d, m) = max_diff(&host(x.clone()), &expected);
-        worst = worst.max(d / m.max(1.0));
-        assert!(d <= TRAJ_TOL * m.max(1.0), "{prefix} {label} step {i} (t={t}): {d} of {m}");
+        worst = worst.max(trajectory_step(x.clone(), &expected, &format!("{prefix} {label} step {i} (t={t})")));
     }
     eprintln!("PARITY {prefix} trajectory {label}: {} steps, worst rel {worst:.3e} (tol {TRAJ_TOL:.0e})", s.timesteps().len() - start);
 }
@@ -181,9 +190,7 @@ pub fn dpm_inverse_trajectory(device: &Device, label: &str) {
         let eps = io.tensor(&format!("dpminv.model_out.{i}"), device, DType::F32);
         x = s.step(eps, x);
         let expected = io.f32(&format!("dpminv.x.{i}"));
-        let (d, m) = max_diff(&host(x.clone()), &expected);
-        worst = worst.max(d / m.max(1.0));
-        assert!(d <= TRAJ_TOL * m.max(1.0), "dpminv {label} step {i}: {d} of {m}");
+        worst = worst.max(trajectory_step(x.clone(), &expected, &format!("dpminv {label} step {i}")));
     }
     eprintln!("PARITY dpminv trajectory {label}: 20 steps, worst rel {worst:.3e} (tol {TRAJ_TOL:.0e})");
 }
@@ -211,9 +218,7 @@ pub fn sampler_trajectory(sampler: &str, case: &str, device: &Device, label: &st
         let eps = io.tensor(&format!("{key}.model_out.{i}"), device, DType::F32);
         x = s.step(eps, t, x, None);
         let expected = io.f32(&format!("{key}.x.{i}"));
-        let (d, m) = max_diff(&host(x.clone()), &expected);
-        worst = worst.max(d / m.max(1.0));
-        assert!(d <= TRAJ_TOL * m.max(1.0), "{key} {label} step {i} (t={t}): {d} of {m}");
+        worst = worst.max(trajectory_step(x.clone(), &expected, &format!("{key} {label} step {i} (t={t})")));
     }
     eprintln!("PARITY {key} trajectory {label}: {} steps, worst rel {worst:.3e} (tol {TRAJ_TOL:.0e})", timesteps.len());
 }

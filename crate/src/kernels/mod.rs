@@ -133,7 +133,7 @@ pub fn rendered_sources(dtype: DType, head_dims: &[usize]) -> Vec<(String, Strin
             .map(move |sg| (format!("flash_attention.wgsl (subgroup) d{d} sg{sg} {dtype:?}"), flash_attention::source(dtype, d, Some(sg))))
     }));
     out.push((format!("norm.wgsl {dtype:?}"), norm::source(dtype)));
-    out.push((format!("norm.wgsl {dtype:?} 1 thread"), norm::source_with_threads(dtype, 1)));
+    out.push((format!("norm.wgsl {dtype:?} 64 threads (also a row per invocation)"), norm::source_with_threads(dtype, 64)));
     out.push((format!("geglu.wgsl {dtype:?}"), geglu::source(dtype)));
     out.push((format!("epilogue.wgsl {dtype:?}"), epilogue::source(dtype)));
     out.extend(gemm::sources(dtype));
