@@ -17,10 +17,6 @@
 // workgroup memory (two passes over the row, which is exact where E[x²] − E[x]² is not), and
 // the row is written as (x − mean)·rsqrt(var + eps)·gamma[ch] + beta[ch], optionally followed
 // by SiLU (flag bit 0). Whatever the storage type, every reduction and the affine run in f32.
-// With flag bit 4 (short rows, a tiny model's LayerNorm) each invocation normalises a row of
-// its own, workgroup `w` rows w·T to w·T + T − 1: the same passes summed in order by one
-// thread, with no workgroup memory and no barrier (a barrier costs tens of microseconds on a
-// CPU adapter).
 //
 // Template values (crate/src/kernels/norm.rs): {{ enable }}, {{ elem }} as in
 // flash_attention.wgsl, {{ threads }} the workgroup size (a power of two).
@@ -39,8 +35,7 @@ const T: u32 = {{ threads }}u;
 @group(0) @binding(4) var<storage, read_write> shift_bias: array<ELEM>;
 @group(0) @binding(5) var<storage, read_write> out: array<ELEM>;
 // [rows, row_len, groups, channels_per_group, spatial, bitcast<u32>(eps), flags, grid_x]
-// flags: bit 0 SiLU, bit 1 channels-last, bit 2 shift, bit 3 shift bias, bit 4 a row per
-// invocation.
+// flags: bit 0 SiLU, bit 1 channels-last, bit 2 shift, bit 3 shift bias.
 @group(0) @binding(6) var<uniform> params: array<vec4<u32>, 2>;
 
 fn param(i: u32) -> u32 {
@@ -102,49 +97,34 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     let flags = param(6u);
     let silu = (flags & 1u) != 0u;
     let channels_last = (flags & 2u) != 0u;
-    // Uniform (a uniform-buffer value), so the barriers of the shared mode stay in uniform
-    // control flow; so is the shared mode's exit below (it depends on the workgroup only).
-    let own_row = (flags & 16u) != 0u;
-    let block = wid.y * param(7u) + wid.x;
-    if (!own_row && block >= rows) {
+    let r = wid.y * param(7u) + wid.x;
+    // Uniform per workgroup, so the barriers below stay in uniform control flow.
+    if (r >= rows) {
         return;
     }
-    // A row of its own: the lanes past the last row recompute it and write nothing.
-    let r = select(block, min(block * T + lid, rows - 1u), own_row);
-    let writes = !own_row || block * T + lid < rows;
-    let first = select(lid, 0u, own_row);
-    let step = select(T, 1u, own_row);
     let b = r / groups;
     let channels = groups * per_group;
     let inv_len = 1.0 / f32(row_len);
 
     var sum = 0.0;
-    for (var i = first; i < row_len; i += step) {
+    for (var i = lid; i < row_len; i += T) {
         sum += value(site(r, i, row_len, groups, per_group, spatial, channels_last), b, channels, flags);
     }
-    if (!own_row) {
-        sum = reduce_sum(lid, sum);
-    }
-    let mean = sum * inv_len;
+    let mean = reduce_sum(lid, sum) * inv_len;
 
     var sq = 0.0;
-    for (var i = first; i < row_len; i += step) {
+    for (var i = lid; i < row_len; i += T) {
         let d = value(site(r, i, row_len, groups, per_group, spatial, channels_last), b, channels, flags) - mean;
         sq += d * d;
     }
-    if (!own_row) {
-        sq = reduce_sum(lid, sq);
-    }
-    let rstd = inverseSqrt(sq * inv_len + eps);
+    let rstd = inverseSqrt(reduce_sum(lid, sq) * inv_len + eps);
 
-    if (writes) {
-        for (var i = first; i < row_len; i += step) {
-            let at = site(r, i, row_len, groups, per_group, spatial, channels_last);
-            var y = (value(at, b, channels, flags) - mean) * rstd * f32(gamma[at.channel]) + f32(beta[at.channel]);
-            if (silu) {
-                y = y / (1.0 + exp(-y));
-            }
-            out[at.offset] = ELEM(y);
+    for (var i = lid; i < row_len; i += T) {
+        let at = site(r, i, row_len, groups, per_group, spatial, channels_last);
+        var y = (value(at, b, channels, flags) - mean) * rstd * f32(gamma[at.channel]) + f32(beta[at.channel]);
+        if (silu) {
+            y = y / (1.0 + exp(-y));
         }
+        out[at.offset] = ELEM(y);
     }
 }

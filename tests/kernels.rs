@@ -289,7 +289,7 @@ fn group_norm_silu_matches_reference() {
 #[test]
 fn group_norm_reads_and_writes_channels_last_and_adds_a_shift_with_its_bias() {
     let _turn = serial();
-    // Rows of 126 elements (a workgroup each) and of 18 (an invocation each).
+    // Rows of 126 elements (128 threads) and of 18 (32 threads).
     for ([b, c, h, w], dtype, tol) in [[2, 64, 9, 7], [2, 64, 3, 3]].into_iter().flat_map(|s| dtypes().into_iter().map(move |(d, t)| (s, d, t))) {
         // Stored [B, H, W, C] and seen as [B, C, H, W]: the layout burn's convolution writes.
         let (nhwc, nhwc32) = pair([b, h, w, c], 11, 2.0, 3.0, dtype);
@@ -321,9 +321,9 @@ fn group_norm_reads_and_writes_channels_last_and_adds_a_shift_with_its_bias() {
 #[test]
 fn layer_norm_matches_reference() {
     let _turn = serial();
-    // norm::layout_for: 320 and 1280 run a 256-thread workgroup per row, 65 one of 128; rows of
-    // at most 64 elements one invocation each, 64 rows per workgroup (130 rows: two full
-    // workgroups and one of 2 rows, 62 lanes writing nothing).
+    // The workgroup shrinks to the row (norm::threads_for): 320 and 1280 run 256 threads, 65 runs
+    // 128, 64 runs 64 (130 rows: 130 workgroups), 33 runs 64 (31 of them idle), 8 runs 8, 3 runs 4
+    // and 1 runs a single thread.
     let cases = [("2x77x320", 154, 320), ("3x1280", 3, 1280), ("5x65", 5, 65), ("130x64", 130, 64), ("7x33", 7, 33), ("5x8", 5, 8), ("4x3", 4, 3), ("6x1", 6, 1)];
     for (name, rows, c) in cases {
         for (dtype, tol) in dtypes() {
@@ -537,8 +537,8 @@ fn tuner_keeps_its_choice_and_tunes_again_for_another_build() {
     let now = move || start.elapsed().as_secs_f64() * 1000.0;
     let first = pollster::block_on(tune::tune(&device, &problems, "test-build-a", 60_000.0, &now, &mut |_| {})).unwrap();
     assert_eq!(first.problems.len(), 2);
-    for (p, (_, shape)) in first.problems.iter().zip(&problems) {
-        assert_eq!(p.candidates.len(), shape.candidates().len(), "{p:?}");
+    for (p, (dtype, shape)) in first.problems.iter().zip(&problems) {
+        assert_eq!(p.candidates.len(), shape.candidates(*dtype).len(), "{p:?}");
         assert!(p.candidates.iter().any(|c| c.choice == p.choice), "{p:?}");
         assert!(p.candidates.iter().all(|c| c.ms.is_finite() && c.ms >= 0.0), "{p:?}");
     }

@@ -8,7 +8,7 @@ use ezigen_tests::{cpu, parity};
 
 #[test]
 fn encoder_and_decoder_match_diffusers() {
-    parity::vae("cpu f32", &cpu(), DType::F32, 3e-4, 3e-4);
+    parity::vae("cpu f32", &cpu(), DType::F32, 3e-4);
 }
 
 /// The VAE on channel blocks (`forward_limited`, the f32 path of a device with WebGPU's default

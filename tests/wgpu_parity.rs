@@ -3,12 +3,11 @@
 //! tolerances (`assert_close`), at about 3× the worst of the float paths of
 //! `docs/float-paths.md` or more: f32 1e-4 as on the CPU (worst 2.5e-5, the VAE's images),
 //! scheduler trajectories 3e-5 (worst 4.9e-6, the inversion). f16 (f16 storage of weights and
-//! activations, norms and softmax in f32): 3e-2 for the text encoder and CLIP vision (worst
-//! 8.1e-3), 1e-1 for the UNet and the VAE's encoder (worst 3.2e-2: a captured feature, the
-//! encoder's mean), and 6e-1 for the VAE's images on burn's direct convolution, which sums its
-//! products in the storage type: 0.18 element-wise (1.3e-2 of the largest pixel), where the
-//! WGSL GEMM, which sums in f32, is within 2.4e-2 on the same images
-//! (`unet_and_vae_match_with_every_gemm_choice`).
+//! activations; norms, softmax and GEMM sums in f32): 3e-2 for the text encoder and CLIP vision
+//! (worst 8.1e-3), 4e-2 for the UNet (worst 1.0e-2, a captured feature) and 1e-1 for the VAE
+//! (worst 2.5e-2, its images). An f16 convolution runs on the WGSL GEMM even untuned: burn's
+//! direct convolution sums in f16, which left the VAE's f16 images 0.18 off element-wise and
+//! the UNet's captured features 3.2e-2 (docs/elementwise-parity.md).
 
 use burn::tensor::DType;
 use ezigen_tests::{parity, wgpu, wgpu_has_f16};
@@ -33,15 +32,12 @@ fn exception_conditioning_matches_ezigen() {
 
 #[test]
 fn unet_capture_plain_and_adapter_passes_match_diffusers() {
-    f32_and_f16(parity::unet, 1e-1);
+    f32_and_f16(parity::unet, 4e-2);
 }
 
 #[test]
 fn vae_matches_diffusers() {
-    parity::vae("wgpu f32", &wgpu(), DType::F32, 1e-4, 1e-4);
-    if wgpu_has_f16() {
-        parity::vae("wgpu f16", &wgpu(), DType::F16, 1e-1, 6e-1);
-    }
+    f32_and_f16(parity::vae, 1e-1);
 }
 
 #[test]
@@ -78,11 +74,11 @@ fn unet_and_vae_match_with_every_gemm_choice() {
         parity::unet_with(&format!("wgpu f32 gemm {}", imp.name()), &wgpu(), DType::F32, 1e-4, Kernels::Forced(imp));
     }
     for imp in [GemmImpl::Tiled { tile: TILES[0], split: 1 }, split] {
-        parity::vae_with(&format!("wgpu f32 gemm {}", imp.name()), &wgpu(), DType::F32, 1e-4, 1e-4, Kernels::Forced(imp));
+        parity::vae_with(&format!("wgpu f32 gemm {}", imp.name()), &wgpu(), DType::F32, 1e-4, Kernels::Forced(imp));
     }
     if wgpu_has_f16() {
-        // f32 sums: 1.0e-2 worst for the UNet, 2.4e-2 for the VAE (docs/float-paths.md).
+        // Every Linear layer on the family too: 9.4e-3 worst for the UNet, 2.4e-2 for the VAE.
         parity::unet_with("wgpu f16 wgsl-gemm", &wgpu(), DType::F16, 4e-2, Kernels::WgslGemm);
-        parity::vae_with("wgpu f16 wgsl-gemm", &wgpu(), DType::F16, 1e-1, 1e-1, Kernels::WgslGemm);
+        parity::vae_with("wgpu f16 wgsl-gemm", &wgpu(), DType::F16, 1e-1, Kernels::WgslGemm);
     }
 }

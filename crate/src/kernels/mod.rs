@@ -28,7 +28,9 @@ use cubecl::ir::attributes::BufferIOAttr;
 pub enum Kernels {
     /// The WGSL kernels of `shaders/` on wgpu devices (reference ops elsewhere); each Linear
     /// layer and convolution runs what the device's kept tuning chose for its shape
-    /// ([`tune`]), burn's matmul and convolution where nothing was tuned.
+    /// ([`tune`]), burn's matmul and convolution where nothing was tuned, but an f16
+    /// convolution the family's heuristic tile (burn's direct convolution sums in f16,
+    /// [`gemm::GemmShape::burn_sums_in_f16`]).
     #[default]
     Wgsl,
     /// [`Kernels::Wgsl`] with every Linear layer and convolution the family supports on
@@ -133,7 +135,7 @@ pub fn rendered_sources(dtype: DType, head_dims: &[usize]) -> Vec<(String, Strin
             .map(move |sg| (format!("flash_attention.wgsl (subgroup) d{d} sg{sg} {dtype:?}"), flash_attention::source(dtype, d, Some(sg))))
     }));
     out.push((format!("norm.wgsl {dtype:?}"), norm::source(dtype)));
-    out.push((format!("norm.wgsl {dtype:?} 64 threads (also a row per invocation)"), norm::source_with_threads(dtype, 64)));
+    out.push((format!("norm.wgsl {dtype:?} 1 thread"), norm::source_with_threads(dtype, 1)));
     out.push((format!("geglu.wgsl {dtype:?}"), geglu::source(dtype)));
     out.push((format!("epilogue.wgsl {dtype:?}"), epilogue::source(dtype)));
     out.extend(gemm::sources(dtype));

@@ -16,29 +16,16 @@ const THREADS: u32 = 256;
 
 super::threads_kernel!(Norm, "norm.wgsl", THREADS);
 
-/// Rows of at most this many elements are normalised one per invocation (flag bit 4 of
-/// `shaders/norm.wgsl`), [`ROW_THREADS`] rows per workgroup.
-const OWN_ROW_MAX: usize = 64;
-/// Invocations (rows) per workgroup when each normalises a row of its own.
-const ROW_THREADS: u32 = 64;
-
-/// How rows of `row_len` elements are normalised: `(threads per workgroup, rows per workgroup)`.
-/// Rows up to [`OWN_ROW_MAX`] elements (a tiny model's LayerNorm over 8–32 channels) take one
-/// invocation each, with no barrier; longer rows one workgroup each, of the power of two at or
-/// above the row length, at most [`THREADS`]. A barrier is expensive on CPU adapters: short rows
-/// in 256-thread workgroups (20 barriers, most threads idle) made a tiny-model UNet step on
-/// SwiftShader take 8.3 s instead of 1.5 s (docs/benchmarks.md). Every row of SD 2.1 (320
-/// channels and more) keeps one 256-thread workgroup.
-pub(crate) fn layout_for(row_len: usize) -> (u32, usize) {
-    if row_len <= OWN_ROW_MAX {
-        (ROW_THREADS, ROW_THREADS as usize)
-    } else {
-        (row_len.min(THREADS as usize).next_power_of_two() as u32, 1)
-    }
+/// The workgroup size for rows of `row_len` elements: the power of two at or above it, at most
+/// [`THREADS`]. A short row (a LayerNorm over a tiny model's 8–32 channels) in a 256-thread
+/// workgroup left most threads idle through the two tree reductions' 20 barriers, and a barrier
+/// is expensive on CPU adapters: a tiny-model UNet step on SwiftShader went from 8.3 s to 1.5 s
+/// (docs/benchmarks.md). Every row of SD 2.1 (320 channels and more) keeps 256 threads.
+pub(crate) fn threads_for(row_len: usize) -> u32 {
+    row_len.clamp(1, THREADS as usize).next_power_of_two() as u32
 }
 
-/// The WGSL source at `threads` threads per workgroup (offline validation of the smaller sizes
-/// [`layout_for`] picks).
+/// The WGSL source at `threads` threads per workgroup (offline validation of the small sizes).
 pub(crate) fn source_with_threads(dtype: DType, threads: u32) -> String {
     Norm { dtype, threads }.source().complete()
 }
@@ -93,14 +80,10 @@ fn run(x: CubeTensor, gamma: &Tensor<1>, beta: &Tensor<1>, shift: Option<&Shift<
     let row_len = shape.iter().product::<usize>() / rows.rows;
     // Written in the input's layout: `[B, H, W, C]` storage for a channels-last map.
     let out = if channels_last { empty_like(&x, vec![shape[0], shape[2], shape[3], shape[1]]) } else { empty_like(&x, shape) };
-    let (threads, rows_per_group) = layout_for(row_len);
-    let count = grid(rows.rows.div_ceil(rows_per_group));
-    let flags = u32::from(silu)
-        | u32::from(channels_last) << 1
-        | u32::from(sc.is_some()) << 2
-        | u32::from(sbc.is_some()) << 3
-        | u32::from(rows_per_group > 1) << 4;
+    let count = grid(rows.rows);
+    let flags = u32::from(silu) | u32::from(channels_last) << 1 | u32::from(sc.is_some()) << 2 | u32::from(sbc.is_some()) << 3;
     let params = [rows.rows, row_len, rows.groups, rows.per_group, rows.spatial].map(|v| v as u32);
+    let threads = threads_for(row_len);
     launch(
         Norm { dtype, threads },
         CubeDim::new_1d(threads),

@@ -286,7 +286,7 @@ pub async fn time_candidates(
     now: &dyn Fn() -> f64,
 ) -> Result<Vec<(GemmImpl, CandidateTime)>> {
     let problem = Problem::new(device, shape, dtype);
-    let all = shape.candidates();
+    let all = shape.candidates(dtype);
     let mut best = f64::INFINITY;
     let mut out = Vec::new();
     for &imp in candidates.unwrap_or(&all) {

@@ -83,7 +83,8 @@ impl<'a, const D: usize> Epilogue<'a, D> {
 /// [`Kernels::Reference`] → burn; a forced implementation (where the family supports the
 /// shape); [`Kernels::WgslGemm`] → the kept tuned tile, else [`GemmShape::heuristic`];
 /// [`Kernels::Wgsl`] → the kept tuned choice, else burn (the measured default until a device
-/// is tuned; the problem is recorded for the next tuning run).
+/// is tuned; the problem is recorded for the next tuning run), except where burn would sum in
+/// f16 ([`GemmShape::burn_sums_in_f16`]: f16 convolutions), which take [`GemmShape::heuristic`].
 pub fn choose(kernels: Kernels, shape: GemmShape, dtype: DType, like: &CubeTensor) -> GemmImpl {
     let id = like.device.to_id();
     let chosen = match kernels {
@@ -95,7 +96,7 @@ pub fn choose(kernels: Kernels, shape: GemmShape, dtype: DType, like: &CubeTenso
         },
         Kernels::Wgsl => tune::kept(id, shape, dtype).unwrap_or_else(|| {
             tune::record_untuned(id, shape, dtype);
-            GemmImpl::Burn
+            if shape.burn_sums_in_f16(dtype) { shape.heuristic() } else { GemmImpl::Burn }
         }),
     };
     if shape.supported() { chosen } else { GemmImpl::Burn }

@@ -2,6 +2,7 @@
 //! problem runs ([`GemmImpl`]: burn's, or a tile with a K split) and the problems themselves
 //! ([`GemmShape`]: Linear layers and convolutions as GEMMs) with the shipped heuristic.
 
+use burn::tensor::DType;
 use serde::{Deserialize, Serialize};
 
 /// Largest index the kernel computes with (u32 arithmetic in WGSL).
@@ -201,14 +202,24 @@ impl GemmShape {
             && m.div_ceil(32) <= 65_535
     }
 
-    /// The implementations worth timing for this problem: burn's kernels, every tile, and for
-    /// problems with few output tiles and a long K, the K splits that bring the workgroup count
-    /// up to a few hundred.
-    pub fn candidates(self) -> Vec<GemmImpl> {
-        let mut out = vec![GemmImpl::Burn];
+    /// Whether burn's kernel for this problem sums its products in f16 when `dtype` is f16: its
+    /// direct convolution (cubek-convolution's `launch_direct`) accumulates in the storage type,
+    /// so an f16 3 × 3 convolution sums 9·C_in products in f16 (up to 23,040 in SD 2.1's UNet);
+    /// its matmul sums f16 in f32. On the tiny VAE's f16 images that is 0.18 element-wise
+    /// against 2.4e-2 on the family, which sums in f32 (docs/elementwise-parity.md).
+    pub fn burn_sums_in_f16(self, dtype: DType) -> bool {
+        matches!(self, Self::Conv { .. }) && dtype == DType::F16
+    }
+
+    /// The implementations worth timing for this problem in `dtype`: burn's kernels (unless they
+    /// would sum in f16, [`Self::burn_sums_in_f16`], and the family can run the problem), every
+    /// tile, and for problems with few output tiles and a long K, the K splits that bring the
+    /// workgroup count up to a few hundred.
+    pub fn candidates(self, dtype: DType) -> Vec<GemmImpl> {
         if !self.supported() {
-            return out;
+            return vec![GemmImpl::Burn];
         }
+        let mut out = if self.burn_sums_in_f16(dtype) { Vec::new() } else { vec![GemmImpl::Burn] };
         let (m, n, k) = self.mnk();
         for tile in TILES {
             if m.div_ceil(tile.tm() as usize) > 65_535 {
