@@ -1,5 +1,5 @@
 //! The generate and edit pipelines on the CPU backend against the official EZIGen code's
-//! recorded runs (`ezigen_tests::oracle`: forced rounds held to 1e-4, free runs judged by PSNR
+//! recorded runs (`ezigen_tests::oracle`: forced rounds held to 3e-4 element-wise, free runs judged by PSNR
 //! and similarities). wgpu: `wgpu_pipeline.rs`.
 
 use ezigen_tests::cpu;

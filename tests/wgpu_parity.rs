@@ -4,7 +4,7 @@
 //! `docs/float-paths.md` or more: f32 1e-4 as on the CPU (worst 2.5e-5, the VAE's images),
 //! scheduler trajectories 3e-5 (worst 4.9e-6, the inversion). f16 (f16 storage of weights and
 //! activations; norms, softmax and GEMM sums in f32): 3e-2 for the text encoder and CLIP vision
-//! (worst 8.1e-3), 4e-2 for the UNet (worst 1.0e-2, a captured feature) and 1e-1 for the VAE
+//! (worst 8.1e-3), 5e-2 for the UNet (worst 1.5e-2, a captured feature) and 1e-1 for the VAE
 //! (worst 2.5e-2, its images). An f16 convolution runs on the WGSL GEMM even untuned: burn's
 //! direct convolution sums in f16, which left the VAE's f16 images 0.18 off element-wise and
 //! the UNet's captured features 3.2e-2 (docs/elementwise-parity.md).
@@ -32,7 +32,7 @@ fn exception_conditioning_matches_ezigen() {
 
 #[test]
 fn unet_capture_plain_and_adapter_passes_match_diffusers() {
-    f32_and_f16(parity::unet, 4e-2);
+    f32_and_f16(parity::unet, 5e-2);
 }
 
 #[test]

@@ -12,7 +12,7 @@
 //! - **forced** (`Mode::Forced`): every round after the first starts from the oracle's own
 //!   input (its image and the first round's background latents), so no round carries amplified
 //!   rounding from an earlier one. Every latent of every round is held to the first round's
-//!   1e-4 element-wise, images to 2 levels (see `FORCED_LEVELS`), similarities to 1e-4.
+//!   3e-4 element-wise, images to 2 levels (see `FORCED_LEVELS`), similarities to 1e-4.
 //! - **free** (`Mode::Free`): the run goes on from its own results, judged by what does not
 //!   depend on where roundings land: every image's PSNR against the oracle's and the
 //!   similarities. Bounds and the measurements behind them: `docs/float-paths.md`.
@@ -91,17 +91,18 @@ fn noise(case: &str, io: &Io, mode: Mode) -> ReplayNoise {
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Mode {
     /// Every round after the first starts from the oracle's own input (its 8-bit image and
-    /// background latents): every latent of every round is held to the first round's 1e-4.
+    /// background latents): every latent of every round is held to the first round's 3e-4.
     Forced,
     /// The run goes on from its own results: judged by image PSNR and similarities only.
     Free,
 }
 
 /// Every latent of a forced run, element-wise ([`crate::elementwise_error`]) against the
-/// oracle's.
-const LATENT_TOL: f32 = 1e-4;
+/// oracle's: 8.3e-5 worst (the scalar CPU build, the edit with DPM-Solver++), 2.7e-5 on the SIMD
+/// CPU backend (docs/float-paths.md).
+const LATENT_TOL: f32 = 3e-4;
 /// Forced runs: an image may differ from the oracle's by this many 8-bit levels. Latents within
-/// 1e-4 leave the float images far below a level apart, so a decoded pixel can only round the
+/// 3e-4 leave the float images far below a level apart, so a decoded pixel can only round the
 /// other way (1 level); the edit's output is that image resized (bicubic, whose weights sum to
 /// more than 1 in absolute value), which can turn one level into two.
 const FORCED_LEVELS: i32 = 2;
