@@ -290,31 +290,33 @@ fn group_norm_silu_matches_reference() {
 fn group_norm_reads_and_writes_channels_last_and_adds_a_shift_with_its_bias() {
     let _turn = serial();
     // Rows of 126 elements (128 threads) and of 18 (32 threads).
-    for ([b, c, h, w], dtype, tol) in [[2, 64, 9, 7], [2, 64, 3, 3]].into_iter().flat_map(|s| dtypes().into_iter().map(move |(d, t)| (s, d, t))) {
-        // Stored [B, H, W, C] and seen as [B, C, H, W]: the layout burn's convolution writes.
-        let (nhwc, nhwc32) = pair([b, h, w, c], 11, 2.0, 3.0, dtype);
-        let (x, x32) = (nhwc.permute([0, 3, 1, 2]), nhwc32.permute([0, 3, 1, 2]));
-        let (shift, s32) = pair([b, c], 12, 1.5, 0.5, dtype);
-        let (bias, bias32) = pair([c], 15, 0.7, -0.2, dtype);
-        let (gamma, g32) = pair([c], 13, 0.5, 1.0, dtype);
-        let (beta, b32) = pair([c], 14, 0.3, 0.0, dtype);
-        let counter = LaunchCounter::start();
-        let shift_term = norm::Shift { shift: &shift, bias: Some(&bias) };
-        let out = norm::group_norm_shifted(Kernels::Wgsl, x.clone(), Some(shift_term), 32, &gamma, &beta, 1e-5, true);
-        let plain = norm::group_norm(Kernels::Wgsl, x, 32, &gamma, &beta, 1e-5, false);
-        let (norms, launched) = (counter.matching("Norm"), counter.total());
-        drop(counter);
-        assert_eq!((norms, launched), (2, 2), "one norm dispatch each, no layout copy and no separate add");
-        // The output keeps the input's layout: the next convolution reads it as it is.
-        let counter = LaunchCounter::start();
-        let flat: Tensor<1> = out.clone().permute([0, 2, 3, 1]).reshape([b * h * w * c]);
-        assert_eq!((flat.dims(), counter.total()), ([b * h * w * c], 0), "stored channels-last: flattening [B, H, W, C] copies nothing");
-        drop(counter);
-        let shifted = x32.clone() + (s32 + bias32.unsqueeze()).reshape([b, c, 1, 1]);
-        let expected = norm::group_norm(Kernels::Reference, shifted, 32, &g32, &b32, 1e-5, true);
-        assert_close(&format!("group norm channels-last + shift {b}x{c}x{h}x{w} wgpu {dtype:?}"), &host(out), &host(expected), tol);
-        let expected = norm::group_norm(Kernels::Reference, x32, 32, &g32, &b32, 1e-5, false);
-        assert_close(&format!("group norm channels-last {b}x{c}x{h}x{w} wgpu {dtype:?}"), &host(plain), &host(expected), tol);
+    for [b, c, h, w] in [[2, 64, 9, 7], [2, 64, 3, 3]] {
+        for (dtype, tol) in dtypes() {
+            // Stored [B, H, W, C] and seen as [B, C, H, W]: the layout burn's convolution writes.
+            let (nhwc, nhwc32) = pair([b, h, w, c], 11, 2.0, 3.0, dtype);
+            let (x, x32) = (nhwc.permute([0, 3, 1, 2]), nhwc32.permute([0, 3, 1, 2]));
+            let (shift, s32) = pair([b, c], 12, 1.5, 0.5, dtype);
+            let (bias, bias32) = pair([c], 15, 0.7, -0.2, dtype);
+            let (gamma, g32) = pair([c], 13, 0.5, 1.0, dtype);
+            let (beta, b32) = pair([c], 14, 0.3, 0.0, dtype);
+            let counter = LaunchCounter::start();
+            let shift_term = norm::Shift { shift: &shift, bias: Some(&bias) };
+            let out = norm::group_norm_shifted(Kernels::Wgsl, x.clone(), Some(shift_term), 32, &gamma, &beta, 1e-5, true);
+            let plain = norm::group_norm(Kernels::Wgsl, x, 32, &gamma, &beta, 1e-5, false);
+            let (norms, launched) = (counter.matching("Norm"), counter.total());
+            drop(counter);
+            assert_eq!((norms, launched), (2, 2), "one norm dispatch each, no layout copy and no separate add");
+            // The output keeps the input's layout: the next convolution reads it as it is.
+            let counter = LaunchCounter::start();
+            let flat: Tensor<1> = out.clone().permute([0, 2, 3, 1]).reshape([b * h * w * c]);
+            assert_eq!((flat.dims(), counter.total()), ([b * h * w * c], 0), "stored channels-last: flattening [B, H, W, C] copies nothing");
+            drop(counter);
+            let shifted = x32.clone() + (s32 + bias32.unsqueeze()).reshape([b, c, 1, 1]);
+            let expected = norm::group_norm(Kernels::Reference, shifted, 32, &g32, &b32, 1e-5, true);
+            assert_close(&format!("group norm channels-last + shift {b}x{c}x{h}x{w} wgpu {dtype:?}"), &host(out), &host(expected), tol);
+            let expected = norm::group_norm(Kernels::Reference, x32, 32, &g32, &b32, 1e-5, false);
+            assert_close(&format!("group norm channels-last {b}x{c}x{h}x{w} wgpu {dtype:?}"), &host(plain), &host(expected), tol);
+        }
     }
 }
 
