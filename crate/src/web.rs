@@ -66,10 +66,28 @@ fn from_js<T: DeserializeOwned>(v: JsValue, what: &str) -> Result<T, JsValue> {
 /// module is unusable, and the worker reports the message and has the page restart it.
 const PANIC_GLOBAL: &str = "ezigenPanic";
 
-/// Installs the panic hook: a Rust panic shows up as a readable console error, and its message
-/// is left in [`PANIC_GLOBAL`].
+#[cfg(target_arch = "wasm32")]
+unsafe extern "C" {
+    /// The static constructors of the module (cubecl registers its IR dialects through
+    /// `inventory`), synthesised by wasm-ld.
+    fn __wasm_call_ctors();
+}
+
+/// Runs the static constructors once, then installs the panic hook: a Rust panic shows up as a
+/// readable console error, and its message is left in [`PANIC_GLOBAL`].
+///
+/// The explicit constructor call matters for speed: a module that never calls
+/// `__wasm_call_ctors` is linked "command-style", and wasm-ld then makes *every* export (the
+/// glue's `malloc`, `free` and externref-table slots included, several per GPU dispatch) run all
+/// constructors again first. That cost 40 % of the worker's time in a generation (docs/benchmarks.md).
 #[wasm_bindgen(start)]
 pub fn start() {
+    // SAFETY: wasm-bindgen calls the start function once, right after instantiation and before any
+    // other export; the constructors only fill `inventory` registries.
+    #[cfg(target_arch = "wasm32")]
+    unsafe {
+        __wasm_call_ctors();
+    }
     std::panic::set_hook(Box::new(|info| {
         console_error_panic_hook::hook(info);
         let _ = js_sys::Reflect::set(&js_sys::global(), &PANIC_GLOBAL.into(), &info.to_string().into());
