@@ -10,7 +10,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { FULL, appWithTinyModel, file, fillShortRun, launch, makePng, openApp, screenshot, serveApp, waitModelReady } from './app-helpers.mjs';
+import { FULL, appWithTinyModel, file, fillShortRun, launch, makePng, openApp, screenshot, serveApp, waitForServiceWorker, waitModelReady } from './app-helpers.mjs';
 import { contract } from './helpers.mjs';
 
 const RUN_TIMEOUT = Number(process.env.EZIGEN_RUN_TIMEOUT_MS ?? 600_000);
@@ -172,6 +172,9 @@ test('a model converted without the metric models: turning the scores on says so
   try {
     const { page, logs } = await openApp(context, server.url);
     await waitModelReady(page);
+    // The service worker's install fetches sw.js and the app shell on its own schedule (after the
+    // model is ready when loading is quick): only what the toggle fetches is counted.
+    await waitForServiceWorker(page);
     const before = server.requests.length;
     // A click, not page.check: the page may turn it off again before check() could see it on.
     await page.click('#scores-toggle');

@@ -19,6 +19,7 @@ import {
   pasteFile,
   screenshot,
   serveApp,
+  waitModelReady,
 } from './app-helpers.mjs';
 
 let server;
@@ -26,6 +27,13 @@ let browser;
 before(async () => {
   server = await serveApp();
   browser = await launch({ webgpu: true });
+  // One complete first visit, so that every test below opens the page as a returning visitor: a
+  // page closed while its GPU self-test runs never remembers the result, and each later page
+  // would run it again (compiling its kernels in the GPU process beside the test's own work).
+  const { page } = await openApp(browser.context, server.url);
+  await page.waitForFunction(() => ['ok', 'failed'].includes(document.querySelector('#selftest-status')?.dataset.state ?? ''), null, { timeout: 300_000 });
+  await waitModelReady(page);
+  await page.close();
 });
 after(async () => {
   await browser?.close();
