@@ -7,9 +7,8 @@
 #                      bundle into dist/
 #   ./build.sh serve   build, then serve dist/ on http://127.0.0.1:8080
 #   ./build.sh test    every test: the generated contract checked (not rewritten), TypeScript
-#                      units, native Rust (CPU + wgpu on lavapipe), browser (the wasm builds
-#                      in the background beside the native stages; a failed stage skips the
-#                      later ones; a summary says so)
+#                      units, native Rust (CPU + wgpu on lavapipe), wasm build, browser (a
+#                      failed stage skips the later ones; a summary says so)
 #
 # Every subcommand runs `setup` first when something is missing.
 set -euo pipefail
@@ -208,48 +207,6 @@ check_contract() {
   build_contract
 }
 
-# `test` builds the wasm in the background from its start, beside the native stages: the two
-# builds share no artifacts (their own profile directories, no common cargo lock), and the wasm
-# build's long one-core phases (fat LTO, wasm-opt) leave the other core to the native build.
-# Its output goes to a log that the `build_after_wasm` stage prints when it has waited for it.
-WASM_LOG="$ROOT/target/test-wasm-build.log"
-WASM_RC="$ROOT/target/test-wasm-build.rc"
-WASM_PID=
-
-start_wasm_build() {
-  mkdir -p target
-  rm -f "$WASM_LOG" "$WASM_RC"
-  (
-    t0=$(date +%s)
-    set +e
-    ( set -e; build_wasm ) > "$WASM_LOG" 2>&1
-    echo "$? $(( $(date +%s) - t0 ))" > "$WASM_RC"
-  ) &
-  WASM_PID=$!
-}
-
-# Stops the background build and everything it started (a failed stage ends `test` early).
-stop_wasm_build() {
-  local pid=${1:-$WASM_PID} child
-  [ -n "$pid" ] || return 0
-  for child in $(pgrep -P "$pid" || true); do stop_wasm_build "$child"; done
-  kill "$pid" 2>/dev/null || true
-}
-
-# The `build` stage of `test`: waits for the background wasm build, shows its output, then
-# bundles the page and converts the tiny model (the native CLI and the contract are done).
-build_after_wasm() {
-  log "wasm build: waiting for the background build (output: $WASM_LOG)"
-  while [ ! -s "$WASM_RC" ]; do sleep 2; done
-  cat "$WASM_LOG" >&2
-  local rc secs
-  read -r rc secs < "$WASM_RC"
-  log "wasm build: exit status $rc after $secs s (in the background)"
-  [ "$rc" -eq 0 ]
-  build_web
-  build_models
-}
-
 test_native() {
   log "native tests (CPU reference + wgpu on the machine's Vulkan adapter)"
   cargo build --release --workspace --bins --tests
@@ -277,8 +234,8 @@ test_unit() {
 test_browser() {
   log "browser tests (headless Chromium via playwright-core, two test files at a time)"
   # One Chromium on SwiftShader keeps about 1.3 of 2 cores busy (its GPU process compiles each
-  # kernel on one thread); two files at a time keep both busy: 644 s against about 1,080 s one at
-  # a time on 2 cores (docs/benchmarks.md). Every file has its own server, port and profiles.
+  # kernel on one thread); two files at a time keep both busy: 644–679 s against about 1,080 s one
+  # at a time on 2 cores (docs/benchmarks.md). Every file has its own server, port and profiles.
   node --test --test-concurrency=2 tests/browser/
 }
 
@@ -300,12 +257,11 @@ case "$cmd" in
     summary=()
     status=0
     # The contract is checked first (the CLI that writes it is built for it), so no stage reads a
-    # stale generated file and nothing below rewrites it. The wasm builds in the background from
-    # here on; `build_after_wasm` waits for it.
+    # stale generated file and `build` below never rewrites it. (Building the wasm in the
+    # background beside the native stages gained nothing: 2,179 s for both together against
+    # 1,365 + 780 s one after the other, both cores busy throughout.)
     export EZIGEN_CONTRACT=check
-    start_wasm_build
-    trap stop_wasm_build EXIT
-    for stage in check_boundary check_contract test_unit test_native build_after_wasm test_browser; do
+    for stage in check_boundary check_contract test_unit test_native build test_browser; do
       if [ "$status" -ne 0 ]; then
         summary+=("$stage: skipped (an earlier stage failed)")
         continue
