@@ -114,6 +114,14 @@ build_wasm() {
   log "wasm: cargo build (profile wasm-release, CPU backend left out)"
   cargo build --profile wasm-release --target "$WASM_TARGET" -p ezigen --lib \
     --no-default-features --features web
+  # wasm-ld wraps every export in a `.command_export` that re-runs all static constructors when
+  # the module never calls `__wasm_call_ctors` itself (web.rs::start does): it once cost 40 % of
+  # the worker's time (docs/benchmarks.md). The wrappers' names are in the linker's name section.
+  log "check: the wasm runs its static constructors once"
+  if grep -qa '\.command_export' "target/$WASM_TARGET/wasm-release/ezigen.wasm"; then
+    echo "the wasm re-runs its constructors on every export call (.command_export wrappers): does web.rs::start still call __wasm_call_ctors?" >&2
+    return 1
+  fi
   log "wasm-bindgen"
   rm -rf www/pkg
   # Without the function-name section (5.9 of 35 MB): panics keep their messages, stack traces

@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import { cpSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DIST, FULL, launch, openApp, serveApp, waitForAsync, waitForServiceWorker, waitModelReady } from './app-helpers.mjs';
+import { DIST, FULL, launch, openApp, serveApp, waitForAsync, waitForServiceWorker, waitModelReady, waitSelfTestDone } from './app-helpers.mjs';
 
 /** The hashed files of the build under test (main.js → main.<hash>.js, …). */
 const { assets: ASSETS, lazy: LAZY } = JSON.parse(readFileSync(join(DIST, 'asset-manifest.json'), 'utf8'));
@@ -82,11 +82,7 @@ test('second visit: no wasm or other hashed file is fetched, the self-test is no
     // "Run self-test again" runs it (once) and remembers the fresh result.
     await second.page.evaluate(() => (document.querySelector('#model-panel').open = true));
     await second.page.click('#selftest-rerun');
-    await second.page.waitForFunction(
-      () => ['ok', 'failed'].includes(document.querySelector('#selftest-status')?.dataset.state ?? ''),
-      null,
-      { timeout: 120_000 },
-    );
+    await waitSelfTestDone(second.page);
     assert.equal(await second.page.evaluate(() => window.__sent.filter((m) => m.type === 'smoke').length), 1);
     assert.equal(await second.page.locator('#selftest-status').getAttribute('data-state'), 'ok');
     assert.equal(await second.page.locator('#selftest-status').getAttribute('data-remembered'), 'false');

@@ -149,6 +149,10 @@ export async function openApp(context, url) {
   return { page, logs };
 }
 
+/** Waits until the GPU self-test has a result (passed or failed; remembered from then on). */
+export const waitSelfTestDone = (page, timeout = 120_000) =>
+  page.waitForFunction(() => ['ok', 'failed'].includes(document.querySelector('#selftest-status')?.dataset.state ?? ''), null, { timeout });
+
 /** Waits until the model is loaded (or fails with the page's message). */
 export async function waitModelReady(page, timeout = 300_000) {
   await page.waitForFunction(

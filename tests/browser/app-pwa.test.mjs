@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { DIST, launch, openApp, readPng, screenshot, serveApp, waitForAsync, waitForServiceWorker } from './app-helpers.mjs';
+import { DIST, launch, openApp, readPng, screenshot, serveApp, waitForAsync, waitForServiceWorker, waitSelfTestDone } from './app-helpers.mjs';
 
 /** This build's content-hashed files (main.js → main.<hash>.js, …; www/tools/build-web.mjs). */
 const ASSETS = JSON.parse(readFileSync(join(DIST, 'asset-manifest.json'), 'utf8')).assets;
@@ -55,11 +55,7 @@ test('offline: after one visit the page opens with the server gone and shows its
     server = null;
     await context.setOffline(true);
     await page.goto(url);
-    await page.waitForFunction(
-      () => ['ok', 'failed'].includes(document.querySelector('#selftest-status')?.dataset.state ?? ''),
-      null,
-      { timeout: 120_000 },
-    );
+    await waitSelfTestDone(page);
     assert.equal(await page.locator('#gpu-status').getAttribute('data-state'), 'ok');
     assert.equal(await page.locator('#selftest-status').getAttribute('data-state'), 'ok');
     // The first visit's result, remembered: the self-test does not run again.

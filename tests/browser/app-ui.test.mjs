@@ -20,6 +20,7 @@ import {
   screenshot,
   serveApp,
   waitModelReady,
+  waitSelfTestDone,
 } from './app-helpers.mjs';
 
 let server;
@@ -31,7 +32,7 @@ before(async () => {
   // page closed while its GPU self-test runs never remembers the result, and each later page
   // would run it again (compiling its kernels in the GPU process beside the test's own work).
   const { page } = await openApp(browser.context, server.url);
-  await page.waitForFunction(() => ['ok', 'failed'].includes(document.querySelector('#selftest-status')?.dataset.state ?? ''), null, { timeout: 300_000 });
+  await waitSelfTestDone(page, 300_000);
   await waitModelReady(page);
   await page.close();
 });
